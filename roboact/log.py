@@ -1,0 +1,16 @@
+"""Logging set-up for the CLI: one format, library modules use ``logging.getLogger(__name__)``."""
+
+from __future__ import annotations
+
+import logging
+
+from rich.logging import RichHandler
+
+
+def setup_logging(verbose: bool = False) -> None:
+    """Configure the root logger once; library code never calls this."""
+    level = logging.DEBUG if verbose else logging.INFO
+    logging.basicConfig(level=level, format="%(message)s", datefmt="[%X]",
+                        handlers=[RichHandler(rich_tracebacks=False, show_path=False)], force=True)
+    for noisy in ("urllib3", "filelock", "matplotlib", "PIL", "h5py"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)

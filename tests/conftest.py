@@ -1,0 +1,31 @@
+"""Session-wide fixtures: one shared Ray instance, headless GL, small thread counts.
+
+Ray tests share one ``ray.init`` for the whole session (starting Ray costs seconds); every Ray or
+simulator test also carries a ``pytest.mark.timeout`` because a Ray failure is usually a hang.
+"""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+os.environ.setdefault("RAY_TRAIN_HEALTH_CHECK_INTERVAL_S", "0.2")
+os.environ.setdefault("MUJOCO_GL", "egl")
+os.environ.setdefault("PYOPENGL_PLATFORM", os.environ["MUJOCO_GL"])
+os.environ.setdefault("LP_NUM_THREADS", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+import pytest  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def ray_session():
+    """The one Ray instance of the test session (4 logical CPUs, small object store)."""
+    import ray
+
+    if not ray.is_initialized():
+        ray.init(num_cpus=4, object_store_memory=256 * 1024 * 1024, include_dashboard=False,
+                 log_to_driver=False)
+    yield ray
+    ray.shutdown()
