@@ -32,7 +32,8 @@ def resolve_config_path(path: str | Path) -> Path:
     shipped = resources.files("roboact.tune_configs").joinpath(name)
     if shipped.is_file():
         return Path(str(shipped))
-    available = sorted(p.name for p in resources.files("roboact.tune_configs").iterdir() if p.name.endswith(".yaml"))
+    shipped_dir = resources.files("roboact.tune_configs")
+    available = sorted(p.name for p in shipped_dir.iterdir() if p.name.endswith(".yaml"))
     raise ConfigError(f"config file not found: {path} (shipped configs: {', '.join(available)})")
 
 

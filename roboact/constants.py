@@ -4,6 +4,7 @@ SUBJECT, ACTION, OBJECT = "subject", "action", "object"
 FACTORS = (SUBJECT, ACTION, OBJECT)
 SPLITS = ("train", "val", "test")
 
+
 # Metric names are ``split/name`` (TensorBoard groups on the prefix).
 def acc_metric(split: str, factor: str, source: str = "aux") -> str:
     """``val/action_acc`` for the auxiliary classifiers, ``val/action_acc_text`` for text matching."""

