@@ -1,0 +1,151 @@
+"""The run report: Markdown and a static HTML page built from what a run wrote, nothing else.
+
+Every stage of ``roboact demo`` (and any stage run alone) leaves ``<run>/stages/<stage>.json``::
+
+    {"stage": "recognition", "title": "...", "seconds": 12.3,
+     "what_ran": "one line per fact: clips, seeds, horizon, encoder ...",
+     "tables": [{"title": "...", "markdown": "| a | b |\\n|---|---|\\n| 1 | 2 |"}],
+     "figures": [{"title": "...", "path": "recognition/confusion_action.png"}],
+     "videos": [{"title": "...", "path": "sim/videos/T1_ep0.mp4"}],
+     "notes": ["..."]}
+
+The report only arranges these files, so every number it shows comes from the run's own outputs
+(the paper's numbers appear only in columns labelled "paper", put there by the stage that ran).
+The HTML is rendered from the same Markdown, so both always agree.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import html
+import json
+import logging
+from pathlib import Path
+from typing import Any
+
+logger = logging.getLogger(__name__)
+
+STAGE_ORDER = [
+    "data",
+    "features",
+    "train",
+    "tune",
+    "recognition",
+    "sim_demos",
+    "policy",
+    "sim_eval",
+    "hardware",
+]
+
+_CSS = """
+body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;max-width:1100px;margin:2em auto;
+     padding:0 1em;color:#1d2330;line-height:1.45}
+h1{border-bottom:3px solid #2d6cdf;padding-bottom:.3em}h2{margin-top:2em;border-bottom:1px solid #ccd}
+table{border-collapse:collapse;margin:1em 0;font-size:.92em}th,td{border:1px solid #bbc;padding:.3em .6em;
+     text-align:right}th{background:#eef2fa}td:first-child,th:first-child{text-align:left}
+img{max-width:100%;border:1px solid #ddd;margin:.5em 0}video{max-width:48%;margin:.3em}
+code,pre{background:#f4f5f8;padding:.1em .3em;border-radius:3px}pre{padding:.8em;overflow-x:auto}
+.meta{color:#556;font-size:.9em}
+"""
+
+
+def load_stages(run_dir: Path) -> list[dict[str, Any]]:
+    """Stage summaries in pipeline order (unknown stages after, alphabetically)."""
+    stage_dir = run_dir / "stages"
+    found = {p.stem: p for p in stage_dir.glob("*.json")} if stage_dir.is_dir() else {}
+    order = [s for s in STAGE_ORDER if s in found] + sorted(s for s in found if s not in STAGE_ORDER)
+    stages = []
+    for name in order:
+        try:
+            stages.append(json.loads(found[name].read_text()))
+        except json.JSONDecodeError as err:
+            raise ValueError(f"{found[name]}: not valid JSON ({err})") from err
+    return stages
+
+
+def write_stage(run_dir: Path, stage: str, summary: dict[str, Any]) -> Path:
+    """Write one stage summary (atomically, so a crash never leaves half a file)."""
+    out = run_dir / "stages" / f"{stage}.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_suffix(".tmp")
+    tmp.write_text(json.dumps({"stage": stage, **summary}, indent=2, default=str))
+    tmp.replace(out)
+    return out
+
+
+def render_markdown(run_dir: Path) -> str:
+    """The whole report as Markdown (paths relative to the run directory)."""
+    run_dir = Path(run_dir)
+    stages = load_stages(run_dir)
+    lines = [f"# RoboAct report: `{run_dir.name}`", ""]
+    meta = _read_json(run_dir / "summary.json")
+    if meta:
+        lines += [f"Generated {dt.datetime.now().isoformat(timespec='seconds')}.", ""]
+        lines += [f"- **{k}**: {v}" for k, v in meta.items() if not isinstance(v, (dict, list))]
+        lines.append("")
+    if not stages:
+        lines.append(f"_No stage results under `{run_dir / 'stages'}` yet._")
+    for stage in stages:
+        title = stage.get("title") or stage["stage"]
+        lines += [f"## {title}", ""]
+        if "seconds" in stage:
+            lines += [f"_Stage `{stage['stage']}` took {float(stage['seconds']):.1f} s._", ""]
+        if stage.get("what_ran"):
+            lines += ["**What ran:** " + str(stage["what_ran"]), ""]
+        for table in stage.get("tables", []):
+            lines += [f"### {table['title']}", "", table["markdown"].strip(), ""]
+        for figure in stage.get("figures", []):
+            lines += [f"![{figure['title']}]({figure['path']})", ""]
+        videos = stage.get("videos", [])
+        if videos:
+            lines += ["Episode videos: " + ", ".join(f"[{v['title']}]({v['path']})" for v in videos), ""]
+        for note in stage.get("notes", []):
+            lines += [f"> {note}", ""]
+    versions = _read_json(run_dir / "versions.json")
+    if versions:
+        lines += ["## Package versions", "", "| package | version |", "|---|---|"]
+        lines += [f"| {k} | {v} |" for k, v in versions.items()]
+        lines.append("")
+    config = run_dir / "config.yaml"
+    if config.is_file():
+        lines += ["## Configuration", "", "```yaml", config.read_text().rstrip(), "```", ""]
+    return "\n".join(lines)
+
+
+def render_html(markdown_text: str, title: str, videos: list[str] | None = None) -> str:
+    """A static page from the report's Markdown: tables, figures and playable videos."""
+    import markdown
+
+    body = markdown.markdown(markdown_text, extensions=["tables", "fenced_code"])
+    for path in videos or []:
+        link = f'<a href="{html.escape(path)}">'
+        tag = f'<video controls muted preload="metadata" src="{html.escape(path)}"></video>{link}'
+        body = body.replace(link, tag, 1)
+    return (
+        "<!doctype html><html lang='en'><head><meta charset='utf-8'>"
+        f"<title>{html.escape(title)}</title><style>{_CSS}</style></head><body>{body}</body></html>"
+    )
+
+
+def build_report(run_dir: str | Path) -> tuple[Path, Path]:
+    """Write ``report.md`` and ``report.html`` into the run directory; return both paths."""
+    run_dir = Path(run_dir)
+    if not run_dir.is_dir():
+        raise FileNotFoundError(f"{run_dir}: no such run directory")
+    text = render_markdown(run_dir)
+    md_path = run_dir / "report.md"
+    md_path.write_text(text)
+    videos = [v["path"] for s in load_stages(run_dir) for v in s.get("videos", [])]
+    html_path = run_dir / "report.html"
+    html_path.write_text(render_html(text, f"RoboAct report: {run_dir.name}", videos))
+    logger.info("report written to %s and %s", md_path, html_path)
+    return md_path, html_path
+
+
+def _read_json(path: Path) -> dict[str, Any]:
+    if not path.is_file():
+        return {}
+    try:
+        return json.loads(path.read_text())
+    except json.JSONDecodeError as err:
+        raise ValueError(f"{path}: not valid JSON ({err})") from err
