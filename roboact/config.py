@@ -37,13 +37,19 @@ def resolve_config_path(path: str | Path) -> Path:
     raise ConfigError(f"config file not found: {path} (shipped configs: {', '.join(available)})")
 
 
-def load_config(cls: type[T], path: str | Path | None = None, overrides: list[str] | None = None) -> T:
-    """Build ``cls`` from its defaults, then a YAML file, then ``key.sub=value`` overrides.
+def load_config(
+    cls: type[T],
+    path: str | Path | None = None,
+    overrides: list[str] | None = None,
+    preset: dict[str, Any] | None = None,
+) -> T:
+    """Build ``cls`` from its defaults, a preset, a YAML file, then ``key.sub=value`` overrides.
 
     Args:
         cls: a dataclass type (may nest other dataclasses).
         path: optional YAML file, or the bare name of a shipped config.
         overrides: dotted ``key=value`` strings, applied last.
+        preset: values applied right after the defaults (for example a scale preset).
 
     Raises:
         ConfigError: naming the file and key when something does not match the dataclass.
@@ -52,6 +58,9 @@ def load_config(cls: type[T], path: str | Path | None = None, overrides: list[st
     layers = [base]
     where = "defaults"
     try:
+        if preset:
+            where = f"preset {preset}"
+            layers.append(OmegaConf.create(preset))
         if path is not None:
             where = str(resolve_config_path(path))
             loaded = OmegaConf.load(where)

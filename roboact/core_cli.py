@@ -1,8 +1,9 @@
-"""Core commands: ``roboact doctor`` (is this machine ready?)."""
+"""Core commands: ``roboact demo`` (the whole pipeline), ``roboact report``, ``roboact doctor``."""
 
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -10,7 +11,69 @@ import typer
 
 def register(app: typer.Typer) -> None:
     """Add the core commands to the top-level app."""
+    app.command()(demo)
+    app.command()(report)
     app.command()(doctor)
+
+
+def demo(
+    overrides: Annotated[
+        list[str] | None, typer.Argument(help="Dotted overrides, e.g. eval_episodes=10.")
+    ] = None,
+    scale: Annotated[str, typer.Option(help="tiny | small (2 cores, ~30 min) | large (cluster).")] = "small",
+    run_dir: Annotated[Path, typer.Option(help="Run directory; rerun with the same one to resume.")] = Path(
+        "runs/demo"
+    ),
+    encoder: Annotated[
+        str, typer.Option(help="embedded, or open_clip:<arch>:<checkpoint path>.")
+    ] = "embedded",
+    workers: Annotated[int, typer.Option(help="Ray workers/actors per stage.")] = 2,
+    address: Annotated[
+        str | None, typer.Option(help="Ray cluster address (default: local or RAY_ADDRESS).")
+    ] = None,
+    stages: Annotated[str | None, typer.Option(help="Comma-separated subset of stages to run.")] = None,
+    config: Annotated[Path | None, typer.Option(help="YAML file with DemoConfig fields.")] = None,
+) -> None:
+    """Run the whole embedded pipeline end to end and write a report with the paper's tables."""
+    from rich.console import Console
+
+    from roboact.config import ConfigError
+    from roboact.demo import ALL_STAGES, Demo, load_demo_config
+
+    base = [f"scale={scale}", f"run_dir={run_dir}", f"encoder={encoder}", f"workers={workers}"]
+    if address:
+        base.append(f"address={address}")
+    if stages:
+        base.append(f"stages=[{stages}]")
+    try:
+        cfg = load_demo_config(config, base + list(overrides or []))
+    except (ConfigError, ValueError) as err:
+        typer.echo(f"error: {err}", err=True)
+        raise typer.Exit(2) from err
+    console = Console()
+    names = [s for s in ALL_STAGES if s in cfg.stages]
+    console.rule(f"roboact demo ({cfg.scale}) -> {cfg.run_dir}")
+    result = Demo(cfg).run_all(
+        progress=lambda s: console.rule(f"[bold]stage {names.index(s) + 1}/{len(names)}: {s}")
+    )
+    console.rule("done")
+    for stage, seconds in result["seconds"].items():
+        console.print(f"  {stage:<12} {seconds:8.1f} s")
+    console.print(f"Report: [bold]{result['report_md']}[/bold] and [bold]{result['report_html']}[/bold]")
+
+
+def report(
+    run_dir: Annotated[Path, typer.Argument(help="A run directory written by roboact commands.")],
+) -> None:
+    """Build report.md and report.html from what a run wrote."""
+    from roboact.report import build_report
+
+    try:
+        md, html_path = build_report(run_dir)
+    except (FileNotFoundError, ValueError) as err:
+        typer.echo(f"error: {err}", err=True)
+        raise typer.Exit(2) from err
+    typer.echo(f"{md}\n{html_path}")
 
 
 def doctor(
@@ -20,16 +83,16 @@ def doctor(
     from roboact.headless import HeadlessRenderingError, check_rendering
     from roboact.runs import package_versions
 
-    report: dict[str, object] = {"versions": package_versions(), "rendering": "ok"}
+    result: dict[str, object] = {"versions": package_versions(), "rendering": "ok"}
     ok = True
     try:
         check_rendering()
     except HeadlessRenderingError as err:
-        report["rendering"], ok = str(err), False
+        result["rendering"], ok = str(err), False
     if as_json:
-        typer.echo(json.dumps(report, indent=2))
+        typer.echo(json.dumps(result, indent=2))
     else:
-        for key, value in report["versions"].items():  # type: ignore[union-attr]
+        for key, value in result["versions"].items():  # type: ignore[union-attr]
             typer.echo(f"{key:>22}  {value}")
-        typer.echo(f"{'rendering':>22}  {report['rendering']}")
+        typer.echo(f"{'rendering':>22}  {result['rendering']}")
     raise typer.Exit(0 if ok else 1)
