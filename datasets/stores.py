@@ -15,6 +15,8 @@ Clip store layout (``ClipStore``; one file per built dataset)::
         frames             (n, H, W, 3) uint8, optional (sources that keep pixels)
         extras/<name>      optional arrays (for example states, actions of a simulated clip)
     /splits/<name>/<part>  vlen str clip ids; part in train / val / test
+    /rejected              vlen str (R,) one JSON object per rejected clip ({"clip_id", "file",
+                           "reason", "detail"}); appended as the build goes, latest entry per id wins
 
 Feature store layout (``FeatureStore``; one file per (clip store, encoder, n frames))::
 
@@ -309,6 +311,28 @@ class ClipStore(_Store):
             group.create_dataset(f"extras/{name}", data=np.asarray(array), compression="lzf")
         group.attrs["complete"] = True
         self.h5.flush()
+
+    def add_rejection(self, entry: dict[str, Any]) -> None:
+        """Record a clip Algorithm 1 skipped (``clip_id``, ``file``, ``reason``, ``detail``), flushed."""
+        if not entry.get("clip_id") or not entry.get("reason"):
+            raise StoreError(f"{self.path}: a rejection needs clip_id and reason, got {entry!r}")
+        if "rejected" not in self.h5:
+            self.h5.create_dataset("rejected", shape=(0,), maxshape=(None,), dtype=_STR, chunks=(256,))
+        ds = self.h5["rejected"]
+        ds.resize((ds.shape[0] + 1,))
+        ds[-1] = json.dumps(entry, sort_keys=True, default=str)
+        self.h5.flush()
+
+    def rejections(self) -> dict[str, dict[str, Any]]:
+        """Latest rejection per clip id, leaving out clips that were kept later (a retried clip)."""
+        if "rejected" not in self.h5:
+            return {}
+        latest: dict[str, dict[str, Any]] = {}
+        for raw in self.h5["rejected"][()]:
+            entry = json.loads(raw.decode() if isinstance(raw, bytes) else raw)
+            latest[entry["clip_id"]] = entry
+        kept = set(self.ids())
+        return {k: v for k, v in latest.items() if k not in kept}
 
     def get(self, clip_id: str, with_frames: bool = True) -> ClipRecord:
         clips = self._clips()

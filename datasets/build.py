@@ -1,0 +1,264 @@
+"""Algorithm 1 (Sec. III-A): build a clip store of single-action clips from a source.
+
+For each candidate clip of a source: parse its instruction (``rules`` or ``llm``), discard it when
+the instruction holds several actions, none, or could not be parsed (lines 5-6); otherwise take
+(subject, action, object) (line 8), compose the caption (line 9), sample n frames uniformly
+(Sec. III-B) and write the clip. Every skipped clip is recorded with its file and reason, both in
+the store (``/rejected``) and in a ``rejected.jsonl`` beside it, and the build carries on.
+
+Resumable: clip ids are stable, so a rerun skips clips already in the store and clips already
+rejected for a reason that would not change (``llm_error``, an endpoint failure, is retried);
+an interrupted build loses at most the clip in flight (``ClipStore`` drops incomplete groups).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+from roboact.datasets.captions import compose_caption
+from roboact.datasets.parsing import ActionParser, ParseResult, make_parser
+from roboact.datasets.sampling import uniform_indices
+from roboact.datasets.sources import Source, SourceItem, SourceReject, read_frames
+from roboact.datasets.splits import write_default_splits
+from roboact.datasets.stores import ClipRecord, ClipStore, StoreError
+from roboact.datasets.video import FrameError
+
+logger = logging.getLogger(__name__)
+
+SOURCES = ("rh20t", "bridge", "sim")
+RETRYABLE = {"llm_error"}
+
+
+def default_rejected_path(out: str | Path) -> Path:
+    """``<out without .h5>.rejected.jsonl`` beside the store (``clips.h5`` -> ``clips.rejected.jsonl``)."""
+    out = Path(out)
+    return out.with_name(out.stem + ".rejected.jsonl")
+
+
+def make_source(
+    source: str,
+    root: str | Path | None,
+    cameras: list[str] | None = None,
+    task_descriptions: str | Path | None = None,
+) -> Source:
+    """The reader for ``rh20t`` or ``bridge`` (``sim`` builds through ``build_sim_store``)."""
+    if root is None:
+        raise ValueError(f"--root is required for source {source!r}")
+    if source == "rh20t":
+        from roboact.datasets.rh20t import RH20TSource
+
+        return RH20TSource(
+            Path(root),
+            cameras=cameras,
+            task_descriptions=Path(task_descriptions) if task_descriptions else None,
+        )
+    if source == "bridge":
+        from roboact.datasets.bridge import BridgeSource
+
+        return BridgeSource(Path(root), cameras=cameras)
+    raise ValueError(f"unknown source {source!r}; use one of {SOURCES}")
+
+
+class _RejectLog:
+    """Rejections go to the store and to the jsonl file, each flushed as it happens."""
+
+    def __init__(self, store: ClipStore, path: Path) -> None:
+        self.store, self.path = store, path
+        self.counts: Counter[str] = Counter()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._fh = path.open("a", encoding="utf-8")
+
+    def __call__(self, clip_id: str, file: str, reason: str, detail: str = "", **extra: Any) -> None:
+        entry = {"clip_id": clip_id, "file": file, "reason": reason, "detail": detail, **extra}
+        self.store.add_rejection(entry)
+        entry["time"] = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+        self._fh.write(json.dumps(entry, default=str) + "\n")
+        self._fh.flush()
+        self.counts[reason] += 1
+        logger.debug("rejected %s: %s (%s)", clip_id, reason, detail)
+
+    def close(self) -> None:
+        self._fh.close()
+
+
+def _choose_annotation(
+    item: SourceItem, parser: ActionParser, memo: dict[str, ParseResult]
+) -> tuple[str, ParseResult | None, ParseResult]:
+    """First single-action annotation of the clip, else the first annotation's parse (for the reason)."""
+    first: ParseResult | None = None
+    for text in item.instructions:
+        if text not in memo:
+            memo[text] = parser.parse(text)
+        result = memo[text]
+        first = first or result
+        if result.single_action is not None:
+            return text, result, result
+    assert first is not None
+    return item.instructions[0], None, first
+
+
+def build_store(
+    source: str | Source,
+    root: str | Path | None,
+    out: str | Path,
+    parser: str | ActionParser = "rules",
+    frames: int = 16,
+    image_size: int = 128,
+    cameras: list[str] | None = None,
+    task_descriptions: str | Path | None = None,
+    rejected: str | Path | None = None,
+    llm: dict[str, Any] | None = None,
+    seed: int = 0,
+    progress: bool = True,
+    **sim_options: Any,
+) -> dict[str, Any]:
+    """Run Algorithm 1 over a source into the clip store ``out``; return a summary.
+
+    Args:
+        source: ``rh20t``, ``bridge``, ``sim`` (dispatched to ``sim_source.build_sim_store`` with
+            ``sim_options`` = config/workers/address), or any ``Source`` object.
+        root: dataset root (not used by ``sim``).
+        out: clip store path; an existing store built with the same settings is resumed.
+        parser: ``rules``, ``llm`` or a parser object.
+        frames: n frames sampled uniformly per clip (16 by default; 2/8/32 for the ablations).
+        image_size: side of the stored frames; 0 keeps only provenance (frames decoded at extraction).
+        cameras: RH20T camera serials / Bridge image folders; None = all (RH20T), images0 (Bridge).
+        task_descriptions: RH20T ``task_description.json`` when not at the root.
+        rejected: rejection log path; default ``default_rejected_path(out)``.
+        llm: ``LLMConfig`` fields for the ``llm`` parser.
+        seed: seed of the default splits.
+
+    Returns:
+        ``{"source", "store", "parser", "frames", "image_size", "kept", "skipped", "clips",
+        "rejected": {reason: count}, "rejected_log", "splits", "seconds"}``; ``kept``/``rejected``
+        count this run, ``clips`` the whole store.
+    """
+    if frames < 2:
+        raise ValueError(f"frames={frames}: at least 2 frames are needed (Eq. 6 takes differences)")
+    if image_size < 0:
+        raise ValueError(f"image_size={image_size}: use 0 (provenance only) or a positive size")
+    if source == "sim":
+        from roboact.datasets.sim_source import build_sim_store
+
+        return build_sim_store(
+            Path(out),
+            config=sim_options.get("config"),
+            workers=int(sim_options.get("workers", 1)),
+            address=sim_options.get("address"),
+            frames=frames,
+            image_size=image_size,
+            seed=seed,
+        )
+    src = make_source(source, root, cameras, task_descriptions) if isinstance(source, str) else source
+    action_parser = make_parser(parser, **(llm or {})) if isinstance(parser, str) else parser
+    out = Path(out)
+    started = time.monotonic()
+    store = ClipStore.open_for_build(out, src.name, frames, image_size)
+    stored_parser = store.attrs.get("parser")
+    if stored_parser is not None and stored_parser != action_parser.name:
+        store.close()
+        raise StoreError(
+            f"{out}: built with parser {stored_parser!r}, not {action_parser.name!r}; use a new --out"
+        )
+    store.set_attrs(parser=action_parser.name, root=str(root or ""))
+    log = _RejectLog(store, Path(rejected) if rejected else default_rejected_path(out))
+    done_rejected = {k for k, v in store.rejections().items() if v.get("reason") not in RETRYABLE}
+    memo: dict[str, ParseResult] = {}
+    kept = skipped = 0
+    try:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(src.items(), desc=f"Algorithm 1 [{src.name}]", unit="clip", disable=not progress)
+        for item in bar:
+            if item.clip_id in store or item.clip_id in done_rejected:
+                skipped += 1
+                continue
+            if isinstance(item, SourceReject):
+                log(item.clip_id, item.file, item.reason, item.detail, **item.extra)
+                continue
+            if _build_one(item, store, action_parser, memo, log, src.name, frames, image_size):
+                kept += 1
+            bar.set_postfix(kept=kept, rejected=sum(log.counts.values()), refresh=False)
+        splits = write_default_splits(store, seed=seed) if len(store) else []
+        total = len(store)
+    finally:
+        log.close()
+        store.close()
+    summary = {
+        "source": src.name,
+        "store": str(out),
+        "parser": action_parser.name,
+        "frames": frames,
+        "image_size": image_size,
+        "kept": kept,
+        "skipped": skipped,
+        "clips": total,
+        "rejected": dict(sorted(log.counts.items())),
+        "rejected_log": str(log.path),
+        "splits": splits,
+        "llm_calls": getattr(action_parser, "calls", 0),
+        "seconds": round(time.monotonic() - started, 2),
+    }
+    logger.info("built %s: %s", out, summary)
+    return summary
+
+
+def _build_one(
+    item: SourceItem,
+    store: ClipStore,
+    parser: ActionParser,
+    memo: dict[str, ParseResult],
+    reject: _RejectLog,
+    source: str,
+    frames: int,
+    image_size: int,
+) -> bool:
+    """Algorithm 1 lines 4-9 for one clip; returns whether it was kept."""
+    text, chosen, first = _choose_annotation(item, parser, memo)
+    if chosen is None:  # lines 5-6: discard multi-action (and unusable) descriptions
+        reason = first.reject_reason or "unparsed"
+        if reason == "unparsed" and first.reason.startswith("llm_error"):
+            reason = "llm_error"
+        detail = first.reason or f"{first.num_actions} actions: {[(a.verb, a.object) for a in first.actions]}"
+        extra = {"instruction": text}
+        if first.reply is not None and not first.ok:
+            extra["reply"] = first.reply[:2000]
+        reject(item.clip_id, item.file, reason, detail, **extra)
+        return False
+    action = chosen.single_action
+    assert action is not None
+    provenance = dict(item.provenance)
+    try:
+        if image_size:
+            pixels, indices = read_frames(provenance, frames, image_size, total=item.n_source_frames)
+        else:
+            pixels, indices = None, uniform_indices(item.n_source_frames, frames)
+    except FrameError as err:
+        reject(item.clip_id, item.file, err.reason, str(err))
+        return False
+    except ValueError as err:  # uniform_indices on a short clip (provenance-only builds)
+        reject(item.clip_id, item.file, "too_few_frames", str(err))
+        return False
+    provenance["frame_indices"] = indices
+    provenance["instruction"] = text
+    store.add(
+        ClipRecord(
+            clip_id=item.clip_id,
+            caption=compose_caption(item.subject, action.verb, action.object),  # Algorithm 1, line 9
+            subject=item.subject,
+            action=action.verb,
+            object=action.object,
+            source=source,
+            task=item.task or " ".join(text.lower().split()),
+            provenance=provenance,
+            n_source_frames=item.n_source_frames,
+            frames=pixels,
+        )
+    )
+    return True
