@@ -1,0 +1,235 @@
+"""The hardware actor: one process owns the arm and runs the policy loop with the safety filter inside.
+
+``ArmExecutor`` is a plain class (tested without Ray); ``make_arm_actor`` wraps it as a Ray actor
+scheduled only on the node that has the arm: with ``resource="jaka_arm"`` the actor requests
+``{"jaka_arm": 1}``, a custom resource only the arm's node declares (``ray start --resources
+'{"jaka_arm": 1}'``). The sim and fake backends need no custom resource by default.
+
+A whole subtask runs inside the actor (no remote call per control step): at the control rate it
+reads an observation, asks the policy, and sends the action through the robot's safety filter.
+For the jaka and fake backends the loop is paced in real time and its jitter recorded; the sim
+backend steps simulated time as fast as it can.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any
+
+import numpy as np
+from roboact.hardware.policy import Policy, ScriptedPolicy, load_checkpoint_policy
+from roboact.hardware.robot import Robot, RobotFault
+from roboact.hardware.safety import load_safety_config
+from roboact.hardware.trial_plan import PolicySpec, SubtaskSpec, TrialPlan
+
+logger = logging.getLogger(__name__)
+
+BACKENDS = ("jaka", "fake", "sim")
+
+
+class ArmExecutor:
+    """Owns one robot backend and the policies; runs subtasks."""
+
+    def __init__(
+        self,
+        backend: str,
+        plan: dict[str, Any],
+        host: str = "127.0.0.1",
+        port: int = 10001,
+        state_port: int = 10000,
+        faults: str | None = None,
+        gripper_port: str = "",
+        camera: str = "fake",
+    ) -> None:
+        from roboact.config import config_from_dict
+
+        if backend not in BACKENDS:
+            raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
+        self.backend = backend
+        self.plan: TrialPlan = config_from_dict(TrialPlan, plan)
+        self.safety = load_safety_config(self.plan.robot)
+        self.fake = self.fake_gripper = None
+        self.robot = self._make_robot(host, port, state_port, faults, gripper_port, camera)
+        self.policies: dict[str, Policy] = {}
+        self.realtime = backend != "sim"
+
+    def _make_robot(
+        self, host: str, port: int, state_port: int, faults: str | None, gripper_port: str, camera: str
+    ) -> Robot:
+        if self.backend == "sim":
+            from roboact.hardware.sim_robot import SimRobot
+
+            return SimRobot(self.safety, render=False)
+        from roboact.hardware.camera import CameraConfig, make_camera
+        from roboact.hardware.gripper import GripperConfig, ModbusGripper
+        from roboact.hardware.jaka.config import JakaConfig
+        from roboact.hardware.jaka.robot import JakaRobot
+
+        if self.backend == "fake":
+            from roboact.hardware.fake_controller import FakeController
+            from roboact.hardware.gripper import FakeGripperServer
+
+            self.fake = FakeController(self.safety, faults=faults).start()
+            self.fake_gripper = FakeGripperServer().start()
+            host, port, state_port, gripper_port = (
+                "127.0.0.1",
+                self.fake.port,
+                self.fake.state_port,
+                self.fake_gripper.address,
+            )
+        cfg = JakaConfig(host=host, port=port, state_port=state_port, robot=self.plan.robot)
+        gripper = ModbusGripper(GripperConfig(port=gripper_port)) if gripper_port else None
+        return JakaRobot(cfg, self.safety, gripper=gripper, camera=make_camera(CameraConfig(kind=camera)))
+
+    # -- lifecycle (called remotely) -----------------------------------------------------------------
+
+    def connect(self) -> dict[str, Any]:
+        self.robot.connect()
+        return {"backend": self.backend, "node": _node_id(), "ports": self.ports()}
+
+    def ports(self) -> dict[str, int]:
+        if self.fake is None:
+            return {}
+        return {"port": self.fake.port, "state_port": self.fake.state_port}
+
+    def inject(self, spec: str) -> None:
+        """Fake backend only: change the injected faults (tests, demos)."""
+        if self.fake is None:
+            raise RuntimeError("inject: only the fake backend injects faults")
+        self.fake.inject(spec)
+
+    def close(self) -> None:
+        try:
+            self.robot.disconnect()
+        finally:
+            if self.fake is not None:
+                self.fake.stop()
+            if self.fake_gripper is not None:
+                self.fake_gripper.stop()
+
+    # -- trials ----------------------------------------------------------------------------------------
+
+    def _policy(self, name: str) -> Policy:
+        if name not in self.policies:
+            spec: PolicySpec = self.plan.policy(name)
+            if spec.kind == "checkpoint":
+                self.policies[name] = load_checkpoint_policy(spec.checkpoint)
+            else:
+                goals = {s.name: (s.goal, s.gripper) for t in self.plan.tasks for s in t.subtasks if s.goal}
+                self.policies[name] = ScriptedPolicy(
+                    goals,
+                    self.safety.control_hz,
+                    self.safety.max_velocity,
+                    noise=spec.noise,
+                    seed=self.plan.seed,
+                )
+        return self.policies[name]
+
+    def start_trial(self, policy: str, seed: int) -> dict[str, Any]:
+        """Home the arm and reset the policy; a fault is returned, not raised."""
+        pol = self._policy(policy)
+        try:
+            self.robot.move_home()
+        except RobotFault as fault:
+            return {"status": fault.kind, "message": str(fault)}
+        if isinstance(pol, ScriptedPolicy):
+            pol.reset(seed)
+        else:
+            pol.reset()
+        return {"status": "ok"}
+
+    def run_subtask(self, policy: str, subtask: dict[str, Any]) -> dict[str, Any]:
+        """Run one subtask's policy loop; returns status ("ok" or a fault kind), final state, timing."""
+        from roboact.config import config_from_dict
+
+        spec: SubtaskSpec = config_from_dict(SubtaskSpec, subtask)
+        pol = self._policy(policy)
+        render = bool(getattr(pol, "needs_image", True))
+        if hasattr(self.robot, "render_images"):
+            self.robot.render_images = render
+        period = 1.0 / self.safety.control_hz
+        steps = max(1, round(spec.duration_s * self.safety.control_hz))
+        lateness: list[float] = []
+        result: dict[str, Any] = {"status": "ok", "message": ""}
+        t_start = time.perf_counter()
+        k = 0
+        try:
+            self.robot.begin_episode()
+            next_tick = time.perf_counter()
+            for k in range(steps):  # noqa: B007 - k is reported
+                obs = self.robot.get_observation()
+                obs["subtask"], obs["instruction"] = spec.name, spec.instruction
+                self.robot.send_action(np.asarray(pol.act(obs), dtype=float))
+                if self.realtime:
+                    next_tick += period
+                    delay = next_tick - time.perf_counter()
+                    if delay > 0:
+                        time.sleep(delay)
+                    lateness.append(time.perf_counter() - next_tick)
+            k += 1
+        except RobotFault as fault:
+            result = {"status": fault.kind, "message": str(fault)}
+        finally:
+            self.robot.end_episode()
+        try:
+            obs = self.robot.get_observation()
+            result.update(joints=obs["joints"].tolist(), gripper=float(obs["gripper"]))
+        except RobotFault as fault:
+            if result["status"] == "ok":
+                result = {"status": fault.kind, "message": str(fault)}
+            result.update(joints=[], gripper=0.0)
+        result.update(steps=k, duration_s=time.perf_counter() - t_start, jitter=_jitter(lateness, period))
+        return result
+
+    def acknowledge_fault(self) -> dict[str, Any]:
+        """After an operator's ack (or to recover a lost connection): clear and re-enable."""
+        try:
+            self.robot.clear_fault()
+            return {"status": "ok"}
+        except RobotFault as fault:
+            return {"status": fault.kind, "message": str(fault)}
+
+    def reconnect(self) -> dict[str, Any]:
+        try:
+            reconnect = getattr(self.robot, "reconnect", None)
+            if reconnect is not None:
+                reconnect()
+            else:
+                self.robot.clear_fault()
+            return {"status": "ok"}
+        except (RobotFault, RuntimeError) as err:
+            return {"status": "connection_lost", "message": str(err)}
+
+
+def _jitter(lateness: list[float], period: float) -> dict[str, float]:
+    if not lateness:
+        return {}
+    arr = np.abs(np.asarray(lateness)) * 1e3
+    return {
+        "period_ms": period * 1e3,
+        "p50_ms": float(np.percentile(arr, 50)),
+        "p99_ms": float(np.percentile(arr, 99)),
+        "max_ms": float(arr.max()),
+    }
+
+
+def _node_id() -> str:
+    try:
+        import ray
+
+        if ray.is_initialized():
+            return ray.get_runtime_context().get_node_id()
+    except Exception:  # noqa: BLE001 - outside Ray there is no node id
+        pass
+    return "local"
+
+
+def make_arm_actor(resource: str | None = None, num_cpus: float = 1.0) -> Any:
+    """The Ray actor class of ``ArmExecutor``; with ``resource`` it is placed only where that resource is."""
+    import ray
+
+    opts: dict[str, Any] = {"num_cpus": num_cpus, "max_restarts": 0}
+    if resource:
+        opts["resources"] = {resource: 1}
+    return ray.remote(**opts)(ArmExecutor)

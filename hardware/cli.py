@@ -1,0 +1,213 @@
+"""``roboact hardware``: check the arm, run the fake controller, run trial batches, render Table V."""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+logger = logging.getLogger(__name__)
+
+
+def register(app: typer.Typer) -> None:
+    """Add the ``hardware`` group to the top-level app."""
+    grp = typer.Typer(
+        help="JAKA arm: connection check, fake controller, scheduled trial batches (Table V).",
+        no_args_is_help=True,
+    )
+    grp.command("check")(check)
+    grp.command("fake-controller")(fake_controller)
+    grp.command("trials")(trials)
+    grp.command("report")(report)
+    app.add_typer(grp, name="hardware")
+
+
+def check_status(host: str, port: int, state_port: int, timeout: float = 3.0) -> dict:
+    """Connect, read one state, query power/enable/e-stop; moves nothing."""
+    from roboact.hardware.jaka.client import JakaClient, JakaError
+    from roboact.hardware.jaka.config import JakaConfig
+
+    out: dict = {
+        "host": host,
+        "port": port,
+        "state_port": state_port,
+        "connected": False,
+        "powered": False,
+        "enabled": False,
+        "joints": [],
+        "tcp": [],
+        "errors": [],
+    }
+    cfg = JakaConfig(
+        host=host, port=port, state_port=state_port, timeout_s=timeout, connect_timeout_s=timeout
+    )
+    client = JakaClient(cfg)
+    try:
+        client.connect()
+        out["connected"] = True
+        state = client.state()
+        status = client.robot_state()
+        out.update(powered=status["powered"], enabled=status["enabled"], joints=state.joints, tcp=state.tcp)
+        out["errors"] = list(state.errors)
+        if client.emergency_stop_status() and "emergency stop" not in out["errors"]:
+            out["errors"].append("emergency stop")
+    except JakaError as err:
+        out["errors"].append(str(err))
+    finally:
+        client.close()
+    return out
+
+
+def check(
+    host: Annotated[str, typer.Option(help="Controller IP address.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="JSON command port.")] = 10001,
+    state_port: Annotated[int, typer.Option("--state-port", help="State stream port.")] = 10000,
+    as_json: Annotated[
+        bool,
+        typer.Option("--json", help="One JSON object (connected, powered, enabled, joints [rad], errors)."),
+    ] = False,
+    timeout: Annotated[float, typer.Option(help="Seconds to wait for the controller.")] = 3.0,
+) -> None:
+    """Connect, read one state, report power/enable/error status. Moves nothing. Exit 0 only when healthy."""
+    out = check_status(host, port, state_port, timeout)
+    if as_json:
+        typer.echo(json.dumps(out))
+    else:
+        typer.echo(
+            f"controller {host}:{port} (state {state_port}): "
+            f"{'connected' if out['connected'] else 'NOT connected'}"
+        )
+        typer.echo(f"  powered={out['powered']} enabled={out['enabled']}")
+        typer.echo(f"  joints (rad): {[round(q, 4) for q in out['joints']]}")
+        for err in out["errors"]:
+            typer.echo(f"  error: {err}", err=True)
+    raise typer.Exit(0 if out["connected"] and not out["errors"] else 1)
+
+
+def fake_controller(
+    port: Annotated[int, typer.Option(help="Command port (0 = any free port).")] = 10001,
+    state_port: Annotated[
+        int, typer.Option("--state-port", help="State stream port (0 = any free).")
+    ] = 10000,
+    faults: Annotated[
+        str,
+        typer.Option(
+            help="Fault SPEC, e.g. 'drop_after=50,error_on=joint_move,"
+            "protective_stop_after=2.0,slow_ms=300,malformed_every=20'."
+        ),
+    ] = "",
+    robot: Annotated[str, typer.Option(help="Robot YAML (name or path).")] = "jaka_k1",
+) -> None:
+    """Run the fake JAKA controller on 127.0.0.1 until Ctrl-C (for demos and tests)."""
+    import time
+
+    from roboact.hardware.fake_controller import FakeController, FaultSpec
+
+    try:
+        spec = FaultSpec.parse(faults)
+    except ValueError as err:
+        typer.echo(str(err), err=True)
+        raise typer.Exit(2) from err
+    fake = FakeController(robot, port=port, state_port=state_port, faults=spec).start()
+    typer.echo(
+        json.dumps({"host": "127.0.0.1", "port": fake.port, "state_port": fake.state_port, "faults": faults}),
+        nl=True,
+    )
+    try:
+        while True:
+            time.sleep(0.5)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        fake.stop()
+
+
+def trials(
+    plan: Annotated[str, typer.Option(help="Trial plan YAML (path or shipped name, e.g. trials_demo).")],
+    backend: Annotated[
+        str, typer.Option(help="jaka (real arm), fake (fake controller) or sim (MuJoCo).")
+    ] = "sim",
+    store: Annotated[
+        Path, typer.Option(help="SQLite trial store; rerun with the same store to resume.")
+    ] = Path("runs/trials/trials.sqlite"),
+    host: Annotated[str, typer.Option(help="Controller IP (jaka).")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Command port (jaka).")] = 10001,
+    state_port: Annotated[int, typer.Option("--state-port", help="State port (jaka).")] = 10000,
+    gripper: Annotated[
+        str, typer.Option(help="Gripper serial device or tcp://host:port (jaka; '' = none).")
+    ] = "",
+    camera: Annotated[str, typer.Option(help="orbbec, opencv or fake (jaka).")] = "fake",
+    faults: Annotated[str, typer.Option(help="Fault SPEC for the fake backend.")] = "",
+    address: Annotated[
+        str | None, typer.Option(help="Ray cluster address (default: local or RAY_ADDRESS).")
+    ] = None,
+    no_ray: Annotated[
+        bool, typer.Option("--no-ray", help="Run the arm in this process, not a Ray actor.")
+    ] = False,
+    wait: Annotated[
+        bool,
+        typer.Option(
+            "--wait/--now", help="Follow the plan's cron/window schedule (block until it fires) or start now."
+        ),
+    ] = False,
+    max_trials: Annotated[int | None, typer.Option(help="Stop after this many trials.")] = None,
+) -> None:
+    """Run (or resume) a trial plan on the arm; results go to the trial store as they happen."""
+    from roboact.hardware.trial_plan import load_plan
+    from roboact.hardware.trials import run_trials
+
+    from roboact.config import ConfigError
+
+    if backend not in ("jaka", "fake", "sim"):
+        typer.echo(f"--backend must be jaka, fake or sim, got {backend!r}", err=True)
+        raise typer.Exit(2)
+    try:
+        cfg = load_plan(plan)
+    except (ConfigError, ValueError) as err:
+        typer.echo(f"plan {plan}: {err}", err=True)
+        raise typer.Exit(2) from err
+
+    def batch() -> dict:
+        return run_trials(
+            cfg,
+            backend,
+            store,
+            host=host,
+            port=port,
+            state_port=state_port,
+            address=address,
+            use_ray=not no_ray,
+            faults=faults or None,
+            gripper_port=gripper,
+            camera=camera,
+            max_trials=max_trials,
+        )
+
+    if wait and (cfg.schedule.cron or cfg.schedule.window_start):
+        from roboact.hardware.scheduler import run_scheduled
+
+        run_scheduled(cfg.schedule, lambda: batch()["pending"] == 0)
+        return
+    summary = batch()
+    typer.echo(json.dumps(summary, indent=2, default=str))
+    from roboact.hardware.report import table_v
+
+    typer.echo(table_v(store, cfg.name))
+    raise typer.Exit(0 if summary["stopped"] is None else 1)
+
+
+def report(
+    store: Annotated[Path, typer.Option(help="SQLite trial store.")] = Path("runs/trials/trials.sqlite"),
+    plan: Annotated[str | None, typer.Option(help="Only this plan's trials.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="The table as JSON.")] = False,
+) -> None:
+    """Render Table V (per-subtask success rates per policy, the paper's numbers beside) from a store."""
+    from roboact.hardware.report import table_v, table_v_dict
+
+    if not store.is_file():
+        typer.echo(f"trial store not found: {store}", err=True)
+        raise typer.Exit(2)
+    typer.echo(json.dumps(table_v_dict(store, plan), indent=2) if as_json else table_v(store, plan))

@@ -1,0 +1,210 @@
+"""SQLite trial store: every trial and subtask result is written as it happens.
+
+WAL journal with ``synchronous=FULL`` and one transaction per write, so a crash or power cut
+loses at most the trial in flight. A trial is keyed by ``(plan, policy, task, repetition)``: a
+retry reuses the row (``attempt`` grows) and only the final attempt's subtasks count, so a retry
+never counts twice. On start-up ``recover_interrupted`` marks trials left ``running`` by a dead
+runner as ``interrupted``; they are pending again and rerun first.
+
+Schema::
+
+    trials(id, plan, policy, task, repetition, seq, status, attempt, fault, notes, backend,
+           started_at, finished_at)      UNIQUE(plan, policy, task, repetition)
+        status: pending | running | completed | failed | interrupted
+        completed = the trial ran to its end (subtasks may have failed); failed = a fault
+        (protective/emergency stop, lost connection, watchdog, controller error) ended it
+    subtasks(trial_id, attempt, idx, name, outcome, notes, steps, duration_s, judged_by,
+             recorded_at)                PRIMARY KEY(trial_id, attempt, idx)
+        outcome: success | failure | not_attempted
+    events(id, trial_id, t, kind, message)   faults, acknowledgements, interruptions
+"""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+logger = logging.getLogger(__name__)
+
+PENDING, RUNNING, COMPLETED, FAILED, INTERRUPTED = "pending", "running", "completed", "failed", "interrupted"
+SUCCESS, FAILURE, NOT_ATTEMPTED = "success", "failure", "not_attempted"
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS trials (
+    id INTEGER PRIMARY KEY,
+    plan TEXT NOT NULL, policy TEXT NOT NULL, task TEXT NOT NULL, repetition INTEGER NOT NULL,
+    seq INTEGER NOT NULL,
+    status TEXT NOT NULL DEFAULT 'pending'
+        CHECK (status IN ('pending', 'running', 'completed', 'failed', 'interrupted')),
+    attempt INTEGER NOT NULL DEFAULT 0,
+    fault TEXT, notes TEXT, backend TEXT, started_at REAL, finished_at REAL,
+    UNIQUE (plan, policy, task, repetition)
+);
+CREATE TABLE IF NOT EXISTS subtasks (
+    trial_id INTEGER NOT NULL REFERENCES trials(id),
+    attempt INTEGER NOT NULL, idx INTEGER NOT NULL, name TEXT NOT NULL,
+    outcome TEXT NOT NULL CHECK (outcome IN ('success', 'failure', 'not_attempted')),
+    notes TEXT, steps INTEGER, duration_s REAL, judged_by TEXT, recorded_at REAL,
+    PRIMARY KEY (trial_id, attempt, idx)
+);
+CREATE TABLE IF NOT EXISTS events (
+    id INTEGER PRIMARY KEY, trial_id INTEGER, t REAL NOT NULL, kind TEXT NOT NULL, message TEXT
+);
+"""
+
+
+class TrialStore:
+    """One SQLite file; safe to open from a rerun while nothing else writes it."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.db = sqlite3.connect(str(self.path), timeout=10.0, isolation_level=None)
+        self.db.row_factory = sqlite3.Row
+        self.db.execute("PRAGMA journal_mode=WAL")
+        self.db.execute("PRAGMA synchronous=FULL")
+        self.db.execute("PRAGMA foreign_keys=ON")
+        self.db.executescript(SCHEMA)
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        self.db.execute("BEGIN IMMEDIATE")
+        try:
+            yield self.db
+        except BaseException:
+            self.db.execute("ROLLBACK")
+            raise
+        self.db.execute("COMMIT")
+
+    def close(self) -> None:
+        self.db.close()
+
+    def __enter__(self) -> TrialStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- plan ------------------------------------------------------------------------------------
+
+    def register_plan(self, plan: str, keys: list[tuple[str, str, int]]) -> int:
+        """Insert the plan's trials as pending (existing keys keep their state); returns new rows."""
+        with self.transaction() as db:
+            before = db.execute("SELECT COUNT(*) FROM trials WHERE plan = ?", (plan,)).fetchone()[0]
+            db.executemany(
+                "INSERT OR IGNORE INTO trials (plan, policy, task, repetition, seq) VALUES (?, ?, ?, ?, ?)",
+                [(plan, p, t, r, seq) for seq, (p, t, r) in enumerate(keys)],
+            )
+            after = db.execute("SELECT COUNT(*) FROM trials WHERE plan = ?", (plan,)).fetchone()[0]
+        return after - before
+
+    def recover_interrupted(self, plan: str | None = None) -> int:
+        """Mark trials a dead runner left ``running`` as ``interrupted`` (pending again)."""
+        where, args = (
+            ("status = ?", [RUNNING]) if plan is None else ("status = ? AND plan = ?", [RUNNING, plan])
+        )
+        with self.transaction() as db:
+            rows = db.execute(f"SELECT id FROM trials WHERE {where}", args).fetchall()
+            for row in rows:
+                db.execute("UPDATE trials SET status = ? WHERE id = ?", (INTERRUPTED, row["id"]))
+                db.execute(
+                    "INSERT INTO events (trial_id, t, kind, message) VALUES (?, ?, ?, ?)",
+                    (row["id"], time.time(), INTERRUPTED, "runner stopped while the trial was in flight"),
+                )
+        if rows:
+            logger.warning("%d trial(s) were interrupted by a crash and will be rerun", len(rows))
+        return len(rows)
+
+    def pending(self, plan: str) -> list[sqlite3.Row]:
+        """Trials still to run (pending or interrupted), in plan order."""
+        return self.db.execute(
+            "SELECT * FROM trials WHERE plan = ? AND status IN (?, ?) ORDER BY seq",
+            (plan, PENDING, INTERRUPTED),
+        ).fetchall()
+
+    # -- one trial ---------------------------------------------------------------------------------
+
+    def start_trial(self, trial_id: int, backend: str) -> int:
+        """Mark the trial running; returns its new attempt number."""
+        with self.transaction() as db:
+            db.execute(
+                "UPDATE trials SET status = ?, attempt = attempt + 1, backend = ?, started_at = ?, "
+                "finished_at = NULL, fault = NULL, notes = NULL WHERE id = ?",
+                (RUNNING, backend, time.time(), trial_id),
+            )
+            return int(db.execute("SELECT attempt FROM trials WHERE id = ?", (trial_id,)).fetchone()[0])
+
+    def record_subtask(
+        self,
+        trial_id: int,
+        attempt: int,
+        idx: int,
+        name: str,
+        outcome: str,
+        notes: str = "",
+        steps: int = 0,
+        duration_s: float = 0.0,
+        judged_by: str = "",
+    ) -> None:
+        with self.transaction() as db:
+            db.execute(
+                "INSERT OR REPLACE INTO subtasks VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (trial_id, attempt, idx, name, outcome, notes, steps, duration_s, judged_by, time.time()),
+            )
+
+    def finish_trial(self, trial_id: int, status: str, fault: str | None = None, notes: str = "") -> None:
+        if status not in (COMPLETED, FAILED):
+            raise ValueError(f"finish_trial: status must be completed or failed, got {status!r}")
+        with self.transaction() as db:
+            db.execute(
+                "UPDATE trials SET status = ?, fault = ?, notes = ?, finished_at = ? WHERE id = ?",
+                (status, fault, notes, time.time(), trial_id),
+            )
+
+    def event(self, trial_id: int | None, kind: str, message: str) -> None:
+        with self.transaction() as db:
+            db.execute(
+                "INSERT INTO events (trial_id, t, kind, message) VALUES (?, ?, ?, ?)",
+                (trial_id, time.time(), kind, message),
+            )
+
+    # -- reading -----------------------------------------------------------------------------------
+
+    def trials(self, plan: str | None = None) -> list[dict[str, Any]]:
+        sql, args = "SELECT * FROM trials", ()
+        if plan is not None:
+            sql, args = sql + " WHERE plan = ?", (plan,)
+        return [dict(r) for r in self.db.execute(sql + " ORDER BY plan, seq", args).fetchall()]
+
+    def subtask_results(self, plan: str | None = None) -> list[dict[str, Any]]:
+        """Subtasks of the final attempt of every finished trial (the rows Table V counts)."""
+        sql = (
+            "SELECT t.plan, t.policy, t.task, t.repetition, t.status, t.fault, "
+            "s.idx, s.name, s.outcome, s.notes "
+            "FROM trials t JOIN subtasks s ON s.trial_id = t.id AND s.attempt = t.attempt "
+            "WHERE t.status IN ('completed', 'failed')"
+        )
+        args: tuple = ()
+        if plan is not None:
+            sql, args = sql + " AND t.plan = ?", (plan,)
+        return [dict(r) for r in self.db.execute(sql + " ORDER BY t.seq, s.idx", args).fetchall()]
+
+    def events(self, trial_id: int | None = None) -> list[dict[str, Any]]:
+        if trial_id is None:
+            rows = self.db.execute("SELECT * FROM events ORDER BY id").fetchall()
+        else:
+            rows = self.db.execute(
+                "SELECT * FROM events WHERE trial_id = ? ORDER BY id", (trial_id,)
+            ).fetchall()
+        return [dict(r) for r in rows]
+
+    def counts(self, plan: str | None = None) -> dict[str, int]:
+        sql, args = "SELECT status, COUNT(*) AS n FROM trials", ()
+        if plan is not None:
+            sql, args = sql + " WHERE plan = ?", (plan,)
+        return {r["status"]: r["n"] for r in self.db.execute(sql + " GROUP BY status", args).fetchall()}

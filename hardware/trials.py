@@ -1,0 +1,210 @@
+"""Run a trial plan: schedule, prompt, execute on the hardware actor, judge, store; resumable.
+
+``run_trials`` registers the plan's trials in the SQLite store (existing keys keep their state),
+marks trials a crashed runner left in flight as interrupted, and runs whatever is pending in plan
+order. Each trial: the scene is reset (the operator is prompted on the real arm), the arm homes,
+and each subtask runs on the actor and is judged and stored at once. A fault ends the trial as
+failed; a protective/emergency stop then needs the judge's (operator's) acknowledgement before the
+next trial, and a lost connection a successful reconnect; otherwise the batch stops with the rest
+pending. Outside the schedule window no trial starts.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+from typing import Any
+
+from roboact.hardware.judge import AutoJudge, Judge, OperatorJudge
+from roboact.hardware.robot import CONNECTION_LOST, EMERGENCY_STOP, PROTECTIVE_STOP, TIMEOUT
+from roboact.hardware.scheduler import in_window, validate
+from roboact.hardware.trial_plan import TrialPlan, load_plan, trial_order
+from roboact.hardware.trial_store import COMPLETED, FAILED, FAILURE, NOT_ATTEMPTED, SUCCESS, TrialStore
+
+logger = logging.getLogger(__name__)
+
+
+def run_trials(
+    plan: str | Path | TrialPlan,
+    backend: str = "sim",
+    store_path: str | Path = "runs/trials/trials.sqlite",
+    host: str = "127.0.0.1",
+    port: int = 10001,
+    state_port: int = 10000,
+    address: str | None = None,
+    use_ray: bool = True,
+    resource: str | None = "auto",
+    judge: Judge | None = None,
+    faults: str | None = None,
+    gripper_port: str = "",
+    camera: str = "fake",
+    max_trials: int | None = None,
+    progress: bool = True,
+) -> dict[str, Any]:
+    """Run (or resume) a plan; returns a summary dict.
+
+    Args:
+        plan: a plan YAML path, a shipped plan name (``trials_demo``) or a ``TrialPlan``.
+        backend: ``jaka`` (real arm at host/port/state_port), ``fake`` (in-process fake controller
+            and gripper), or ``sim`` (MuJoCo).
+        store_path: SQLite trial store; rerunning with the same store resumes.
+        address: Ray cluster address (None: local Ray, or ``RAY_ADDRESS``).
+        use_ray: run the arm in a Ray actor (False: in this process, e.g. for tests).
+        resource: custom resource the actor needs; "auto" = ``jaka_arm`` for backend jaka, none otherwise.
+        judge: who judges subtasks and acknowledges stops (default: operator prompts on jaka,
+            ``AutoJudge`` otherwise).
+        faults: fake backend: fault SPEC (see ``fake_controller``).
+        gripper_port: jaka backend: gripper serial device or ``tcp://host:port`` ("" = no gripper).
+        camera: jaka backend: ``orbbec``, ``opencv`` or ``fake``.
+        max_trials: stop after this many trials (the rest stay pending).
+    """
+    from roboact.config import config_to_dict
+
+    plan = plan if isinstance(plan, TrialPlan) else load_plan(plan)
+    validate(plan.schedule)
+    judge = judge or (OperatorJudge() if backend == "jaka" else AutoJudge())
+    store = TrialStore(store_path)
+    store.register_plan(plan.name, trial_order(plan))
+    store.recover_interrupted(plan.name)
+    pending = store.pending(plan.name)
+    summary: dict[str, Any] = {"plan": plan.name, "backend": backend, "store": str(store_path), "ran": 0}
+    stopped: str | None = None
+    jitter_p99: list[float] = []
+    t0 = time.perf_counter()
+    if pending:
+        executor, call, shutdown = _start_executor(
+            plan, backend, host, port, state_port, address, use_ray, resource, faults, gripper_port, camera
+        )
+        try:
+            info = call("connect")
+            logger.info("arm ready: %s", info)
+            bar = _progress(len(pending), plan.name) if progress else None
+            for row in pending:
+                if max_trials is not None and summary["ran"] >= max_trials:
+                    stopped = f"max_trials={max_trials} reached"
+                    break
+                if not in_window(plan.schedule):
+                    stopped = "outside the schedule window"
+                    break
+                label = f"trial {row['seq'] + 1} ({row['policy']} / {row['task']} / rep {row['repetition']})"
+                if not judge.prepare_trial(label):
+                    stopped = "operator ended the batch at the scene reset"
+                    break
+                stopped = _run_one(store, plan, row, call, judge, backend, jitter_p99, config_to_dict)
+                summary["ran"] += 1
+                if bar is not None:
+                    bar.update(1)
+                if stopped:
+                    break
+            if bar is not None:
+                bar.close()
+        finally:
+            shutdown()
+    counts = store.counts(plan.name)
+    store.close()
+    summary.update(
+        counts=counts,
+        pending=counts.get("pending", 0) + counts.get("interrupted", 0),
+        stopped=stopped,
+        duration_s=time.perf_counter() - t0,
+        loop_jitter_p99_ms=max(jitter_p99) if jitter_p99 else None,
+    )
+    return summary
+
+
+def _run_one(store, plan, row, call, judge, backend, jitter_p99, config_to_dict) -> str | None:  # noqa: ANN001
+    """One trial; returns a reason to stop the batch, or None."""
+    trial_id, policy = row["id"], row["policy"]
+    task = plan.task(row["task"])
+    attempt = store.start_trial(trial_id, backend)
+    seed = plan.seed * 100_003 + int(row["seq"])
+    fault: dict[str, Any] | None = None
+    res = call("start_trial", policy, seed)
+    failed_before = False
+    for idx, sub in enumerate(task.subtasks):
+        if res["status"] != "ok" or fault is not None or (failed_before and plan.stop_on_failure):
+            store.record_subtask(trial_id, attempt, idx, sub.name, NOT_ATTEMPTED, judged_by="runner")
+            continue
+        out = call("run_subtask", policy, config_to_dict(sub))
+        if out.get("jitter"):
+            jitter_p99.append(out["jitter"]["p99_ms"])
+        ok, notes = judge.judge(sub, out)
+        store.record_subtask(
+            trial_id, attempt, idx, sub.name, SUCCESS if ok else FAILURE, notes,
+            int(out.get("steps", 0)), float(out.get("duration_s", 0.0)), judge.name,
+        )  # fmt: skip
+        if out["status"] != "ok":
+            fault = out
+        elif not ok:
+            failed_before = True
+    if res["status"] != "ok":
+        fault = res
+    if fault is None:
+        store.finish_trial(trial_id, COMPLETED)
+        return None
+    kind, message = fault["status"], fault.get("message", "")
+    store.finish_trial(trial_id, FAILED, kind, message)
+    store.event(trial_id, kind, message)
+    logger.warning("trial %d failed: %s", trial_id, message)
+    if kind in (PROTECTIVE_STOP, EMERGENCY_STOP):
+        if not judge.acknowledge(message):
+            store.event(trial_id, "ack_refused", "operator did not acknowledge the stop")
+            return f"{kind} not acknowledged"
+        store.event(trial_id, "ack", f"operator acknowledged {kind}")
+        recovered = call("acknowledge_fault")
+    elif kind in (CONNECTION_LOST, TIMEOUT):
+        recovered = call("reconnect")
+    else:
+        recovered = call("acknowledge_fault")
+    if recovered["status"] != "ok":
+        store.event(trial_id, "recovery_failed", recovered.get("message", ""))
+        return f"could not recover from {kind}: {recovered.get('message', '')}"
+    return None
+
+
+def _start_executor(
+    plan, backend, host, port, state_port, address, use_ray, resource, faults, gripper_port, camera
+):  # noqa: ANN001, ANN202
+    """The executor (Ray actor or local object) and a uniform ``call(method, *args)``."""
+    from roboact.hardware.actor import ArmExecutor, make_arm_actor
+
+    from roboact.config import config_to_dict
+
+    args = (backend, config_to_dict(plan), host, port, state_port, faults, gripper_port, camera)
+    if not use_ray:
+        executor = ArmExecutor(*args)
+
+        def call(method: str, *a: Any) -> Any:
+            return getattr(executor, method)(*a)
+
+        return executor, call, executor.close
+
+    from roboact.cluster import init_ray
+
+    ray = init_ray(address)
+    if resource == "auto":
+        resource = "jaka_arm" if backend == "jaka" else None
+    if resource and ray.cluster_resources().get(resource, 0) < 1:
+        raise RuntimeError(
+            f"no node declares the resource {resource!r}: start the arm's node with "
+            f"`ray start --resources '{{\"{resource}\": 1}}'` (or pass resource=None)"
+        )
+    actor = make_arm_actor(resource).remote(*args)
+
+    def call_remote(method: str, *a: Any) -> Any:
+        return ray.get(getattr(actor, method).remote(*a))
+
+    def shutdown() -> None:
+        try:
+            ray.get(actor.close.remote(), timeout=30)
+        finally:
+            ray.kill(actor)
+
+    return actor, call_remote, shutdown
+
+
+def _progress(total: int, name: str):  # noqa: ANN202
+    from tqdm import tqdm
+
+    return tqdm(total=total, desc=f"trials {name}", unit="trial")
