@@ -215,7 +215,8 @@ def limit_rate(
     """Bound the implied velocity by ``max_velocity`` and its change by ``max_acceleration * dt``."""
     violations: list[str] = []
     vel = (target - last) / dt
-    vcap = np.sqrt(2.0 * cfg.max_acceleration * np.abs(target - last))  # brake in time: no overshoot
+    half = 0.5 * cfg.max_acceleration * dt  # brake in time (discrete-time stopping distance): no overshoot
+    vcap = np.sqrt(half * half + 2.0 * cfg.max_acceleration * np.abs(target - last)) - half
     vel = np.clip(vel, -vcap, vcap)
     dv = cfg.max_acceleration * dt
     v_acc = np.clip(vel, last_vel - dv, last_vel + dv)
@@ -279,7 +280,8 @@ class SafetyFilter:
         if not all(math.isfinite(x) for x in values[:n]):
             return self._stop([NON_FINITE])
         dt, step, vmax, dv = self.dt, cfg.max_step, cfg.max_velocity, cfg.max_acceleration * self.dt
-        two_a = 2.0 * cfg.max_acceleration
+        two_a, half = 2.0 * cfg.max_acceleration, 0.5 * cfg.max_acceleration * self.dt
+        half2 = half * half
         lower, upper = cfg.joint_lower, cfg.joint_upper
         last, last_vel = self._last_list, self._last_vel_list
         flags = [False] * 5  # joint, step, accel, velocity, joint-after-rate
@@ -294,7 +296,7 @@ class SafetyFilter:
             if d > step or d < -step:
                 d, flags[1] = (step if d > 0 else -step), True
             v = d / dt  # limit_rate
-            vcap = math.sqrt(two_a * (d if d > 0 else -d))
+            vcap = math.sqrt(half2 + two_a * (d if d > 0 else -d)) - half
             v = vcap if v > vcap else -vcap if v < -vcap else v
             va = min(max(v, last_vel[i] - dv), last_vel[i] + dv)
             if va != v:
