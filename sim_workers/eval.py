@@ -1,0 +1,294 @@
+"""Parallel policy evaluation on LIBERO / Franka Kitchen (paper Sec. IV.B, Tables II-IV).
+
+``rollout()`` runs one episode in one env (inside an actor); ``evaluate()`` plans the episodes of a
+run, skips those already in the run's ``episodes.jsonl``, runs the rest on the actor pool,
+appends each result as it returns, writes a few mp4s, then aggregates (success rate with a Wilson
+95 % CI per task) into ``summary.json``, ``tables.md`` and ``success.png``. An episode is
+(policy, suite, task, episode index, seed); the seed defaults to ``seed_base + episode``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from roboact.sim_workers.envs.registry import EnvConfig, parse_tasks
+from roboact.sim_workers.pool import PoolConfig, SimPool
+from roboact.sim_workers.results import ResultsLog, aggregate, episode_key
+
+logger = logging.getLogger(__name__)
+
+SUMMARY_FILE = "summary.json"
+DEFAULT_MEMORY_MB = {"libero": 1500, "kitchen": 600}  # per actor, rendering (FACTS: ~1.5 GB per LIBERO env)
+
+
+@dataclass
+class EvalConfig:
+    """One evaluation run (saved as ``eval_config.yaml`` in the run directory)."""
+
+    suite: str = "libero"
+    """``libero`` or ``kitchen``"""
+    tasks: list[str] = field(default_factory=list)
+    """short task names (empty = the suite's paper tasks: T1-T4 or the five Kitchen tasks)"""
+    policy: str = "expert"
+    """``expert``, ``random``, ``zero`` or a policy checkpoint directory"""
+    episodes: int = 50
+    """episodes per task (LIBERO: init states 0..49, repeating after 50)"""
+    seed_base: int = 0
+    """episode k uses seed seed_base + k"""
+    videos: int = 2
+    """mp4s per task (the first episodes); 0 = none"""
+    env: EnvConfig = field(default_factory=EnvConfig)
+    pool: PoolConfig = field(default_factory=PoolConfig)
+
+    def __post_init__(self) -> None:
+        if self.episodes < 1:
+            raise ValueError(f"episodes must be >= 1, got {self.episodes}")
+        if self.videos < 0:
+            raise ValueError(f"videos must be >= 0, got {self.videos}")
+        self.tasks = parse_tasks(self.suite, self.tasks or None)
+
+
+def rollout(
+    env: Any, policy: Any, episode: int, seed: int, record: bool = False, video: bool = False
+) -> dict[str, Any]:
+    """One episode from the episode's fixed start until success or the horizon.
+
+    With ``record`` the result carries the demo arrays (robomimic layout: ``states[t]`` and
+    ``obs[t]`` are what ``actions[t]`` was taken in); with ``video`` the frames.
+    """
+    t0 = time.perf_counter()
+    obs, _ = env.reset(seed=seed, options={"episode": episode})
+    policy.reset()
+    reset_s = time.perf_counter() - t0
+    dim = int(env.action_space.shape[0])
+    traj: dict[str, list[Any]] = {
+        "actions": [],
+        "rewards": [],
+        "dones": [],
+        "states": [],
+        "images": [],
+        "robot": [],
+    }
+    frames: list[np.ndarray] = []
+    success, steps, ret = False, 0, 0.0
+    act_s = 0.0
+    t1 = time.perf_counter()
+    for _ in range(env.config.max_steps):
+        if record:
+            traj["states"].append(env.get_sim_state())
+            traj["robot"].append(obs["state"])
+            if "image" in obs:
+                traj["images"].append(obs["image"])
+        if video and "image" in obs:
+            frames.append(obs["image"])
+        ta = time.perf_counter()
+        action = np.asarray(policy.act({**obs, "task": env.task}), dtype=np.float32).reshape(-1)
+        act_s += time.perf_counter() - ta
+        if action.shape != (dim,) or not np.all(np.isfinite(action)):
+            raise ValueError(
+                f"policy returned action of shape {action.shape} (finite={np.all(np.isfinite(action))}); "
+                f"{env.suite} task {env.task} needs ({dim},) finite values"
+            )
+        obs, reward, terminated, truncated, info = env.step(action)
+        steps += 1
+        ret += reward
+        success = bool(info["success"])
+        if record:
+            traj["actions"].append(action)
+            traj["rewards"].append(reward)
+            traj["dones"].append(int(terminated or truncated))
+        if terminated or truncated:
+            break
+    if video and "image" in obs:
+        frames.append(obs["image"])
+    out: dict[str, Any] = {
+        "success": success,
+        "steps": steps,
+        "return": float(ret),
+        "reset_s": reset_s,
+        "step_s": (time.perf_counter() - t1) / max(steps, 1),
+        "policy_s": act_s / max(steps, 1),
+    }
+    if record:
+        out["demo"] = {
+            "actions": np.asarray(traj["actions"], np.float32).reshape(steps, dim),
+            "rewards": np.asarray(traj["rewards"], np.float32),
+            "dones": np.asarray(traj["dones"], np.uint8),
+            "states": np.asarray(traj["states"], np.float64),
+            "robot_state": np.asarray(traj["robot"], np.float32),
+            "agentview_rgb": np.asarray(traj["images"], np.uint8) if traj["images"] else None,
+        }
+    if frames:
+        out["frames"] = np.stack(frames).astype(np.uint8)
+    return out
+
+
+def plan_jobs(cfg: EvalConfig, policy_key: str, finished: set[tuple]) -> list[dict[str, Any]]:
+    """Episodes of the run that are not in the results file yet."""
+    jobs = []
+    for task in cfg.tasks:
+        for k in range(cfg.episodes):
+            job = {
+                "policy": policy_key,
+                "suite": cfg.suite,
+                "task": task,
+                "episode": k,
+                "seed": cfg.seed_base + k,
+                "video": k < cfg.videos and cfg.env.image_size > 0,
+            }
+            if episode_key(job) not in finished:
+                jobs.append(job)
+    return jobs
+
+
+def run_eval(cfg: EvalConfig, run_dir: str | Path, address: str | None = None) -> dict[str, Any]:
+    """Evaluate ``cfg`` into ``run_dir`` (resuming); returns the summary dict also saved as JSON."""
+    from roboact.sim_workers.policy import check_policy_spec, policy_id
+    from roboact.sim_workers.tables import render_tables
+    from roboact.sim_workers.video import write_mp4
+    from tqdm import tqdm
+
+    from roboact.cluster import init_ray
+    from roboact.config import save_config
+    from roboact.runs import write_versions
+
+    check_policy_spec(cfg.policy)
+    run_dir = Path(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    save_config(cfg, run_dir, "eval_config.yaml")
+    write_versions(run_dir / "versions.json")
+    log = ResultsLog(run_dir)
+    pkey = policy_id(cfg.policy)
+    jobs = plan_jobs(cfg, pkey, set(log.read()))
+    total = len(cfg.tasks) * cfg.episodes
+    logger.info("%s: %d of %d episodes to run (%s, policy %s)", run_dir, len(jobs), total, cfg.suite, pkey)
+    stats: dict[str, Any] = {"done": 0, "failed": [], "retried": 0, "actors_replaced": 0}
+    t0 = time.perf_counter()
+    if jobs:
+        init_ray(address)
+        pool_cfg = cfg.pool
+        if pool_cfg.memory_mb == 0 and cfg.env.image_size > 0:
+            pool_cfg = PoolConfig(**{**asdict(pool_cfg), "memory_mb": DEFAULT_MEMORY_MB[cfg.suite]})
+        pool = SimPool(pool_cfg, asdict(cfg.env), cfg.policy)
+
+        def on_result(job: dict[str, Any], result: dict[str, Any]) -> None:
+            frames = result.pop("frames", None)
+            record = {k: job[k] for k in ("policy", "suite", "task", "episode", "seed")}
+            record.update(
+                {
+                    k: result[k]
+                    for k in (
+                        "success",
+                        "steps",
+                        "return",
+                        "reset_s",
+                        "step_s",
+                        "policy_s",
+                        "wall_s",
+                        "host",
+                        "pid",
+                    )
+                }
+            )
+            record.update(
+                max_steps=cfg.env.max_steps,
+                image_size=cfg.env.image_size,
+                finished=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+            )
+            log.append(record)  # first: a crash after this line loses nothing
+            if frames is not None and len(frames):
+                name = (
+                    f"{job['task']}_ep{job['episode']:03d}_{'success' if result['success'] else 'fail'}.mp4"
+                )
+                write_mp4(frames, run_dir / "videos" / name)
+
+        try:
+            with tqdm(total=len(jobs), desc=f"eval {cfg.suite}", unit="ep") as bar:
+                stats = pool.run(jobs, on_result, progress=bar)
+        finally:
+            pool.shutdown()
+    summary = summarize(run_dir, pkey, cfg)
+    summary.update(
+        wall_s=time.perf_counter() - t0,
+        ran=stats["done"],
+        failed=stats["failed"],
+        retried=stats["retried"],
+        actors_replaced=stats["actors_replaced"],
+    )
+    (run_dir / SUMMARY_FILE).write_text(json.dumps(summary, indent=2))
+    render_tables(run_dir)
+    return summary
+
+
+def summarize(run_dir: str | Path, policy_key: str, cfg: EvalConfig) -> dict[str, Any]:
+    """Per-task rates of this policy for this run's tasks, from the results file."""
+    recs = [
+        r
+        for r in ResultsLog(run_dir).read().values()
+        if r["policy"] == policy_key
+        and r["suite"] == cfg.suite
+        and r["task"] in cfg.tasks
+        and r["episode"] < cfg.episodes
+    ]
+    agg = aggregate(recs)
+    per_task = {key[2]: val for key, val in agg.items()}
+    n = sum(v["episodes"] for v in per_task.values())
+    k = sum(v["successes"] for v in per_task.values())
+    return {
+        "suite": cfg.suite,
+        "policy": policy_key,
+        "tasks": per_task,
+        "episodes": n,
+        "successes": k,
+        "overall": k / n if n else 0.0,
+        "max_steps": cfg.env.max_steps,
+        "image_size": cfg.env.image_size,
+    }
+
+
+def evaluate(
+    suite: str,
+    tasks: list[str] | str | None,
+    policy: str,
+    episodes: int,
+    max_steps: int = 200,
+    workers: int = 2,
+    run_dir: str | Path = "runs/sim_eval",
+    address: str | None = None,
+    videos: int = 2,
+    image_size: int = 128,
+    seed_base: int = 0,
+    episode_timeout_s: float = 900.0,
+    cpus_per_worker: float = 1.0,
+) -> dict[str, Any]:
+    """Library entry point (``roboact demo`` calls this): keyword args in, summary dict out.
+
+    The summary holds ``tasks[task] = {episodes, successes, rate, ci_low, ci_high, mean_steps}``,
+    ``overall``, and the run's counts (``ran``, ``failed``, ``retried``, ``actors_replaced``).
+    """
+    task_list = parse_tasks(suite, tasks)
+    cfg = EvalConfig(
+        suite=suite,
+        tasks=task_list,
+        policy=policy,
+        episodes=episodes,
+        seed_base=seed_base,
+        videos=videos,
+        env=EnvConfig(image_size=image_size, max_steps=max_steps),
+        pool=PoolConfig(
+            workers=workers, episode_timeout_s=episode_timeout_s, cpus_per_worker=cpus_per_worker
+        ),
+    )
+    return run_eval(cfg, run_dir, address=address)
+
+
+def main(cfg: EvalConfig, run_dir: str | Path, address: str | None = None) -> dict[str, Any]:
+    """CLI body: run, then return the summary (the CLI prints the tables)."""
+    return run_eval(cfg, run_dir, address=address)

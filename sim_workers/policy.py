@@ -1,0 +1,172 @@
+"""The policy protocol the simulator pool calls, the built-in policies, and policy loading.
+
+A policy is any object with ``reset()`` and ``act(obs) -> action``; ``obs`` is
+``{"image": (H, W, 3) uint8 upright, "state": (9,) float32 robot state, "task": str}`` (``image`` is
+absent when the env renders nothing) and the action is the suite's own (LIBERO OSC_POSE 7-d,
+Kitchen joint velocity 9-d). A policy that needs the simulator itself (the scripted expert reads
+privileged object poses; ``random``/``zero`` read the action space) also defines
+``bind_env(env)``; the pool calls it once per env before the first ``reset()``.
+
+``load_policy(spec)`` resolves, inside each simulator actor:
+- ``expert``, ``random``, ``zero``: built-ins;
+- a directory holding ``roboact_policy.json`` with ``{"kind": "linear"}``: our tiny numpy
+  ``LinearPolicy`` (tests and smoke runs; no pickle, nothing executed from the file);
+- any other directory: ``roboact.distributed.policy.load_policy(path)`` (the RLlib BC head),
+  imported lazily so the pool works without it.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+from typing import Any, Protocol, runtime_checkable
+
+import numpy as np
+
+logger = logging.getLogger(__name__)
+
+MANIFEST = "roboact_policy.json"
+
+
+@runtime_checkable
+class Policy(Protocol):
+    """What the pool calls once per episode (``reset``) and once per step (``act``)."""
+
+    def reset(self) -> None: ...
+
+    def act(self, obs: dict[str, Any]) -> np.ndarray: ...
+
+
+def needs_env(policy: Any) -> bool:
+    """True when the policy wants the live env (optional ``bind_env`` method)."""
+    return callable(getattr(policy, "bind_env", None))
+
+
+class RandomPolicy:
+    """Uniform actions from the env's action space; seeded, so reruns are identical."""
+
+    name = "random"
+
+    def __init__(self, seed: int = 0) -> None:
+        self.seed = seed
+        self.space: Any = None
+        self.rng = np.random.default_rng(seed)
+
+    def bind_env(self, env: Any) -> None:
+        self.space = env.action_space
+
+    def reset(self) -> None:
+        if self.space is None:
+            raise RuntimeError("RandomPolicy needs bind_env(env) before reset()")
+
+    def act(self, obs: dict[str, Any]) -> np.ndarray:
+        low, high = self.space.low, self.space.high
+        return self.rng.uniform(low, high).astype(np.float32)
+
+
+class ZeroPolicy:
+    """All-zero actions (the arm holds still); a baseline that should never succeed."""
+
+    name = "zero"
+
+    def __init__(self) -> None:
+        self.dim = 0
+
+    def bind_env(self, env: Any) -> None:
+        self.dim = int(env.action_space.shape[0])
+
+    def reset(self) -> None:
+        if self.dim == 0:
+            raise RuntimeError("ZeroPolicy needs bind_env(env) before reset()")
+
+    def act(self, obs: dict[str, Any]) -> np.ndarray:
+        return np.zeros(self.dim, dtype=np.float32)
+
+
+class LinearPolicy:
+    """``action = clip(W @ state + b, -1, 1)``: a tiny checkpointable policy (directory format).
+
+    Exists so the checkpoint-path code path of the pool is exercised without torch or RLlib.
+    """
+
+    kind = "linear"
+
+    def __init__(self, weight: np.ndarray, bias: np.ndarray) -> None:
+        self.weight = np.asarray(weight, dtype=np.float32)
+        self.bias = np.asarray(bias, dtype=np.float32)
+        if self.weight.ndim != 2 or self.bias.shape != (self.weight.shape[0],):
+            raise ValueError(
+                f"LinearPolicy: weight (A, D) and bias (A,) expected, got {self.weight.shape}, "
+                f"{self.bias.shape}"
+            )
+
+    def reset(self) -> None:
+        return None
+
+    def act(self, obs: dict[str, Any]) -> np.ndarray:
+        state = np.asarray(obs["state"], dtype=np.float32)
+        if state.shape != (self.weight.shape[1],):
+            raise ValueError(
+                f"LinearPolicy expects state of shape ({self.weight.shape[1]},), got {state.shape}"
+            )
+        return np.clip(self.weight @ state + self.bias, -1.0, 1.0)
+
+    def save(self, path: str | Path) -> Path:
+        out = Path(path)
+        out.mkdir(parents=True, exist_ok=True)
+        np.savez(out / "weights.npz", weight=self.weight, bias=self.bias)
+        (out / MANIFEST).write_text(json.dumps({"kind": self.kind}))
+        return out
+
+    @classmethod
+    def load(cls, path: str | Path) -> LinearPolicy:
+        with np.load(Path(path) / "weights.npz") as data:
+            return cls(data["weight"], data["bias"])
+
+
+def builtin_policies() -> dict[str, Any]:
+    from roboact.sim_workers.experts import ExpertPolicy
+
+    return {"expert": ExpertPolicy, "random": RandomPolicy, "zero": ZeroPolicy}
+
+
+def policy_id(spec: str) -> str:
+    """The name results are keyed by: the built-in's name or the checkpoint's absolute path."""
+    if spec in ("expert", "random", "zero"):
+        return spec
+    return str(Path(spec).expanduser().resolve())
+
+
+def check_policy_spec(spec: str) -> None:
+    """Fail early (in the driver) for a spec no actor could load."""
+    if spec in ("expert", "random", "zero"):
+        return
+    path = Path(spec).expanduser()
+    if not path.exists():
+        raise FileNotFoundError(
+            f"--policy {spec}: no such checkpoint directory (or use expert, random, zero)"
+        )
+    if not path.is_dir():
+        raise ValueError(f"--policy {spec}: a policy checkpoint is a directory, got a file")
+
+
+def load_policy(spec: str) -> Any:
+    """A ready policy object for a built-in name or a checkpoint directory (see module docstring)."""
+    builtins = builtin_policies()
+    if spec in builtins:
+        return builtins[spec]()
+    check_policy_spec(spec)
+    path = Path(spec).expanduser()
+    manifest = path / MANIFEST
+    if manifest.is_file():
+        kind = json.loads(manifest.read_text()).get("kind")
+        if kind == LinearPolicy.kind:
+            return LinearPolicy.load(path)
+        raise ValueError(f"{manifest}: unknown policy kind {kind!r} (known: {LinearPolicy.kind})")
+    from roboact.distributed.policy import load_policy as load_bc_policy  # the RLlib BC head
+
+    policy = load_bc_policy(str(path))
+    if not isinstance(policy, Policy):
+        raise TypeError(f"{path}: loaded object {type(policy).__name__} has no reset()/act(obs)")
+    return policy
