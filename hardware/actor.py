@@ -79,7 +79,7 @@ class ArmExecutor:
                 self.fake_gripper.address,
             )
         cfg = JakaConfig(host=host, port=port, state_port=state_port, robot=self.plan.robot)
-        gripper = ModbusGripper(GripperConfig(port=gripper_port)) if gripper_port else None
+        gripper = ModbusGripper(GripperConfig(port=gripper_port, speed=100)) if gripper_port else None
         return JakaRobot(cfg, self.safety, gripper=gripper, camera=make_camera(CameraConfig(kind=camera)))
 
     # -- lifecycle (called remotely) -----------------------------------------------------------------

@@ -150,7 +150,8 @@ class FakeCamera(Camera):
     def read(self) -> np.ndarray:
         self.frames += 1
         shift = (self.frames * 3) % 256
-        return np.stack([self._base, (self._base + shift) % 256, np.full_like(self._base, shift)], axis=-1)
+        shifted = (self._base.astype(np.uint16) + shift).astype(np.uint8)  # wraps at 256
+        return np.stack([self._base, shifted, np.full_like(self._base, shift)], axis=-1)
 
     def close(self) -> None:
         pass

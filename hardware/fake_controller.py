@@ -17,6 +17,7 @@ Fault SPEC grammar (``--faults``, comma-separated ``key=value``; all optional)::
     slow_ms=M                 delay every reply by M milliseconds
     malformed_every=K         every K-th state record is malformed JSON
     silent_after=N            stop replying (and streaming) after the N-th command, keep sockets open
+    start_after=S             the five faults above act only S seconds after the first motion command
 
 Example: ``drop_after=50,error_on=joint_move,protective_stop_after=2.0,slow_ms=300,malformed_every=20``.
 """
@@ -59,6 +60,9 @@ class FaultSpec:
     """every K-th state record is malformed (0 = never)"""
     silent_after: int = 0
     """stop answering after this many commands (0 = never)"""
+    start_after: float = 0.0
+    """error_on, slow_ms, malformed_every, drop_after and silent_after act only this many seconds
+    after the first motion command (0 = from the start)"""
 
     @classmethod
     def parse(cls, spec: str | None) -> FaultSpec:
@@ -298,7 +302,7 @@ class FakeController:
             record = self.state_record()
             self.records_sent += 1
             k = self.faults.malformed_every
-            if k and self.records_sent % k == 0:
+            if k and self.records_sent % k == 0 and self._active():
                 payload = b'{"len": 0, "errcode": "0x0", "joint_actual_position": [1.0, 2.0,, BROKEN}'
             else:
                 payload = encode(record)
@@ -310,8 +314,15 @@ class FakeController:
 
     # -- command port -------------------------------------------------------------------------------
 
+    def _active(self) -> bool:
+        """Whether the non-timed faults act now (``start_after``)."""
+        if not self.faults.start_after:
+            return True
+        first = self._first_motion
+        return first is not None and time.monotonic() - first >= self.faults.start_after
+
     def _silent(self) -> bool:
-        return bool(self.faults.silent_after) and self.commands >= self.faults.silent_after
+        return bool(self.faults.silent_after) and self.commands >= self.faults.silent_after and self._active()
 
     def _serve_commands(self, conn: socket.socket) -> None:
         decoder = JsonStreamDecoder()
@@ -330,14 +341,14 @@ class FakeController:
                     self.commands += 1
                     n_cmd = self.commands
                 reply = self.handle(msg)
-                if self.faults.slow_ms:
+                if self.faults.slow_ms and self._active():
                     time.sleep(self.faults.slow_ms / 1000.0)
                 try:
                     conn.sendall(encode(reply))
                 except OSError:
                     return
                 f = self.faults
-                if f.drop_after and n_cmd >= f.drop_after and not self._dropped:
+                if f.drop_after and n_cmd >= f.drop_after and not self._dropped and self._active():
                     self._dropped = True
                     logger.info("fake controller: dropping all connections after %d commands", n_cmd)
                     self.drop_connections()
@@ -349,7 +360,7 @@ class FakeController:
             return {"cmdName": "", "errorCode": "1", "errorMsg": "command must be a JSON object with cmdName"}
         name = str(msg["cmdName"])
         self.command_log.append(name)
-        if name in self.faults.error_on:
+        if name in self.faults.error_on and self._active():
             return _err(name, "2", f"{name}: controller error (injected fault)")
         handler = getattr(self, f"_cmd_{name}", None)
         if handler is None:

@@ -50,10 +50,8 @@ class AutoJudge:
         err = float(np.max(np.abs(joints - np.asarray(subtask.goal, dtype=float)))) if subtask.goal else 0.0
         grip_ok = (float(result.get("gripper", 0.0)) >= 0.5) == (subtask.gripper >= 0.5)
         ok = err <= subtask.tolerance and grip_ok
-        return (
-            ok,
-            f"max joint error {err:.3f} rad (tolerance {subtask.tolerance}); gripper {'ok' if grip_ok else 'wrong'}",
-        )
+        grip = "ok" if grip_ok else "wrong"
+        return ok, f"max joint error {err:.3f} rad (tolerance {subtask.tolerance}); gripper {grip}"
 
     def acknowledge(self, fault: str) -> bool:
         self.acks.append(fault)

@@ -79,11 +79,22 @@ def run_trials(
         try:
             info = call("connect")
             logger.info("arm ready: %s", info)
-            bar = _progress(len(pending), plan.name) if progress else None
+        except Exception as err:  # noqa: BLE001 - nothing ran; every trial stays pending
+            shutdown()
+            stopped = f"cannot connect to the arm: {err}"
+            pending = []
+        bar = _progress(len(pending), plan.name) if progress and pending else None
+        last_fault: tuple[int, str, str] | None = None
+        try:
             for row in pending:
                 if max_trials is not None and summary["ran"] >= max_trials:
                     stopped = f"max_trials={max_trials} reached"
                     break
+                if last_fault is not None:  # recover before the next trial (ack, reconnect)
+                    stopped = _recover(store, call, judge, *last_fault)
+                    last_fault = None
+                    if stopped:
+                        break
                 if not in_window(plan.schedule):
                     stopped = "outside the schedule window"
                     break
@@ -91,16 +102,15 @@ def run_trials(
                 if not judge.prepare_trial(label):
                     stopped = "operator ended the batch at the scene reset"
                     break
-                stopped = _run_one(store, plan, row, call, judge, backend, jitter_p99, config_to_dict)
+                last_fault = _run_one(store, plan, row, call, judge, backend, jitter_p99, config_to_dict)
                 summary["ran"] += 1
                 if bar is not None:
                     bar.update(1)
-                if stopped:
-                    break
+        finally:
             if bar is not None:
                 bar.close()
-        finally:
-            shutdown()
+            if pending:
+                shutdown()
     counts = store.counts(plan.name)
     store.close()
     summary.update(
@@ -113,8 +123,8 @@ def run_trials(
     return summary
 
 
-def _run_one(store, plan, row, call, judge, backend, jitter_p99, config_to_dict) -> str | None:  # noqa: ANN001
-    """One trial; returns a reason to stop the batch, or None."""
+def _run_one(store, plan, row, call, judge, backend, jitter_p99, config_to_dict):  # noqa: ANN001, ANN202
+    """One trial; returns ``(trial_id, fault kind, message)`` when a fault ended it, else None."""
     trial_id, policy = row["id"], row["policy"]
     task = plan.task(row["task"])
     attempt = store.start_trial(trial_id, backend)
@@ -147,6 +157,11 @@ def _run_one(store, plan, row, call, judge, backend, jitter_p99, config_to_dict)
     store.finish_trial(trial_id, FAILED, kind, message)
     store.event(trial_id, kind, message)
     logger.warning("trial %d failed: %s", trial_id, message)
+    return trial_id, kind, message
+
+
+def _recover(store: TrialStore, call: Any, judge: Judge, trial_id: int, kind: str, message: str) -> str | None:
+    """Before the next trial: the operator's ack of a stop, or a reconnect; returns a reason to stop."""
     if kind in (PROTECTIVE_STOP, EMERGENCY_STOP):
         if not judge.acknowledge(message):
             store.event(trial_id, "ack_refused", "operator did not acknowledge the stop")

@@ -228,7 +228,7 @@ class JakaRobot(Robot):
             self._fail(RobotFault(TIMEOUT, str(err)))
         except JakaError as err:
             try:  # a rejected command during a stop is the stop, not a generic error
-                self._raise_if_stopped(self.client.state(max_age=1.0))
+                self._raise_if_stopped(self.client.wait_state(timeout=0.1))  # the stream may lag the reply
             except JakaError:
                 pass
             self._fail(RobotFault(CONTROLLER_ERROR, str(err)))

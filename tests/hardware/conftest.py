@@ -31,6 +31,6 @@ def small_plan(name: str = "t", repetitions: int = 2, duration_s: float = 0.3, p
     subs = []
     for i, name_ in enumerate(["open_drawer", "pick_tape"]):
         goal = [q + (0.04 if j == i else 0.0) for j, q in enumerate(home)]
-        subs.append(SubtaskSpec(name=name_, goal=goal, gripper=float(i), duration_s=duration_s, tolerance=0.03))
+        subs.append(SubtaskSpec(name=name_, goal=goal, gripper=0.0, duration_s=duration_s, tolerance=0.03))
     pols = [PolicySpec(name=f"p{k}", kind="scripted") for k in range(policies)]
     return TrialPlan(name=name, tasks=[TaskSpec(name="task", subtasks=subs)], policies=pols, repetitions=repetitions)
