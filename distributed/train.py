@@ -1,0 +1,175 @@
+"""``fit``: a Ray Train (DDP) fit of RoboAct-CLIP on a feature store (paper Sec. III-B, Eq. 27).
+
+The same call runs 1-2 CPU workers on a laptop and N GPU workers on a cluster (``address`` /
+``RAY_ADDRESS``, ``storage_path`` on shared or object storage). Nothing is shared between nodes
+except through Ray: the driver puts the features in the object store, workers write checkpoints to
+``storage_path``, the driver's node keeps the run directory.
+
+Run directory (``<runs_root>/<name>/``, on the driver's node)::
+
+    config.yaml          the resolved TrainConfig
+    model_config.json    the resolved RoboActConfig (data fields filled from the store)
+    metrics.jsonl, tb/   every report (see run_logger.py)
+    model/               the final model, ``RoboActCLIP.from_pretrained``-loadable
+    result.json          final metrics and checkpoint paths; a rerun of a finished run returns it
+    ray_results/<name>/  Ray's run storage when storage_path is not given (checkpoint_step*/)
+
+Resume: rerunning with the same name and storage_path continues from the newest checkpoint (Ray
+Train V2 restores its run state; the loop reads ``ray.train.get_checkpoint()``); a killed worker is
+replaced and the group restarts from the newest checkpoint, up to ``max_failures`` times.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+import time
+from pathlib import Path
+from typing import Any
+
+from roboact.config import config_to_dict, save_config
+from roboact.runs import run_dir as make_run_dir
+from roboact.runs import write_versions
+
+from .fit_data import heldout_recombination, load_fit_data
+from .run_logger import RunLogger
+from .train_config import DataConfig, OptimConfig, TrainConfig, resolve_model_config, total_steps
+from .train_loop import MODEL_SUBDIR, train_loop_per_worker
+
+__all__ = ["DataConfig", "OptimConfig", "TrainConfig", "fit", "prepare_fit", "run_trainer"]
+
+logger = logging.getLogger(__name__)
+
+BEST_METRIC = "val/action_acc"
+
+
+def _resolve_names(config: TrainConfig) -> tuple[TrainConfig, Path, str]:
+    """Fill name and storage_path; return (config, run_dir, storage_path)."""
+    run_path = make_run_dir(config.name, config.runs_root).absolute()
+    name = run_path.name
+    storage = config.storage_path or str(run_path / "ray_results")
+    if "://" not in storage:
+        storage = str(Path(storage).absolute())
+    data = DataConfig(features=str(Path(config.data.features).absolute()), split=config.data.split)
+    config = TrainConfig(**{**config.__dict__, "name": name, "storage_path": storage, "data": data,
+                            "runs_root": str(Path(config.runs_root).absolute())})  # fmt: skip
+    return config, run_path, storage
+
+
+def prepare_fit(config: TrainConfig) -> tuple[TrainConfig, Path, dict[str, Any], dict[str, Any]]:
+    """Validate and resolve a config on the driver: (config, run_dir, model config dict, data bundle)."""
+    if not config.data.features:
+        raise ValueError("TrainConfig.data.features is empty: pass --features F.h5 (or data.features=...)")
+    data = load_fit_data(config.data.features, config.data.split)
+    if config.data.split.startswith("heldout_"):
+        data = heldout_recombination(data)
+    config, run_path, _ = _resolve_names(config)
+    model_cfg = resolve_model_config(config, data["attrs"], data["vocabs"])
+    if config.mlflow_uri:
+        try:
+            import mlflow  # noqa: F401
+        except ImportError as err:
+            raise ValueError(f"mlflow_uri={config.mlflow_uri!r} but mlflow is not installed (pip install mlflow)") from err
+    return config, run_path, model_cfg.to_dict(), data
+
+
+def run_trainer(config: TrainConfig, run_path: Path, model_cfg: dict[str, Any], data_ref: Any,
+                extra_callbacks: list[Any] | None = None) -> Any:  # fmt: skip
+    """Build and run the TorchTrainer (Ray must be initialised); return Ray's ``Result``."""
+    import ray.train
+    from ray.train.torch import TorchTrainer
+
+    trainer = TorchTrainer(
+        train_loop_per_worker,
+        train_loop_config={"train": config_to_dict(config), "model": model_cfg, "data": [data_ref]},
+        scaling_config=ray.train.ScalingConfig(
+            num_workers=config.workers, use_gpu=config.use_gpu, resources_per_worker={"CPU": config.cpus_per_worker}
+        ),
+        run_config=ray.train.RunConfig(
+            name=config.name,
+            storage_path=config.storage_path,
+            failure_config=ray.train.FailureConfig(max_failures=config.max_failures),
+            checkpoint_config=ray.train.CheckpointConfig(num_to_keep=config.keep_checkpoints),
+            callbacks=[RunLogger(run_path, config.tensorboard, config.mlflow_uri, config.name or "roboact"),
+                       *(extra_callbacks or [])],  # fmt: skip
+        ),
+    )
+    return trainer.fit()
+
+
+def _best_checkpoint(result: Any) -> Any:
+    ranked = [(m.get(BEST_METRIC, float("-inf")), m.get("step", 0), c) for c, m in (result.best_checkpoints or [])]
+    if not ranked:
+        return result.checkpoint
+    return max(ranked, key=lambda r: (r[0], r[1]))[2]
+
+
+def _finished(run_path: Path, config: TrainConfig) -> dict[str, Any] | None:
+    path = run_path / "result.json"
+    if not path.is_file():
+        return None
+    done = json.loads(path.read_text())
+    if done.get("fingerprint") != config.fingerprint() or not (run_path / MODEL_SUBDIR / "config.json").is_file():
+        return None
+    return done
+
+
+def fit(config: TrainConfig, address: str | None = None) -> dict[str, Any]:
+    """Train RoboAct-CLIP with Ray Train; resume a stopped run of the same name.
+
+    Returns:
+        ``metrics`` (the last report: ``train/*`` losses of Eq. 27, ``val/<factor>_acc[_text]``),
+        ``run_dir``, ``model_dir`` (``<run_dir>/model``, loadable with ``RoboActCLIP.from_pretrained``),
+        ``checkpoint_dir`` (newest) and ``best_checkpoint_dir`` (highest val action accuracy; its
+        ``model/`` subfolder is also loadable), ``storage_path``, ``name``, ``steps``, ``seconds``.
+
+    Raises:
+        ValueError / StoreError: a bad config or feature store, naming the field or file.
+        RuntimeError: the fit failed after ``max_failures`` restarts.
+    """
+    from roboact.cluster import init_ray
+
+    config, run_path, model_cfg, data = prepare_fit(config)
+    done = _finished(run_path, config)
+    if done is not None:
+        logger.info("%s already finished (result.json matches this config); not training again", run_path)
+        return done
+    save_config(config, run_path)
+    (run_path / "model_config.json").write_text(json.dumps(model_cfg, indent=2, sort_keys=True))
+    write_versions(run_path / "versions.json")
+    ray = init_ray(address)
+    steps = total_steps(config, len(data["train"]["action"]))
+    logger.info("fit %s: %d steps on %d worker(s); run dir %s; storage %s", config.name, steps, config.workers,
+                run_path, config.storage_path)  # fmt: skip
+    start = time.perf_counter()
+    data_ref = ray.put(data)
+    result = run_trainer(config, run_path, model_cfg, data_ref)
+    seconds = time.perf_counter() - start
+    if result.error is not None:
+        raise RuntimeError(f"fit {config.name} failed (run dir {run_path}): {result.error}") from result.error
+    if result.checkpoint is None:
+        raise RuntimeError(f"fit {config.name} ended without a checkpoint (storage {config.storage_path})")
+    out_model = run_path / MODEL_SUBDIR
+    if out_model.exists():
+        shutil.rmtree(out_model)
+    with result.checkpoint.as_directory() as ckpt_dir:
+        shutil.copytree(Path(ckpt_dir) / MODEL_SUBDIR, out_model)
+    best = _best_checkpoint(result)
+    metrics = {k: v for k, v in (result.metrics or {}).items() if isinstance(v, int | float | str)}
+    out = {
+        "name": config.name,
+        "run_dir": str(run_path),
+        "model_dir": str(out_model),
+        "checkpoint_dir": result.checkpoint.path,
+        "best_checkpoint_dir": best.path if best is not None else result.checkpoint.path,
+        "storage_path": config.storage_path,
+        "metrics": metrics,
+        "steps": steps,
+        "seconds": seconds,
+        "fingerprint": config.fingerprint(),
+    }
+    (run_path / "result.json").write_text(json.dumps(out, indent=2, default=str))
+    logger.info("fit %s done in %.1f s: %s", config.name, seconds,
+                {k: round(v, 4) for k, v in metrics.items() if k.startswith("val/") and isinstance(v, float)})  # fmt: skip
+    return out
