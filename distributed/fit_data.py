@@ -12,7 +12,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-
 from roboact.datasets.stores import FeatureStore, StoreError
 
 logger = logging.getLogger(__name__)
@@ -65,4 +64,8 @@ def heldout_recombination(data: dict[str, Any]) -> dict[str, Any]:
     """
     seen = set(np.unique(data["train"]["subject"]).tolist())
     keep = np.array([int(s) in seen for s in data["recomb_triplets"][:, 0]], dtype=bool)
-    return {**data, "recomb_triplets": data["recomb_triplets"][keep], "recomb_text": data["recomb_text"][keep]}
+    return {
+        **data,
+        "recomb_triplets": data["recomb_triplets"][keep],
+        "recomb_text": data["recomb_text"][keep],
+    }

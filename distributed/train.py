@@ -70,7 +70,9 @@ def prepare_fit(config: TrainConfig) -> tuple[TrainConfig, Path, dict[str, Any],
         try:
             import mlflow  # noqa: F401
         except ImportError as err:
-            raise ValueError(f"mlflow_uri={config.mlflow_uri!r} but mlflow is not installed (pip install mlflow)") from err
+            raise ValueError(
+                f"mlflow_uri={config.mlflow_uri!r} but mlflow is not installed (pip install mlflow)"
+            ) from err
     return config, run_path, model_cfg.to_dict(), data
 
 
@@ -84,22 +86,28 @@ def run_trainer(config: TrainConfig, run_path: Path, model_cfg: dict[str, Any], 
         train_loop_per_worker,
         train_loop_config={"train": config_to_dict(config), "model": model_cfg, "data": [data_ref]},
         scaling_config=ray.train.ScalingConfig(
-            num_workers=config.workers, use_gpu=config.use_gpu, resources_per_worker={"CPU": config.cpus_per_worker}
+            num_workers=config.workers,
+            use_gpu=config.use_gpu,
+            resources_per_worker={"CPU": config.cpus_per_worker},
         ),
         run_config=ray.train.RunConfig(
             name=config.name,
             storage_path=config.storage_path,
             failure_config=ray.train.FailureConfig(max_failures=config.max_failures),
             checkpoint_config=ray.train.CheckpointConfig(num_to_keep=config.keep_checkpoints),
-            callbacks=[RunLogger(run_path, config.tensorboard, config.mlflow_uri, config.name or "roboact"),
-                       *(extra_callbacks or [])],  # fmt: skip
+            callbacks=[
+                RunLogger(run_path, config.tensorboard, config.mlflow_uri, config.name or "roboact"),
+                *(extra_callbacks or []),
+            ],  # fmt: skip
         ),
     )
     return trainer.fit()
 
 
 def _best_checkpoint(result: Any) -> Any:
-    ranked = [(m.get(BEST_METRIC, float("-inf")), m.get("step", 0), c) for c, m in (result.best_checkpoints or [])]
+    ranked = [
+        (m.get(BEST_METRIC, float("-inf")), m.get("step", 0), c) for c, m in (result.best_checkpoints or [])
+    ]
     if not ranked:
         return result.checkpoint
     return max(ranked, key=lambda r: (r[0], r[1]))[2]
@@ -110,7 +118,10 @@ def _finished(run_path: Path, config: TrainConfig) -> dict[str, Any] | None:
     if not path.is_file():
         return None
     done = json.loads(path.read_text())
-    if done.get("fingerprint") != config.fingerprint() or not (run_path / MODEL_SUBDIR / "config.json").is_file():
+    if (
+        done.get("fingerprint") != config.fingerprint()
+        or not (run_path / MODEL_SUBDIR / "config.json").is_file()
+    ):
         return None
     return done
 
@@ -140,8 +151,8 @@ def fit(config: TrainConfig, address: str | None = None) -> dict[str, Any]:
     write_versions(run_path / "versions.json")
     ray = init_ray(address)
     steps = total_steps(config, len(data["train"]["action"]))
-    logger.info("fit %s: %d steps on %d worker(s); run dir %s; storage %s", config.name, steps, config.workers,
-                run_path, config.storage_path)  # fmt: skip
+    where = f"run dir {run_path}; storage {config.storage_path}"
+    logger.info("fit %s: %d steps on %d worker(s); %s", config.name, steps, config.workers, where)
     start = time.perf_counter()
     data_ref = ray.put(data)
     result = run_trainer(config, run_path, model_cfg, data_ref)
@@ -170,6 +181,6 @@ def fit(config: TrainConfig, address: str | None = None) -> dict[str, Any]:
         "fingerprint": config.fingerprint(),
     }
     (run_path / "result.json").write_text(json.dumps(out, indent=2, default=str))
-    logger.info("fit %s done in %.1f s: %s", config.name, seconds,
-                {k: round(v, 4) for k, v in metrics.items() if k.startswith("val/") and isinstance(v, float)})  # fmt: skip
+    val = {k: round(v, 4) for k, v in metrics.items() if k.startswith("val/") and isinstance(v, float)}
+    logger.info("fit %s done in %.1f s: %s", config.name, seconds, val)
     return out

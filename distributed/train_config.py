@@ -48,14 +48,22 @@ class OptimConfig:
     """mixed precision (float16 autocast + GradScaler) on GPU; ignored on CPU"""
 
     def __post_init__(self) -> None:
-        if self.lr <= 0 or self.batch_size < 1 or self.epochs < 1 or self.max_steps < 0 or self.warmup_steps < 0:
+        if (
+            self.lr <= 0
+            or self.batch_size < 1
+            or self.epochs < 1
+            or self.max_steps < 0
+            or self.warmup_steps < 0
+        ):
             raise ValueError(
                 f"optim: need lr > 0, batch_size >= 1, epochs >= 1, max_steps >= 0, warmup_steps >= 0; got "
                 f"lr={self.lr}, batch_size={self.batch_size}, epochs={self.epochs}, "
                 f"max_steps={self.max_steps}, warmup_steps={self.warmup_steps}"
             )
         if not 0.0 <= self.min_lr_ratio <= 1.0 or self.grad_clip < 0:
-            raise ValueError(f"optim: min_lr_ratio in [0, 1] and grad_clip >= 0, got {self.min_lr_ratio}, {self.grad_clip}")
+            raise ValueError(
+                f"optim: min_lr_ratio in [0, 1] and grad_clip >= 0, got {self.min_lr_ratio}, {self.grad_clip}"
+            )
 
 
 @dataclass
@@ -79,7 +87,7 @@ class TrainConfig:
     model_preset: str = "roboact_base"
     """model preset name (models/model_configs) or JSON path"""
     model: dict[str, Any] = field(default_factory=dict)
-    """RoboActConfig field overrides (loss weights, sizes, ablation switches); data fields come from the store"""
+    """RoboActConfig field overrides (loss weights, sizes, ablations); data fields come from the store"""
     optim: OptimConfig = field(default_factory=OptimConfig)
     """optimizer and schedule"""
     data: DataConfig = field(default_factory=DataConfig)
@@ -115,7 +123,9 @@ class TrainConfig:
             if getattr(self, name) < 1:
                 raise ValueError(f"TrainConfig.{name} must be >= 1, got {getattr(self, name)}")
         if self.max_failures < -1:
-            raise ValueError(f"TrainConfig.max_failures must be >= -1 (-1 = unlimited), got {self.max_failures}")
+            raise ValueError(
+                f"TrainConfig.max_failures must be >= -1 (-1 = unlimited), got {self.max_failures}"
+            )
         if self.cpus_per_worker < 0 or self.step_sleep_s < 0:
             raise ValueError("TrainConfig.cpus_per_worker and step_sleep_s must be >= 0")
         fixed = sorted(set(self.model) & set(DATA_FIELDS))
@@ -128,7 +138,15 @@ class TrainConfig:
     def fingerprint(self) -> str:
         """Hash of everything that changes the result (not name, paths or logging)."""
         data = config_to_dict(self)
-        for key in ("name", "runs_root", "storage_path", "tensorboard", "mlflow_uri", "max_failures", "step_sleep_s"):
+        for key in (
+            "name",
+            "runs_root",
+            "storage_path",
+            "tensorboard",
+            "mlflow_uri",
+            "max_failures",
+            "step_sleep_s",
+        ):
             data.pop(key)
         return hashlib.sha1(json.dumps(data, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
@@ -149,7 +167,9 @@ def resolve_model_config(cfg: TrainConfig, attrs: dict[str, Any], vocabs: dict[s
     try:
         return load_model_config(cfg.model_preset, **{**dict(cfg.model), **data})
     except (ValueError, FileNotFoundError) as err:
-        raise ValueError(f"model config (preset {cfg.model_preset!r}, overrides {dict(cfg.model)}): {err}") from err
+        raise ValueError(
+            f"model config (preset {cfg.model_preset!r}, overrides {dict(cfg.model)}): {err}"
+        ) from err
 
 
 def steps_per_epoch(n_train: int, batch_size: int, workers: int) -> int:
@@ -159,7 +179,9 @@ def steps_per_epoch(n_train: int, batch_size: int, workers: int) -> int:
 
 
 def total_steps(cfg: TrainConfig, n_train: int) -> int:
-    return cfg.optim.max_steps or cfg.optim.epochs * steps_per_epoch(n_train, cfg.optim.batch_size, cfg.workers)
+    return cfg.optim.max_steps or cfg.optim.epochs * steps_per_epoch(
+        n_train, cfg.optim.batch_size, cfg.workers
+    )
 
 
 def lr_at(step: int, optim: OptimConfig, total: int) -> float:

@@ -57,7 +57,8 @@ def build_model(model_cfg: dict[str, Any], data: dict[str, Any]) -> Any:
     cfg = model.config
     if cfg.use_disentanglement and cfg.use_recombination and len(data["recomb_triplets"]):
         model.set_recombination_targets(
-            torch.tensor(np.array(data["recomb_triplets"]), dtype=torch.long), torch.tensor(np.array(data["recomb_text"]))
+            torch.tensor(np.array(data["recomb_triplets"]), dtype=torch.long),
+            torch.tensor(np.array(data["recomb_text"])),
         )
     model.set_class_text_features({f: torch.tensor(np.array(data["class_text"][f])) for f in FACTORS})
     return model
@@ -72,7 +73,9 @@ def make_loader(arrays: dict[str, np.ndarray], batch_size: int, rank: int, world
                 ) -> tuple[DataLoader, DistributedSampler]:  # fmt: skip
     """This rank's shard: a seeded DistributedSampler, so a resumed epoch replays the same order."""
     dataset = tensors(arrays)
-    sampler = DistributedSampler(dataset, num_replicas=world, rank=rank, shuffle=True, seed=seed, drop_last=False)
+    sampler = DistributedSampler(
+        dataset, num_replicas=world, rank=rank, shuffle=True, seed=seed, drop_last=False
+    )
     return DataLoader(dataset, batch_size=batch_size, sampler=sampler), sampler
 
 
@@ -83,9 +86,13 @@ def as_batch(row: list[torch.Tensor], device: torch.device) -> dict[str, torch.T
 class StepRunner:
     """One optimizer step of Eq. 27 with schedule, clipping and (GPU) mixed precision."""
 
-    def __init__(self, model: Any, forward_fn: Any, cfg: TrainConfig, total: int, device: torch.device) -> None:
+    def __init__(
+        self, model: Any, forward_fn: Any, cfg: TrainConfig, total: int, device: torch.device
+    ) -> None:
         self.model, self.forward_fn, self.cfg, self.total, self.device = model, forward_fn, cfg, total, device
-        self.optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.optim.lr, weight_decay=cfg.optim.weight_decay)
+        self.optimizer = torch.optim.AdamW(
+            model.parameters(), lr=cfg.optim.lr, weight_decay=cfg.optim.weight_decay
+        )
         self.amp = bool(cfg.optim.amp and device.type == "cuda")
         self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp)
 
@@ -100,7 +107,9 @@ class StepRunner:
         grad_norm = float("nan")
         if self.cfg.optim.grad_clip > 0:
             self.scaler.unscale_(self.optimizer)
-            grad_norm = float(torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.cfg.optim.grad_clip))
+            grad_norm = float(
+                torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.cfg.optim.grad_clip)
+            )
         self.scaler.step(self.optimizer)
         self.scaler.update()
         out = {k: float(v.detach()) for k, v in losses.items()}
@@ -147,7 +156,9 @@ def bank_digest(model: Any) -> str:
     return digest.hexdigest()
 
 
-def save_checkpoint(directory: Path, model: Any, runner: StepRunner, step: int, epoch: int, cfg: dict) -> Path:
+def save_checkpoint(
+    directory: Path, model: Any, runner: StepRunner, step: int, epoch: int, cfg: dict
+) -> Path:
     model.save_pretrained(directory / MODEL_SUBDIR)
     torch.save(
         {"optimizer": runner.optimizer.state_dict(), "scaler": runner.scaler.state_dict(), "step": step,

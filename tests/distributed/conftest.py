@@ -12,10 +12,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
-from roboact.constants import FACTORS
 from roboact.datasets.splits import write_default_splits
 from roboact.datasets.stores import ClipRecord, ClipStore, FeatureStore
+
+from roboact.constants import FACTORS
 
 SUBJECTS = ["panda", "sawyer", "ur5e"]
 ACTIONS = ["pick", "push", "open", "lift"]
@@ -56,13 +56,22 @@ def build_feature_store(
     write_default_splits(clips, seed=seed)
 
     feats = FeatureStore.open_for_build(
-        root / "features.h5", clips, encoder="synthetic", n_frames=n_frames, visual_dim=visual_dim, text_dim=text_dim
+        root / "features.h5",
+        clips,
+        encoder="synthetic",
+        n_frames=n_frames,
+        visual_dim=visual_dim,
+        text_dim=text_dim,
     )
     t = np.linspace(0.0, 1.0, n_frames)[:, None]
     for cid, caption in records:
         ids = clips.label_ids(cid)  # class ids as the clip store numbered them
         base = look["subject"][ids["subject"]] + look["object"][ids["object"]]
-        frames = base[None] + 2.0 * t * drift[ids["action"]][None] + noise * rng.normal(size=(n_frames, visual_dim))
+        frames = (
+            base[None]
+            + 2.0 * t * drift[ids["action"]][None]
+            + noise * rng.normal(size=(n_frames, visual_dim))
+        )
         text = sum(words[f][ids[f]] for f in FACTORS) + noise * rng.normal(size=text_dim)
         feats.add(cid, frames, text, ids, caption)
     feats.set_vocab_text_feats({f: words[f].astype(np.float32) for f in FACTORS})

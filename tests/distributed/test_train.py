@@ -12,7 +12,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-
 from roboact.distributed.fit_data import load_fit_data
 from roboact.distributed.run_logger import read_metrics
 from roboact.distributed.train import fit, prepare_fit
@@ -109,7 +108,13 @@ def test_killed_worker_resumes_from_checkpoint_and_rerun_continues_a_stopped_run
     ray_session, tiny_features, tmp_path
 ):
     cfg = tiny_train_config(
-        tiny_features, tmp_path, "killed", max_steps=60, checkpoint_every=10, step_sleep_s=0.15, max_failures=2
+        tiny_features,
+        tmp_path,
+        "killed",
+        max_steps=60,
+        checkpoint_every=10,
+        step_sleep_s=0.15,
+        max_failures=2,
     )
     run_dir = tmp_path / "killed"
     result: dict = {}
