@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import re
 from collections.abc import Callable
 from zoneinfo import ZoneInfo
 
@@ -25,6 +26,19 @@ def _hm(text: str, key: str) -> dt.time:
         return dt.time(int(hour), int(minute))
     except ValueError as err:
         raise ValueError(f"schedule.{key}: expected HH:MM, got {text!r}") from err
+
+
+_DAYS = ("sun", "mon", "tue", "wed", "thu", "fri", "sat", "sun")
+
+
+def _standard_weekdays(expr: str) -> str:
+    """Crontab weekday numbers (0/7 = Sunday) as names: APScheduler 3 counts 0 = Monday."""
+    fields = expr.split()
+    if len(fields) == 5:
+        fields[4] = re.sub(
+            r"\d+", lambda m: _DAYS[int(m.group())] if int(m.group()) < 8 else m.group(), fields[4]
+        )
+    return " ".join(fields)
 
 
 def validate(cfg: ScheduleConfig) -> None:
@@ -46,7 +60,7 @@ def trigger(cfg: ScheduleConfig):  # noqa: ANN201 - an APScheduler trigger
     tz = ZoneInfo(cfg.timezone)
     if cfg.cron:
         try:
-            return CronTrigger.from_crontab(cfg.cron, timezone=tz)
+            return CronTrigger.from_crontab(_standard_weekdays(cfg.cron), timezone=tz)
         except ValueError as err:
             raise ValueError(f"schedule.cron: bad crontab expression {cfg.cron!r}: {err}") from err
     if cfg.window_start:

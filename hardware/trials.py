@@ -160,7 +160,9 @@ def _run_one(store, plan, row, call, judge, backend, jitter_p99, config_to_dict)
     return trial_id, kind, message
 
 
-def _recover(store: TrialStore, call: Any, judge: Judge, trial_id: int, kind: str, message: str) -> str | None:
+def _recover(
+    store: TrialStore, call: Any, judge: Judge, trial_id: int, kind: str, message: str
+) -> str | None:
     """Before the next trial: the operator's ack of a stop, or a reconnect; returns a reason to stop."""
     if kind in (PROTECTIVE_STOP, EMERGENCY_STOP):
         if not judge.acknowledge(message):

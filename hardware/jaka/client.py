@@ -133,7 +133,7 @@ class JakaClient:
             reason = self._reader.lost or f"no state record within {timeout} s"
             self.close()
             raise JakaTimeout(f"JAKA controller {self.cfg.host}:{self.cfg.state_port}: {reason}")
-        logger.info("connected to JAKA controller %s:%d", self.cfg.host, self.cfg.port)
+        logger.debug("connected to JAKA controller %s:%d", self.cfg.host, self.cfg.port)
 
     def reconnect(self) -> None:
         """Reconnect with exponential backoff; raises the last error after ``reconnect_attempts``."""

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-
 from roboact.hardware.fake_controller import FakeController
 from roboact.hardware.jaka.client import JakaClient
 from roboact.hardware.jaka.config import JakaConfig
@@ -25,7 +24,9 @@ def client(fake):
     c.close()
 
 
-def small_plan(name: str = "t", repetitions: int = 2, duration_s: float = 0.3, policies: int = 1) -> TrialPlan:
+def small_plan(
+    name: str = "t", repetitions: int = 2, duration_s: float = 0.3, policies: int = 1
+) -> TrialPlan:
     """Subtask goals a little away from home, so homing and each subtask take a fraction of a second."""
     home = load_safety_config().home
     subs = []
@@ -33,4 +34,6 @@ def small_plan(name: str = "t", repetitions: int = 2, duration_s: float = 0.3, p
         goal = [q + (0.04 if j == i else 0.0) for j, q in enumerate(home)]
         subs.append(SubtaskSpec(name=name_, goal=goal, gripper=0.0, duration_s=duration_s, tolerance=0.03))
     pols = [PolicySpec(name=f"p{k}", kind="scripted") for k in range(policies)]
-    return TrialPlan(name=name, tasks=[TaskSpec(name="task", subtasks=subs)], policies=pols, repetitions=repetitions)
+    return TrialPlan(
+        name=name, tasks=[TaskSpec(name="task", subtasks=subs)], policies=pols, repetitions=repetitions
+    )

@@ -8,7 +8,6 @@ import time
 
 import numpy as np
 import pytest
-
 from roboact.hardware.jaka.client import JakaClient, JakaConnectionLost, JakaError, JakaTimeout
 from roboact.hardware.jaka.config import JakaConfig
 from roboact.hardware.safety import load_safety_config
@@ -134,7 +133,9 @@ def test_connect_to_a_closed_port_fails_fast_with_backoff():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    cfg = JakaConfig(port=port, state_port=port, reconnect_attempts=3, reconnect_backoff_s=0.01, connect_timeout_s=0.2)
+    cfg = JakaConfig(
+        port=port, state_port=port, reconnect_attempts=3, reconnect_backoff_s=0.01, connect_timeout_s=0.2
+    )
     t0 = time.monotonic()
     with pytest.raises(JakaConnectionLost, match="gave up after 3 attempts"):
         JakaClient(cfg).reconnect()

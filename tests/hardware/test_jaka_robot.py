@@ -6,7 +6,6 @@ import time
 
 import numpy as np
 import pytest
-
 from roboact.hardware.gripper import FakeGripperServer, GripperConfig, ModbusGripper
 from roboact.hardware.jaka.config import JakaConfig
 from roboact.hardware.jaka.robot import JakaRobot

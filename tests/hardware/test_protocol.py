@@ -7,7 +7,9 @@ import math
 
 from roboact.hardware.jaka.protocol import JsonStreamDecoder, RobotState, pose_from_wire, pose_to_wire
 
-RECORDS = [{"len": i, "errcode": "0x0", "joint_actual_position": [i, 2.5, -3], "s": "a{b}\"c"} for i in range(3)]
+RECORDS = [
+    {"len": i, "errcode": "0x0", "joint_actual_position": [i, 2.5, -3], "s": 'a{b}"c'} for i in range(3)
+]
 
 
 def test_decoder_reassembles_objects_split_at_every_byte():
@@ -48,7 +50,12 @@ def test_pose_units_round_trip_mm_and_degrees():
 
 
 def test_state_record_converts_degrees_and_flags_errors():
-    msg = {"joint_actual_position": [90.0] * 7, "errcode": "0x0", "protective_stop": 1, "actual_position": [0] * 6}
+    msg = {
+        "joint_actual_position": [90.0] * 7,
+        "errcode": "0x0",
+        "protective_stop": 1,
+        "actual_position": [0] * 6,
+    }
     state = RobotState.from_wire(msg, 0.0)
     assert math.isclose(state.joints[0], math.pi / 2)
     assert not state.healthy

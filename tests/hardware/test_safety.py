@@ -8,8 +8,6 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-
-from roboact.config import ConfigError
 from roboact.hardware.safety import (
     NON_FINITE,
     WORKSPACE,
@@ -24,6 +22,8 @@ from roboact.hardware.safety import (
     load_safety_config,
     tcp_in_workspace,
 )
+
+from roboact.config import ConfigError
 
 CFG = load_safety_config("jaka_k1")
 EPS = 1e-9
@@ -67,7 +67,11 @@ def test_acceleration_bounded_unless_a_hard_limit_forces_a_stop(seq):
     for action in seq:
         prev_vel = f.last_vel
         _, violations = f(np.asarray(action))
-        if WORKSPACE in violations or np.any(np.isclose(f.last, CFG.lower)) or np.any(np.isclose(f.last, CFG.upper)):
+        if (
+            WORKSPACE in violations
+            or np.any(np.isclose(f.last, CFG.lower))
+            or np.any(np.isclose(f.last, CFG.upper))
+        ):
             continue
         assert np.all(np.abs(f.last_vel - prev_vel) <= CFG.max_acceleration * f.dt + 1e-6)
 

@@ -12,7 +12,6 @@ import time
 from pathlib import Path
 
 import pytest
-
 from roboact.hardware.judge import AutoJudge
 from roboact.hardware.report import table_v, table_v_dict
 from roboact.hardware.trial_plan import load_plan, trial_order
@@ -54,8 +53,15 @@ def test_each_fault_fails_the_trial_stops_the_arm_and_keeps_the_store(tmp_path, 
     store = tmp_path / "s.sqlite"
     reps = 2 if kind == "protective_stop" else 1  # recovery (ack) happens before the next trial
     duration = 1.0 if kind == "timeout" else 0.3  # a stale stream is noticed after state_max_age_s
-    summary = run_trials(small_plan(repetitions=reps, duration_s=duration), "fake", store, use_ray=False, faults=faults, progress=False,
-                         judge=AutoJudge())
+    summary = run_trials(
+        small_plan(repetitions=reps, duration_s=duration),
+        "fake",
+        store,
+        use_ray=False,
+        faults=faults,
+        progress=False,
+        judge=AutoJudge(),
+    )
     trials = _check_store(store)
     failed = [t for t in trials if t["status"] == "failed"]
     assert failed and failed[0]["fault"] == kind
@@ -70,24 +76,45 @@ def test_each_fault_fails_the_trial_stops_the_arm_and_keeps_the_store(tmp_path, 
 
 @pytest.mark.timeout(60)
 def test_unreachable_controller_leaves_every_trial_pending(tmp_path):
-    summary = run_trials(small_plan(), "jaka", tmp_path / "s.sqlite", port=1, state_port=1, use_ray=False,
-                         progress=False, judge=AutoJudge())
+    summary = run_trials(
+        small_plan(),
+        "jaka",
+        tmp_path / "s.sqlite",
+        port=1,
+        state_port=1,
+        use_ray=False,
+        progress=False,
+        judge=AutoJudge(),
+    )
     assert summary["stopped"].startswith("cannot connect to the arm")
     assert summary["counts"] == {"pending": 2}
 
 
 @pytest.mark.timeout(60)
 def test_sparse_malformed_records_do_not_fail_trials(tmp_path):
-    summary = run_trials(small_plan(repetitions=1), "fake", tmp_path / "s.sqlite", use_ray=False,
-                         faults="malformed_every=7", progress=False)
+    summary = run_trials(
+        small_plan(repetitions=1),
+        "fake",
+        tmp_path / "s.sqlite",
+        use_ray=False,
+        faults="malformed_every=7",
+        progress=False,
+    )
     assert summary["counts"] == {"completed": 1}
 
 
 @pytest.mark.timeout(60)
 def test_unacknowledged_stop_ends_the_batch_with_the_rest_pending(tmp_path):
     store = tmp_path / "s.sqlite"
-    summary = run_trials(small_plan(repetitions=3), "fake", store, use_ray=False, progress=False,
-                         faults="protective_stop_after=0.5", judge=AutoJudge(auto_ack=False))
+    summary = run_trials(
+        small_plan(repetitions=3),
+        "fake",
+        store,
+        use_ray=False,
+        progress=False,
+        faults="protective_stop_after=0.5",
+        judge=AutoJudge(auto_ack=False),
+    )
     assert summary["stopped"] == "protective_stop not acknowledged"
     assert summary["counts"] == {"failed": 1, "pending": 2}
 
@@ -126,7 +153,7 @@ RUNNER = textwrap.dedent(
     sys.path.insert(0, {tests!r})
     from hardware.conftest import small_plan
     from roboact.hardware.trials import run_trials
-    run_trials(small_plan(name="resume", repetitions=4, duration_s=0.5), "fake", {store!r}, use_ray=False,
+    run_trials(small_plan(name="resume", repetitions=3, duration_s=0.3), "fake", {store!r}, use_ray=False,
                progress=False)
     """
 )
@@ -158,14 +185,15 @@ def test_plan_resumes_after_the_runner_is_killed(tmp_path):
     before = {t["id"]: t for t in _check_store(store)}
     killed = [t for t in before.values() if t["status"] == "running"]
     assert len(killed) == 1
-    summary = run_trials(small_plan(name="resume", repetitions=4, duration_s=0.5), "fake", store, use_ray=False,
-                         progress=False)
+    summary = run_trials(
+        small_plan(name="resume", repetitions=3, duration_s=0.3), "fake", store, use_ray=False, progress=False
+    )
     after = {t["id"]: t for t in _check_store(store)}
-    assert summary["counts"] == {"completed": 4}
+    assert summary["counts"] == {"completed": 3}
     assert after[killed[0]["id"]]["attempt"] == 2
     assert TrialStore(store).events(killed[0]["id"])[0]["kind"] == "interrupted"
     for tid, t in before.items():  # finished trials were not rerun
         if t["status"] == "completed":
             assert after[tid]["attempt"] == 1
     data = table_v_dict(store)
-    assert data["policies"]["p0"]["subtasks"]["open_drawer"]["attempts"] == 4  # a retry never counts twice
+    assert data["policies"]["p0"]["subtasks"]["open_drawer"]["attempts"] == 3  # a retry never counts twice
