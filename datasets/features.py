@@ -1,0 +1,465 @@
+"""Frozen-encoder features of a clip store (Eq. 1 and 5) into a feature store, in parallel with Ray.
+
+Why Ray actors: each actor loads the frozen encoder once and then encodes batches of clips (clip
+ids are the unit of work); the same code runs on a laptop or, with ``--address``, on a cluster.
+Actors read frames themselves (from the clip store, or decoded from provenance for a store built
+with ``--image-size 0``), so only features travel back; only the driver writes the HDF5 file,
+clip by clip as results arrive, so an interrupted extraction keeps every finished clip and a rerun
+encodes only the rest. A store that is already current (same clip store content, encoder spec and
+n) is a no-op.
+
+Frame choice: a clip store holding N frames per clip serves any n <= N by taking the stored
+frames at ``uniform_indices(N, n)``; ``derive_features`` applies the same rule to a feature store,
+so features derived from a 32-frame extraction equal an extraction at n from the 32-frame clip
+store exactly (the encoder sees each frame alone). See docs/datasets.md for the sampling error.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from roboact.datasets.sampling import uniform_indices
+from roboact.datasets.sources import read_frames
+from roboact.datasets.stores import ClipStore, FeatureStore, StoreError
+from roboact.datasets.video import FrameError
+
+from roboact.constants import FACTORS
+
+logger = logging.getLogger(__name__)
+
+EncoderFactory = Callable[[], Any]
+"""Zero-argument, picklable callable returning an object with the ``FrozenEncoder`` interface:
+``spec``, ``image_dim``, ``text_dim``, ``encode_images(uint8 (N,H,W,3))``, ``encode_texts(list)``."""
+
+
+def default_encoder_factory(spec: str, image_size: int) -> Any:
+    """``roboact.models.encoders.create_encoder`` on CPU (what actors call by default)."""
+    from roboact.models.encoders import create_encoder
+
+    return create_encoder(spec=spec, image_size=image_size, device="cpu")
+
+
+def _to_numpy(x: Any) -> np.ndarray:
+    if hasattr(x, "detach"):
+        x = x.detach().cpu().numpy()
+    return np.asarray(x, dtype=np.float32)
+
+
+@dataclass
+class _Plan:
+    """How workers get n frames per clip from the clip store."""
+
+    store_path: str
+    frames: int
+    stored_n: int
+    """Frames stored per clip (0: provenance only)."""
+    image_size: int
+    """Size to decode at when frames come from provenance."""
+
+
+def frames_for_clip(store: ClipStore, clip_id: str, plan: _Plan) -> np.ndarray:
+    """The n frames of one clip that the encoder sees (see the module docstring for the rule)."""
+    record = store.get(clip_id, with_frames=plan.stored_n >= plan.frames)
+    if record.frames is not None and plan.stored_n >= plan.frames:
+        return record.frames[uniform_indices(len(record.frames), plan.frames)]
+    pixels, _ = read_frames(
+        record.provenance, plan.frames, plan.image_size, total=record.n_source_frames or None
+    )
+    return pixels
+
+
+class EncoderWorker:
+    """Ray actor body: one frozen encoder, encoding batches of clips read from the clip store."""
+
+    def __init__(self, factory: EncoderFactory, plan: _Plan, threads: int) -> None:
+        import torch
+
+        torch.set_num_threads(max(1, threads))
+        self.encoder = factory()
+        self.plan = plan
+        self._store: ClipStore | None = None
+
+    def dims(self) -> tuple[str, int, int]:
+        return str(getattr(self.encoder, "spec", "")), int(self.encoder.image_dim), int(self.encoder.text_dim)
+
+    def encode_texts(self, texts: list[str]) -> np.ndarray:
+        import torch
+
+        with torch.no_grad():
+            return _to_numpy(self.encoder.encode_texts(list(texts)))
+
+    def encode_clips(self, clip_ids: list[str]) -> list[tuple[str, Any, Any, str]]:
+        """``(clip_id, frame_feats (n, Dv), text_feat (Dt,), "")`` or ``(clip_id, None, None, error)``."""
+        import torch
+
+        if self._store is None:
+            self._store = ClipStore(self.plan.store_path)
+        good: list[tuple[str, np.ndarray, str]] = []
+        out: list[tuple[str, Any, Any, str]] = []
+        for clip_id in clip_ids:
+            try:
+                pixels = frames_for_clip(self._store, clip_id, self.plan)
+                caption = self._store.get(clip_id, with_frames=False).caption
+            except (FrameError, StoreError, OSError, KeyError) as err:
+                out.append((clip_id, None, None, f"{type(err).__name__}: {err}"))
+                continue
+            good.append((clip_id, pixels, caption))
+        if not good:
+            return out
+        n = self.plan.frames
+        sizes = {g[1].shape[1:] for g in good}
+        with torch.no_grad():
+            if len(sizes) == 1:  # one forward for the whole batch
+                images = _to_numpy(self.encoder.encode_images(np.concatenate([g[1] for g in good])))
+                images = images.reshape(len(good), n, -1)
+            else:
+                images = np.stack([_to_numpy(self.encoder.encode_images(g[1])) for g in good])
+            texts = _to_numpy(self.encoder.encode_texts([g[2] for g in good]))
+        out += [(g[0], images[i], texts[i], "") for i, g in enumerate(good)]
+        return out
+
+
+def _copy_splits(clip_store: Any, features: FeatureStore) -> list[str]:
+    """Every split of the clip store, restricted to clips that have features."""
+    have = set(features.ids())
+    names = []
+    for name in clip_store.split_names():
+        parts = clip_store.get_split(name)
+        dropped = sum(len([i for i in ids if i not in have]) for ids in parts.values())
+        if dropped:
+            logger.warning("split %s: %d clips without features left out", name, dropped)
+        features.set_split(name, {p: [i for i in ids if i in have] for p, ids in parts.items()})
+        names.append(name)
+    return names
+
+
+def _recombination(clip_store: ClipStore) -> tuple[np.ndarray, list[str]]:
+    """Valid (s, a, o) triplets = the label combinations that occur in the clip store (Eq. 18-19)."""
+    from roboact.datasets.captions import recomb_caption
+
+    vocabs = clip_store.vocabs()
+    triplets = sorted({tuple(clip_store.label_ids(i)[f] for f in FACTORS) for i in clip_store.ids()})
+    captions = [
+        recomb_caption(vocabs["subject"][s], vocabs["action"][a], vocabs["object"][o]) for s, a, o in triplets
+    ]
+    return np.array(triplets, dtype=np.int64).reshape(-1, 3), captions
+
+
+def extract_features(
+    store: str | Path,
+    encoder: str,
+    frames: int,
+    out: str | Path,
+    workers: int = 2,
+    address: str | None = None,
+    batch_size: int = 8,
+    image_size: int | None = None,
+    encoder_factory: EncoderFactory | None = None,
+    progress: bool = True,
+) -> dict[str, Any]:
+    """Encode every clip of the clip store ``store`` with a frozen encoder into ``out``.
+
+    Args:
+        store: clip store (HDF5).
+        encoder: encoder spec for ``create_encoder`` ("embedded", "open_clip:<arch>:<ckpt>"); it is
+            also the feature store's key.
+        frames: n frames per clip (<= frames stored, unless the clips are decodable from provenance).
+        out: feature store path; resumed when it holds features of the same key.
+        workers: Ray actors, each holding one encoder.
+        address: Ray cluster address (None: local, or ``RAY_ADDRESS``).
+        batch_size: clips per actor call.
+        image_size: decode size for provenance-only stores (default: the store's, else 128).
+        encoder_factory: overrides how actors build the encoder (tests, custom encoders).
+
+    Returns:
+        ``{"store", "out", "encoder", "frames", "clips", "extracted", "skipped", "failed":
+        {clip_id: error}, "up_to_date", "workers", "seconds", "clips_per_s"}``.
+    """
+    started = time.monotonic()
+    store, out = Path(store), Path(out)
+    clip_store = ClipStore(store)
+    try:
+        attrs = clip_store.attrs
+        stored_n, stored_size = int(attrs.get("n_frames", 0)), int(attrs.get("image_size", 0))
+        ids = clip_store.ids()
+        if not ids:
+            raise StoreError(f"{store}: no clips to extract features from")
+        if frames < 2:
+            raise ValueError(f"frames={frames}: at least 2 frames are needed (Eq. 6 takes differences)")
+        if stored_size and frames > stored_n:
+            provenance = clip_store.get(ids[0], with_frames=False).provenance
+            if not Path(str(provenance.get("path", ""))).exists():
+                raise StoreError(
+                    f"{store}: holds {stored_n} frames per clip, {frames} requested, and the source files "
+                    f"are not reachable ({provenance.get('path')}); "
+                    f"rebuild the clip store with --frames {frames}"
+                )
+        summary: dict[str, Any] = {"store": str(store), "out": str(out), "encoder": encoder, "frames": frames}
+        if out.is_file():
+            with FeatureStore(out) as existing:
+                if existing.is_current(clip_store, encoder, frames):
+                    return {
+                        **summary,
+                        "clips": len(existing),
+                        "extracted": 0,
+                        "skipped": len(existing),
+                        "failed": {},
+                        "up_to_date": True,
+                        "workers": 0,
+                        "seconds": 0.0,
+                        "clips_per_s": 0.0,
+                    }
+        size = image_size or stored_size or 128
+        plan = _Plan(str(store), frames, stored_n if stored_size else 0, size)
+        factory = encoder_factory or functools.partial(default_encoder_factory, encoder, size)
+        result = _run_actors(clip_store, factory, plan, encoder, out, workers, address, batch_size, progress)
+    finally:
+        clip_store.close()
+    seconds = time.monotonic() - started
+    result.update(summary, seconds=round(seconds, 2), up_to_date=False)
+    result["clips_per_s"] = round(result["extracted"] / seconds, 3) if seconds else 0.0
+    logger.info("features %s: %s", out, {k: v for k, v in result.items() if k != "failed"})
+    return result
+
+
+def _run_actors(
+    clip_store: ClipStore,
+    factory: EncoderFactory,
+    plan: _Plan,
+    encoder: str,
+    out: Path,
+    workers: int,
+    address: str | None,
+    batch_size: int,
+    progress: bool,
+) -> dict[str, Any]:
+    from tqdm.auto import tqdm
+
+    from roboact.cluster import init_ray
+
+    ray = init_ray(address)
+    workers = max(1, int(workers))
+    threads = int(os.environ.get("ROBOACT_ENCODER_THREADS", 0)) or max(1, (os.cpu_count() or 1) // workers)
+    Actor = ray.remote(num_cpus=1, max_restarts=1, max_task_retries=1)(EncoderWorker)
+    actors = [Actor.remote(factory, plan, threads) for _ in range(workers)]
+    try:
+        spec, visual_dim, text_dim = ray.get(actors[0].dims.remote())
+        features = FeatureStore.open_for_build(out, clip_store, encoder, plan.frames, visual_dim, text_dim)
+        try:
+            features.set_attrs(encoder_spec=spec, image_size=plan.image_size)
+            done = set(features.ids())
+            todo = [i for i in clip_store.ids() if i not in done]
+            failed: dict[str, str] = {}
+            batches = [todo[k : k + batch_size] for k in range(0, len(todo), batch_size)]
+            bar = tqdm(
+                total=len(todo),
+                desc=f"features [{encoder}, n={plan.frames}]",
+                unit="clip",
+                disable=not progress,
+            )
+            pending: dict[Any, tuple[Any, list[str]]] = {}
+            queue = list(reversed(batches))
+
+            def submit(actor: Any) -> None:
+                if queue:
+                    batch = queue.pop()
+                    pending[actor.encode_clips.remote(batch)] = (actor, batch)
+
+            for actor in actors:
+                for _ in range(2):  # two batches in flight per actor hide the driver's writes
+                    submit(actor)
+            extracted = 0
+            while pending:
+                ready, _ = ray.wait(list(pending), num_returns=1)
+                actor, batch = pending.pop(ready[0])
+                try:
+                    results = ray.get(ready[0])
+                except ray.exceptions.RayError as err:  # actor died twice: record, carry on
+                    results = [(cid, None, None, f"worker failed: {type(err).__name__}") for cid in batch]
+                for clip_id, frame_feats, text_feat, error in results:
+                    if error:
+                        failed[clip_id] = error
+                        logger.warning("features: skipped clip %s: %s", clip_id, error)
+                        continue
+                    features.add(
+                        clip_id,
+                        frame_feats,
+                        text_feat,
+                        clip_store.label_ids(clip_id),
+                        clip_store.get(clip_id, with_frames=False).caption,
+                    )
+                    extracted += 1
+                bar.update(len(batch))
+                submit(actor)
+            bar.close()
+            # class-name text features (text matching) and Eq. (18-19) recombination targets
+            vocabs = features.vocabs()
+            names = [n for f in FACTORS for n in vocabs[f]]
+            triplets, captions = _recombination(clip_store)
+            texts = ray.get(actors[0].encode_texts.remote(names + captions))
+            feats, offset = {}, 0
+            for f in FACTORS:
+                feats[f] = texts[offset : offset + len(vocabs[f])]
+                offset += len(vocabs[f])
+            features.set_vocab_text_feats(feats)
+            features.set_recombination(triplets, captions, texts[offset:])
+            splits = _copy_splits(clip_store, features)
+            total = len(features)
+        finally:
+            features.close()
+    finally:
+        for actor in actors:
+            ray.kill(actor)
+    return {
+        "clips": total,
+        "extracted": extracted,
+        "skipped": len(done),
+        "failed": failed,
+        "workers": workers,
+        "splits": splits,
+        "visual_dim": visual_dim,
+        "text_dim": text_dim,
+    }
+
+
+class _ClipStoreKey:
+    """Stands in for a clip store that is gone: the fingerprint and vocabularies a feature store keeps."""
+
+    def __init__(self, features: FeatureStore) -> None:
+        a = features.attrs
+        self.path = Path(str(a.get("clip_store", "")))
+        self._fingerprint = str(a.get("clip_store_fingerprint", ""))
+        self._vocabs = features.vocabs()
+        self._ids = features.ids()
+
+    def fingerprint(self) -> str:
+        return self._fingerprint
+
+    def vocabs(self) -> dict[str, list[str]]:
+        return self._vocabs
+
+    def ids(self) -> list[str]:
+        return self._ids
+
+
+def derive_features(src_features: str | Path, frames: int, out: str | Path) -> dict[str, Any]:
+    """An n-frame feature store from one with N >= n frames, without re-encoding.
+
+    Rule: frame positions ``uniform_indices(N, n)`` of the source's N frames, the same rule
+    ``extract_features`` applies to a clip store holding N frames per clip, so the result equals a
+    direct extraction at n from the N-frame clip store. When the clip store is still there, the
+    summary reports how far the chosen video frames are from ``uniform_indices(T, n)`` over the
+    T source frames (what a clip store built with ``--frames n`` would sample): ``sampling_error``
+    in frames and as a fraction of the clip length.
+    """
+    started = time.monotonic()
+    src_path, out = Path(src_features), Path(out)
+    src = FeatureStore(src_path)
+    try:
+        a = src.attrs
+        n_src = int(a["n_frames"])
+        if not 2 <= frames <= n_src:
+            raise StoreError(
+                f"{src_path}: holds {n_src} frames per clip; can derive 2..{n_src}, not {frames}"
+            )
+        positions = uniform_indices(n_src, frames)
+        clip_path = Path(str(a.get("clip_store", "")))
+        key: Any = _ClipStoreKey(src)
+        clip_store: ClipStore | None = None
+        if clip_path.is_file():
+            candidate = ClipStore(clip_path)
+            if candidate.fingerprint() == key.fingerprint():
+                clip_store = candidate
+            else:
+                candidate.close()
+        summary: dict[str, Any] = {
+            "src": str(src_path),
+            "out": str(out),
+            "frames": frames,
+            "positions": positions,
+            "encoder": a["encoder"],
+        }
+        if out.is_file():
+            with FeatureStore(out) as existing:
+                if existing.is_current(key, a["encoder"], frames):
+                    return {
+                        **summary,
+                        "clips": len(existing),
+                        "derived": 0,
+                        "up_to_date": True,
+                        "seconds": 0.0,
+                    }
+        dst = FeatureStore.open_for_build(
+            out, key, a["encoder"], frames, int(a["visual_dim"]), int(a["text_dim"])
+        )
+        try:
+            dst.set_attrs(
+                derived_from=str(src_path),
+                frame_positions=positions,
+                encoder_spec=str(a.get("encoder_spec", a["encoder"])),
+            )
+            done = set(dst.ids())
+            derived = 0
+            clips = src._clips()
+            for clip_id in src.ids():
+                if clip_id in done:
+                    continue
+                g = clips[clip_id]
+                dst.add(
+                    clip_id,
+                    g["frame_feats"][()][positions],
+                    g["text_feat"][()],
+                    {f: int(g.attrs[f]) for f in FACTORS},
+                    str(g.attrs["caption"]),
+                )
+                derived += 1
+            dst.set_vocab_text_feats(src.vocab_text_feats())
+            dst.set_recombination(*src.recombination())
+            _copy_splits(src, dst)
+            total = len(dst)
+        finally:
+            dst.close()
+        error = _sampling_error(clip_store, n_src, frames, positions) if clip_store is not None else None
+    finally:
+        src.close()
+        if clip_store is not None:
+            clip_store.close()
+    return {
+        **summary,
+        "clips": total,
+        "derived": derived,
+        "up_to_date": False,
+        "sampling_error": error,
+        "seconds": round(time.monotonic() - started, 2),
+    }
+
+
+def _sampling_error(store: ClipStore, n_src: int, n: int, positions: list[int]) -> dict[str, float] | None:
+    """Deviation of the derived frames from a direct n-frame uniform sample, over the store's clips."""
+    devs, fracs = [], []
+    for record in store.iter_records():
+        total = record.n_source_frames
+        stored = record.provenance.get("frame_indices")
+        if not total or not stored or len(stored) != n_src:
+            continue
+        chosen = np.array(stored)[positions]
+        ideal = np.array(uniform_indices(total, n))
+        dev = np.abs(chosen - ideal)
+        devs.append(dev)
+        fracs.append(dev / max(1, total - 1))
+    if not devs:
+        return None
+    all_dev, all_frac = np.concatenate(devs), np.concatenate(fracs)
+    return {
+        "max_frames": float(all_dev.max()),
+        "mean_frames": float(all_dev.mean()),
+        "max_fraction": float(all_frac.max()),
+    }
