@@ -29,8 +29,13 @@ WORKER_KEYS = ("rank", "pid", "node", "host", "bank_sha", "bank_step")
 class RunLogger(UserCallback):
     """Append every report to ``metrics.jsonl``; mirror numeric metrics to TensorBoard / MLflow."""
 
-    def __init__(self, run_dir: str | Path, tensorboard: bool = True, mlflow_uri: str | None = None,
-                 run_name: str = "roboact") -> None:  # fmt: skip
+    def __init__(
+        self,
+        run_dir: str | Path,
+        tensorboard: bool = True,
+        mlflow_uri: str | None = None,
+        run_name: str = "roboact",
+    ) -> None:
         self.run_dir = str(Path(run_dir).absolute())
         self.tensorboard = tensorboard
         self.mlflow_uri = mlflow_uri
@@ -81,9 +86,12 @@ class RunLogger(UserCallback):
 
     def after_exception(self, run_context: Any, worker_exceptions: dict[int, Exception]) -> None:
         self._append(
-            {"event": "worker_failure", "time": time.time(),
-             "errors": {str(rank): repr(err)[:500] for rank, err in worker_exceptions.items()}}
-        )  # fmt: skip
+            {
+                "event": "worker_failure",
+                "time": time.time(),
+                "errors": {str(rank): repr(err)[:500] for rank, err in worker_exceptions.items()},
+            }
+        )
 
 
 def read_metrics(run_dir: str | Path) -> list[dict[str, Any]]:

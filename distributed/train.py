@@ -52,8 +52,15 @@ def _resolve_names(config: TrainConfig) -> tuple[TrainConfig, Path, str]:
     if "://" not in storage:
         storage = str(Path(storage).absolute())
     data = DataConfig(features=str(Path(config.data.features).absolute()), split=config.data.split)
-    config = TrainConfig(**{**config.__dict__, "name": name, "storage_path": storage, "data": data,
-                            "runs_root": str(Path(config.runs_root).absolute())})  # fmt: skip
+    config = TrainConfig(
+        **{
+            **config.__dict__,
+            "name": name,
+            "storage_path": storage,
+            "data": data,
+            "runs_root": str(Path(config.runs_root).absolute()),
+        }
+    )
     return config, run_path, storage
 
 
@@ -76,8 +83,13 @@ def prepare_fit(config: TrainConfig) -> tuple[TrainConfig, Path, dict[str, Any],
     return config, run_path, model_cfg.to_dict(), data
 
 
-def run_trainer(config: TrainConfig, run_path: Path, model_cfg: dict[str, Any], data_ref: Any,
-                extra_callbacks: list[Any] | None = None) -> Any:  # fmt: skip
+def run_trainer(
+    config: TrainConfig,
+    run_path: Path,
+    model_cfg: dict[str, Any],
+    data_ref: Any,
+    extra_callbacks: list[Any] | None = None,
+) -> Any:
     """Build and run the TorchTrainer (Ray must be initialised); return Ray's ``Result``."""
     import ray.train
     from ray.train.torch import TorchTrainer
@@ -98,7 +110,7 @@ def run_trainer(config: TrainConfig, run_path: Path, model_cfg: dict[str, Any], 
             callbacks=[
                 RunLogger(run_path, config.tensorboard, config.mlflow_uri, config.name or "roboact"),
                 *(extra_callbacks or []),
-            ],  # fmt: skip
+            ],
         ),
     )
     return trainer.fit()

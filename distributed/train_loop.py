@@ -69,8 +69,9 @@ def tensors(arrays: dict[str, np.ndarray]) -> TensorDataset:
     return TensorDataset(*(torch.tensor(np.array(arrays[k])) for k in ARRAY_KEYS))
 
 
-def make_loader(arrays: dict[str, np.ndarray], batch_size: int, rank: int, world: int, seed: int
-                ) -> tuple[DataLoader, DistributedSampler]:  # fmt: skip
+def make_loader(
+    arrays: dict[str, np.ndarray], batch_size: int, rank: int, world: int, seed: int
+) -> tuple[DataLoader, DistributedSampler]:
     """This rank's shard: a seeded DistributedSampler, so a resumed epoch replays the same order."""
     dataset = tensors(arrays)
     sampler = DistributedSampler(
@@ -118,8 +119,14 @@ class StepRunner:
 
 
 @torch.no_grad()
-def evaluate_arrays(model: Any, arrays: dict[str, np.ndarray], device: torch.device, rank: int = 0,
-                    world: int = 1, batch_size: int = 256) -> dict[str, float]:  # fmt: skip
+def evaluate_arrays(
+    model: Any,
+    arrays: dict[str, np.ndarray],
+    device: torch.device,
+    rank: int = 0,
+    world: int = 1,
+    batch_size: int = 256,
+) -> dict[str, float]:
     """Top-1 accuracy per factor from the auxiliary heads and by text matching, over this rank's
     strided shard, summed across ranks (so every rank returns the same numbers)."""
     idx = np.arange(len(arrays["action"]))[rank::world]
@@ -161,10 +168,14 @@ def save_checkpoint(
 ) -> Path:
     model.save_pretrained(directory / MODEL_SUBDIR)
     torch.save(
-        {"optimizer": runner.optimizer.state_dict(), "scaler": runner.scaler.state_dict(), "step": step,
-         "epoch": epoch},
+        {
+            "optimizer": runner.optimizer.state_dict(),
+            "scaler": runner.scaler.state_dict(),
+            "step": step,
+            "epoch": epoch,
+        },
         directory / STATE_FILE,
-    )  # fmt: skip
+    )
     (directory / "train_config.json").write_text(json.dumps(cfg, indent=2, default=str))
     return directory
 
@@ -220,8 +231,12 @@ def train_loop_per_worker(loop_config: dict[str, Any]) -> dict[str, Any]:
         resumed_from = start
         logger.info("rank %d resumed from step %d", rank, start)
 
-    info = {"rank": rank, "pid": os.getpid(), "node": ray.get_runtime_context().get_node_id(),
-            "host": socket.gethostname()}  # fmt: skip
+    info = {
+        "rank": rank,
+        "pid": os.getpid(),
+        "node": ray.get_runtime_context().get_node_id(),
+        "host": socket.gethostname(),
+    }
     sums: dict[str, float] = defaultdict(float)
     count = 0
     bank_step = -1

@@ -1,0 +1,126 @@
+"""Recognition metrics against hand computations, and the Table II / cross-embodiment tables."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from roboact.datasets.stores import FeatureStore, StoreError
+from roboact.distributed.fit_data import load_fit_data
+from roboact.distributed.recognition import (
+    PAPER_TABLE_II,
+    accuracy,
+    confusion_matrix,
+    evaluate_recognition,
+    retrieval_recall,
+    table_ii_markdown,
+)
+from roboact.distributed.train import prepare_fit
+from roboact.distributed.train_loop import build_model
+
+from roboact.constants import FACTORS
+
+from .conftest import tiny_train_config
+
+
+def test_accuracy_and_confusion_match_a_hand_count():
+    preds, labels = np.array([0, 1, 1, 2, 2]), np.array([0, 1, 2, 2, 0])
+    assert accuracy(preds, labels) == pytest.approx(3 / 5)
+    expected = np.array([[1, 0, 1], [0, 1, 0], [0, 1, 1]])  # rows true, columns predicted
+    np.testing.assert_array_equal(confusion_matrix(preds, labels, 3), expected)
+
+
+def test_retrieval_recall_matches_a_hand_ranking():
+    text = np.array([[1.0, 0.0], [0.0, 1.0]])
+    video = np.array([[1.0, 0.1], [0.9, 0.5], [0.0, 1.0]])
+    # query "a" ranks videos 0, 1, 2 -> video 0 ("a") first: hit at 1.
+    # query "b" ranks videos 2, 1, 0 -> video 2 is "a", video 1 is "b": hit at 2.
+    out = retrieval_recall(text, video, ["a", "b"], ["a", "b", "a"], ks=(1, 2, 3))
+    assert out == {"R@1": 0.5, "R@2": 1.0, "R@3": 1.0}
+
+
+@pytest.fixture(scope="module")
+def untrained_model_dir(tiny_features, tmp_path_factory):
+    cfg = tiny_train_config(tiny_features, tmp_path_factory.mktemp("runs"), "evalmodel")
+    _, _, model_cfg, data = prepare_fit(cfg)
+    torch.manual_seed(3)
+    model = build_model(model_cfg, data)
+    return model.save_pretrained(tmp_path_factory.mktemp("model") / "model")
+
+
+def test_evaluate_recognition_equals_a_per_clip_computation(untrained_model_dir, tiny_features, tmp_path):
+    from roboact.models.modeling_roboact import RoboActCLIP
+
+    res = evaluate_recognition(untrained_model_dir, tiny_features, "random", "test", out_dir=tmp_path)
+    model = RoboActCLIP.from_pretrained(untrained_model_dir).eval()
+    with FeatureStore(tiny_features) as store:
+        ids = store.get_split("random")["test"]
+        arrays = store.arrays(ids)
+        captions = [str(store.h5["clips"][i].attrs["caption"]) for i in ids]
+    correct = {(f, s): 0 for f in FACTORS for s in ("aux", "text")}
+    videos, texts = [], []
+    for row in range(len(ids)):  # one clip at a time, plain loops
+        frames = torch.as_tensor(arrays["frame_feats"][row : row + 1])
+        pred = model.predict(frames)
+        for f in FACTORS:
+            for s in ("aux", "text"):
+                correct[(f, s)] += int(pred[f][s][0]) == int(arrays[f][row])
+        with torch.no_grad():
+            out = model(frames, torch.as_tensor(arrays["text_feats"][row : row + 1]), recombine=False)
+        videos.append(out["video_embed"][0].numpy())
+        texts.append(out["text_embed"][0].numpy())
+    for f in FACTORS:
+        for s in ("aux", "text"):
+            assert res["accuracy"][f][s] == pytest.approx(correct[(f, s)] / len(ids))
+    hits = {1: 0, 5: 0, 10: 0}
+    queries = list(dict.fromkeys(captions))
+    for q in queries:
+        t = texts[captions.index(q)]
+        sims = [float(np.dot(t, v) / (np.linalg.norm(t) * np.linalg.norm(v))) for v in videos]
+        ranked = sorted(range(len(videos)), key=lambda j: -sims[j])
+        for k in hits:
+            hits[k] += any(captions[j] == q for j in ranked[:k])
+    for k in hits:
+        assert res["retrieval"][f"R@{k}"] == pytest.approx(hits[k] / len(queries))
+    assert res["n"] == len(ids) and res["n_queries"] == len(queries)
+    for f in FACTORS:
+        assert Path(res["confusion"][f]).stat().st_size > 0
+        rows = (tmp_path / f"confusion_{f}_aux.csv").read_text().splitlines()[1:]
+        assert sum(int(x) for line in rows for x in line.split(",")[1:]) == len(ids)
+    assert json.loads((tmp_path / "recognition.json").read_text())["accuracy"] == res["accuracy"]
+
+
+def test_evaluate_recognition_rejects_a_missing_part_and_wrong_frame_count(
+    untrained_model_dir, tiny_features, tmp_path
+):
+    with pytest.raises(StoreError, match="no split named"):
+        evaluate_recognition(untrained_model_dir, tiny_features, "nope", "test", out_dir=tmp_path)
+    from .conftest import build_feature_store
+
+    other = build_feature_store(tmp_path / "f6", n_frames=6)
+    with pytest.raises(StoreError, match="6-frame features"):
+        evaluate_recognition(untrained_model_dir, other, "random", "test", out_dir=tmp_path)
+
+
+def test_table_ii_markdown_puts_ours_beside_the_papers_numbers():
+    acc = {f: {"aux": 0.5, "text": 0.25} for f in FACTORS}
+    result = {"accuracy": acc, "n": 12, "split": "random", "part": "test"}
+    md = table_ii_markdown([("16 frames", result), ("w/o disentanglement", result)])
+    lines = md.splitlines()
+    assert lines[0].startswith("| Setting | Action (ours) | Action (paper) | Subject (ours)")
+    assert lines[2] == "| 16 frames | 50.00 | 99.49 | 50.00 | 99.88 | 50.00 | 97.43 |"
+    assert lines[3] == "| w/o disentanglement | 50.00 | 73.74 | 50.00 | – | 50.00 | – |"
+    assert PAPER_TABLE_II["32 frames"]["action"] == 99.51
+
+
+def test_heldout_split_drops_the_unseen_subjects_recombination_targets(tiny_features):
+    from roboact.distributed.fit_data import heldout_recombination
+
+    data = heldout_recombination(load_fit_data(tiny_features, "heldout_panda"))
+    panda = data["vocabs"]["subject"].index("panda")
+    assert panda not in set(data["train"]["subject"].tolist())
+    assert panda not in set(data["recomb_triplets"][:, 0].tolist())
+    assert len(data["recomb_triplets"]) == len(data["recomb_text"]) > 0
