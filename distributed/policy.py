@@ -1,0 +1,346 @@
+"""Policy heads on frozen features, trained with RLlib's BC (new API stack) from demonstrations.
+
+Paper Sec. III-C / Fig. 2: the visual encoder stays frozen and the robot state is concatenated with
+its features as the input of a lightweight policy; Sec. IV-B compares encoders "with the same
+downstream policy". Here that policy is ``PolicyHeadModule`` (``policy_module.py``) and the encoder
+is a feature spec (``policy_features.py``): ``roboact:<dir>`` (RoboAct-CLIP, and A1-A5 as their
+checkpoints), ``embedded`` / ``open_clip:...`` (frame features only: the CLIP row, A6).
+
+Pipeline of ``train_policy``: demos (HDF5) -> cached features -> normalised parquet rows ->
+``BCConfig`` builder chain -> ``algo.train()`` per gradient update -> checkpoint directory::
+
+    <out>/policy.json          feature spec, image size, normalisation, action bounds, tasks,
+                               module config, training summary, package versions
+    <out>/rl_module/           the RLModule checkpoint (RLModule.from_checkpoint(<out>/rl_module))
+    <out>/offline_data/        the RLlib offline data the head was trained on (parquet)
+    <out>/feature_cache/       per (demo file, spec) features (HDF5), reused by reruns
+    <out>/tb/                  TensorBoard scalars (train/bc_loss)
+
+``load_policy(<out>)`` needs only ``policy.json`` and ``rl_module/`` (plus the RoboAct-CLIP model
+directory named by a ``roboact:`` spec): it re-creates the encoder from its spec.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+logger = logging.getLogger(__name__)
+
+POLICY_FORMAT = "roboact-policy/1"
+META_NAME = "policy.json"
+MODULE_DIR = "rl_module"
+MODULE_ID = "default_policy"
+
+
+@dataclass
+class PolicyTrainConfig:
+    """BC training of one policy head (``tune_configs/policy_default.yaml``)."""
+
+    features: str = "embedded"
+    """feature spec: embedded | open_clip:<arch>:<ckpt> | roboact:<model_dir>, options @k=..,stride=.."""
+    iterations: int = 500
+    """RLlib training iterations; each is one minibatch gradient update of BC on the local learner"""
+    batch_size: int = 256
+    """steps per minibatch (RLlib train_batch_size_per_learner)"""
+    lr: float = 1e-3
+    """Adam learning rate"""
+    hidden_sizes: list[int] = field(default_factory=lambda: [256, 256])
+    """MLP widths (R3M's protocol: 256x256)"""
+    activation: str = "relu"
+    """relu | gelu | tanh | silu"""
+    layer_norm: bool = True
+    """LayerNorm after each hidden linear layer"""
+    image_size: int = 128
+    """encoder input size (pixels); recorded in the checkpoint"""
+    only_success: bool = True
+    """train on successful demos only"""
+    encode_batch: int = 32
+    """images per encoder forward pass while extracting features"""
+    seed: int = 0
+    """torch/numpy seed of the learner"""
+    log_every: int = 50
+    """iterations between progress log lines and TensorBoard points"""
+
+    def __post_init__(self) -> None:
+        if self.iterations < 1:
+            raise ValueError(f"PolicyTrainConfig.iterations must be >= 1, got {self.iterations}")
+        if self.batch_size < 1:
+            raise ValueError(f"PolicyTrainConfig.batch_size must be >= 1, got {self.batch_size}")
+        if not self.lr > 0:
+            raise ValueError(f"PolicyTrainConfig.lr must be > 0, got {self.lr}")
+        if not self.hidden_sizes or any(int(h) < 1 for h in self.hidden_sizes):
+            raise ValueError(
+                f"PolicyTrainConfig.hidden_sizes must be positive widths, got {self.hidden_sizes}"
+            )
+        if self.image_size < 16:
+            raise ValueError(f"PolicyTrainConfig.image_size must be >= 16, got {self.image_size}")
+
+    @property
+    def model_config(self) -> dict[str, Any]:
+        return {
+            "hidden_sizes": list(self.hidden_sizes),
+            "activation": self.activation,
+            "layer_norm": self.layer_norm,
+        }
+
+
+# ---------------------------------------------------------------------------------------------
+# training
+def train_policy(
+    demos: Path | str | list[Path | str],
+    features: str,
+    out: Path | str,
+    iterations: int | None = None,
+    batch_size: int | None = None,
+    address: str | None = None,
+    tasks: list[str] | None = None,
+    config: PolicyTrainConfig | None = None,
+) -> dict[str, Any]:
+    """Train a BC policy head on ``features`` of ``demos`` and write a checkpoint directory ``out``.
+
+    Args:
+        demos: one or more demo HDF5 files (layout in ``policy_data.py``).
+        features: feature spec (see ``policy_features.py``); overrides ``config.features``.
+        out: checkpoint directory (created; an existing checkpoint there is replaced, features cached
+            there are reused).
+        iterations, batch_size: override the config's values (None: keep them; default 500 and 256).
+        address: Ray cluster address (None: the running/local instance, or ``RAY_ADDRESS``).
+        tasks: train only on demos of these tasks (default: every task in the files).
+        config: the remaining settings (defaults: ``PolicyTrainConfig()``).
+
+    Returns:
+        The training summary (also in ``policy.json``): ``final_loss``, ``first_loss``, ``iterations``,
+        ``steps`` (demo steps), ``episodes``, ``seconds`` and per-phase timings.
+    """
+    import dataclasses
+
+    from .policy_data import demo_features, fit_normaliser, read_demos, write_offline_data
+    from .policy_features import FeatureExtractor, FeatureSpec
+
+    cfg = config or PolicyTrainConfig()
+    cfg = dataclasses.replace(
+        cfg,
+        features=features,
+        iterations=cfg.iterations if iterations is None else iterations,
+        batch_size=cfg.batch_size if batch_size is None else batch_size,
+    )
+    t_start = time.perf_counter()
+    out = Path(out)
+    paths = [Path(p) for p in (demos if isinstance(demos, list | tuple) else [demos])]
+    spec = FeatureSpec.parse(cfg.features)
+    demo_set = read_demos(paths, tasks=tasks, only_success=cfg.only_success)
+    out.mkdir(parents=True, exist_ok=True)
+
+    extractor = FeatureExtractor(spec, image_size=cfg.image_size, batch_size=cfg.encode_batch)
+    feats = demo_features(demo_set, extractor, out / "feature_cache")
+    t_feats = time.perf_counter()
+    norm = fit_normaliser(demo_set, feats)
+    rows = write_offline_data(demo_set, feats, norm, out / "offline_data")
+    obs_dim = (
+        extractor.dim + demo_set.demos[0].states.shape[1] + (len(norm.tasks) if len(norm.tasks) > 1 else 0)
+    )
+    act_dim = demo_set.demos[0].actions.shape[1]
+
+    losses = _run_bc(cfg, out, obs_dim, act_dim, address)
+    t_end = time.perf_counter()
+    summary = {
+        "final_loss": losses[-1],
+        "first_loss": losses[0],
+        "iterations": len(losses),
+        "batch_size": cfg.batch_size,
+        "steps": rows,
+        "episodes": len(demo_set.demos),
+        "skipped": demo_set.skipped,
+        "seconds": round(t_end - t_start, 2),
+        "feature_seconds": round(t_feats - t_start, 2),
+        "bc_seconds": round(t_end - t_feats, 2),
+        "loss_curve": losses[:: max(1, len(losses) // 100)],
+    }
+    from roboact.runs import package_versions
+
+    meta = {
+        "format": POLICY_FORMAT,
+        "features": spec.text,
+        "feature_dim": extractor.dim,
+        "image_size": cfg.image_size,
+        "state_dim": int(demo_set.demos[0].states.shape[1]),
+        "action_dim": int(act_dim),
+        "obs_dim": int(obs_dim),
+        "suite": demo_set.suite,
+        "module_dir": MODULE_DIR,
+        "model_config": cfg.model_config,
+        "normalisation": norm.to_json(),
+        "train_config": dataclasses.asdict(cfg),
+        "demos": [{"file": p.name} for p in paths],
+        "training": summary,
+        "versions": package_versions(),
+    }
+    (out / META_NAME).write_text(json.dumps(meta, indent=1))
+    logger.info(
+        "policy head written to %s: BC loss %.4f -> %.4f in %.1f s",
+        out,
+        losses[0],
+        losses[-1],
+        summary["seconds"],
+    )
+    return summary
+
+
+def _run_bc(
+    cfg: PolicyTrainConfig, out: Path, obs_dim: int, act_dim: int, address: str | None
+) -> list[float]:
+    """RLlib BC on ``out/offline_data``; saves the module to ``out/rl_module``; returns loss per iteration."""
+    import gymnasium as gym
+    import torch
+    from ray.rllib.algorithms.bc import BCConfig
+    from ray.rllib.core.rl_module.rl_module import RLModuleSpec
+    from torch.utils.tensorboard import SummaryWriter
+    from tqdm import tqdm
+
+    from roboact.cluster import init_ray
+
+    from .policy_module import PolicyHeadModule
+
+    init_ray(address)
+    torch.manual_seed(cfg.seed)
+    obs_space = gym.spaces.Box(-np.inf, np.inf, (obs_dim,), np.float32)
+    act_space = gym.spaces.Box(-1.0, 1.0, (act_dim,), np.float32)  # actions are scaled to [-1, 1]
+    bc = (
+        BCConfig()
+        .environment(observation_space=obs_space, action_space=act_space)
+        .env_runners(num_env_runners=0)
+        .learners(num_learners=0)  # the local learner: one process, no extra CPU reservation
+        .rl_module(rl_module_spec=RLModuleSpec(module_class=PolicyHeadModule, model_config=cfg.model_config))
+        .training(lr=cfg.lr, train_batch_size_per_learner=cfg.batch_size)
+        .offline_data(
+            input_=[str((out / "offline_data").resolve())],
+            input_read_method="read_parquet",
+            ignore_final_observation=True,  # BC needs no next observation
+            dataset_num_iters_per_learner=1,  # must be 1 with a local learner
+            # Without these the OfflinePreLearner map actors ask for a full CPU each (concurrency 2)
+            # and starve the learner on 2 CPUs (FACTS: the deadlock).
+            map_batches_kwargs={"concurrency": 1, "num_cpus": 0.5},
+            iter_batches_kwargs={"prefetch_batches": 1},
+        )
+        .reporting(min_time_s_per_iteration=0, min_sample_timesteps_per_iteration=0)
+        .debugging(seed=cfg.seed)
+    )
+    algo = bc.build_algo()  # RLlib's own logdir is an empty folder under ~/ray_results
+    losses: list[float] = []
+    writer = SummaryWriter(str(out / "tb"))
+    try:
+        for it in tqdm(range(cfg.iterations), desc="BC", unit="it", disable=None):
+            result = algo.train()
+            loss = float(result["learners"][MODULE_ID]["policy_loss"])
+            if not np.isfinite(loss):
+                raise RuntimeError(f"BC loss became {loss} at iteration {it} (lr={cfg.lr}); try a smaller lr")
+            losses.append(loss)
+            if it % cfg.log_every == 0 or it == cfg.iterations - 1:
+                writer.add_scalar("train/bc_loss", loss, it)
+                logger.info("BC iteration %d: loss %.4f", it, loss)
+        module_dir = out / MODULE_DIR
+        algo.learner_group.foreach_learner(
+            lambda learner: learner.module[MODULE_ID].save_to_path(str(module_dir))
+        )
+    finally:
+        writer.close()
+        algo.stop()
+    return losses
+
+
+# ---------------------------------------------------------------------------------------------
+# inference
+class Policy:
+    """A trained head with its feature extractor: ``reset()`` per episode, ``act(obs)`` per step.
+
+    ``obs = {"image": (H, W, 3) uint8 upright, "state": (D,) float32, "task": str}``; ``act`` returns
+    the deterministic action (the Gaussian mean) in the suite's units, clipped to the demos' bounds.
+    A task not seen in training gets an all-zero task one-hot (a warning is logged once).
+    """
+
+    def __init__(self, module: Any, extractor: Any, norm: Any, meta: dict[str, Any]) -> None:
+        self.module, self.extractor, self.norm, self.meta = module, extractor, norm, meta
+        self.state_dim = int(meta["state_dim"])
+        self.action_dim = int(meta["action_dim"])
+        self.tasks: list[str] = list(norm.tasks)
+        self.features: str = meta["features"]
+        self._warned: set[str] = set()
+
+    def reset(self) -> None:
+        """Start a new episode (clears the feature window)."""
+        self.extractor.reset()
+
+    def act(self, obs: dict[str, Any]) -> np.ndarray:
+        import torch
+
+        for key in ("image", "state"):
+            if key not in obs:
+                raise KeyError(f"policy obs has no {key!r} (got keys {sorted(obs)})")
+        state = np.asarray(obs["state"], dtype=np.float32).reshape(-1)
+        if state.shape[0] != self.state_dim:
+            raise ValueError(
+                f"policy obs['state'] has {state.shape[0]} values, the policy was trained on {self.state_dim}"
+            )
+        image = np.asarray(obs["image"])
+        if image.ndim != 3 or image.shape[-1] != 3 or image.dtype != np.uint8:
+            raise ValueError(f"policy obs['image'] must be (H, W, 3) uint8, got {image.shape} {image.dtype}")
+        task = str(obs.get("task", ""))
+        if len(self.tasks) > 1 and task not in self.tasks and task not in self._warned:
+            self._warned.add(task)
+            logger.warning("task %r was not in training (%s): task one-hot is zero", task, self.tasks)
+        feat = self.extractor.step(image)  # (F,)
+        x = self.norm.obs(feat[None], state[None], task)  # (1, obs_dim)
+        mean = self.module.mean_action(torch.from_numpy(x))[0].numpy()
+        return self.norm.unnorm_action(mean)
+
+
+def read_policy_meta(path: str | Path) -> dict[str, Any]:
+    """The checkpoint's ``policy.json``, checked; raises naming the file and field."""
+    path = Path(path)
+    meta_path = path / META_NAME
+    if not path.is_dir():
+        raise FileNotFoundError(f"policy checkpoint {path} is not a directory")
+    if not meta_path.is_file():
+        raise FileNotFoundError(f"{path}: no {META_NAME} (not a roboact policy checkpoint)")
+    try:
+        meta = json.loads(meta_path.read_text())
+    except json.JSONDecodeError as err:
+        raise ValueError(f"{meta_path}: not valid JSON: {err}") from err
+    if meta.get("format") != POLICY_FORMAT:
+        raise ValueError(f"{meta_path}: format {meta.get('format')!r}, expected {POLICY_FORMAT!r}")
+    for key in ("features", "image_size", "state_dim", "action_dim", "normalisation", "module_dir"):
+        if key not in meta:
+            raise ValueError(f"{meta_path}: missing field {key!r}")
+    return meta
+
+
+def load_policy(path: str | Path, device: str = "cpu") -> Policy:
+    """Build the policy of a checkpoint directory written by ``train_policy`` (self-contained)."""
+    from ray.rllib.core.rl_module.rl_module import RLModule
+
+    from .policy_data import Normaliser
+    from .policy_features import FeatureExtractor, FeatureSpec
+
+    path = Path(path)
+    meta = read_policy_meta(path)
+    module_dir = path / meta["module_dir"]
+    if not module_dir.is_dir():
+        raise FileNotFoundError(f"{path}: no {meta['module_dir']}/ (RLModule checkpoint missing)")
+    module = RLModule.from_checkpoint(str(module_dir))
+    module.eval()
+    extractor = FeatureExtractor(
+        FeatureSpec.parse(meta["features"]), image_size=int(meta["image_size"]), device=device
+    )
+    if extractor.dim != int(meta.get("feature_dim", extractor.dim)):
+        raise ValueError(
+            f"{path / META_NAME}: feature_dim {meta['feature_dim']} but spec {meta['features']!r} "
+            f"now gives {extractor.dim}"
+        )
+    return Policy(module, extractor, Normaliser.from_json(meta["normalisation"]), meta)

@@ -1,0 +1,338 @@
+"""Demonstrations -> cached frozen features -> RLlib offline data (parquet, one row per step).
+
+Demo files (written by ``roboact sim demos``, robomimic/LIBERO layout)::
+
+    /data                       attrs: env_args (JSON)
+    /data/demo_<k>/actions      (T, A) float32
+    /data/demo_<k>/rewards      (T,)
+    /data/demo_<k>/dones        (T,)
+    /data/demo_<k>/states       (T, S)
+    /data/demo_<k>/obs/agentview_rgb  (T, H, W, 3) uint8, upright
+    /data/demo_<k>/obs/robot_state    (T, D) float32
+    /data/demo_<k>                attrs: task, suite, episode_id, seed, success
+
+Feature cache (one HDF5 file per demo file and feature spec, under ``cache_dir``)::
+
+    /<demo_k>/features  (T, F) float32     written per demo as it finishes (reruns skip it)
+    attrs: spec, image_size, source (demo file name), key
+
+Offline data (``<out>/offline_data/part-<i>.parquet``): the columns RLlib's new-stack
+``OfflinePreLearner`` maps to episodes (``ray/rllib/offline/offline_prelearner.py``, ``SCHEMA``):
+``eps_id`` (str), ``obs`` (list<float32>, normalised ``[features ; state ; task one-hot]``),
+``actions`` (list<float32>, normalised to [-1, 1] per dimension), ``rewards``, ``terminateds``,
+``truncateds``, ``t``. BC reads no next observation, so training sets ``ignore_final_observation``
+and the files carry no ``new_obs`` column.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import h5py
+import numpy as np
+
+from .policy_features import FeatureExtractor
+
+logger = logging.getLogger(__name__)
+
+IMAGE_KEY = "obs/agentview_rgb"
+STATE_KEY = "obs/robot_state"
+
+
+@dataclass
+class Demo:
+    """One demonstration as the policy needs it (images are read lazily through ``images()``)."""
+
+    file: Path
+    name: str
+    task: str
+    actions: np.ndarray  # (T, A) float32
+    states: np.ndarray  # (T, D) float32 robot state
+    success: bool
+
+    def images(self) -> np.ndarray:
+        with h5py.File(self.file, "r") as h5:
+            return h5[f"data/{self.name}/{IMAGE_KEY}"][()]
+
+
+@dataclass
+class DemoSet:
+    """All demos selected for training plus what ``load_policy`` needs to know about them."""
+
+    demos: list[Demo]
+    tasks: list[str]
+    suite: str
+    skipped: dict[str, int] = field(default_factory=dict)
+
+
+def _attr_str(value: object) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def read_demos(paths: list[Path], tasks: list[str] | None = None, only_success: bool = True) -> DemoSet:
+    """Read and check every demo in ``paths``; keep successful ones (and only ``tasks`` if given).
+
+    Raises:
+        FileNotFoundError / ValueError naming the file, demo and field on missing or malformed data.
+    """
+    demos: list[Demo] = []
+    suites: set[str] = set()
+    skipped = {"failed": 0, "other_task": 0}
+    for path in paths:
+        path = Path(path)
+        if not path.is_file():
+            raise FileNotFoundError(f"demo file {path} does not exist")
+        try:
+            h5 = h5py.File(path, "r")
+        except OSError as err:
+            raise ValueError(f"{path}: not an HDF5 file ({err})") from err
+        with h5:
+            if "data" not in h5:
+                raise ValueError(f"{path}: no /data group (expected the robomimic/LIBERO demo layout)")
+            if "suite" in h5.attrs:
+                suites.add(_attr_str(h5.attrs["suite"]))
+            names = sorted((n for n in h5["data"] if n.startswith("demo_")), key=_demo_index)
+            if not names:
+                raise ValueError(f"{path}: /data holds no demo_<k> groups")
+            for name in names:
+                demo = _read_one(path, h5["data"][name], name)
+                if only_success and not demo.success:
+                    skipped["failed"] += 1
+                    continue
+                if tasks is not None and demo.task not in tasks:
+                    skipped["other_task"] += 1
+                    continue
+                demos.append(demo)
+    if not demos:
+        raise ValueError(
+            f"no usable demos in {[str(p) for p in paths]} (tasks={tasks}, only_success={only_success}, "
+            f"skipped {skipped})"
+        )
+    _check_consistent(demos)
+    found = sorted({d.task for d in demos})
+    if tasks is not None:
+        missing = [t for t in tasks if t not in found]
+        if missing:
+            raise ValueError(
+                f"no usable demos of tasks {missing} in {[str(p) for p in paths]} (found {found})"
+            )
+    suite = ",".join(sorted(suites)) if suites else ""
+    logger.info("read %d demos of %d tasks (skipped %s)", len(demos), len(found), skipped)
+    return DemoSet(demos, list(tasks) if tasks is not None else found, suite, skipped)
+
+
+def _demo_index(name: str) -> tuple[int, str]:
+    tail = name[len("demo_") :]
+    return (int(tail), name) if tail.isdigit() else (1 << 30, name)
+
+
+def _read_one(path: Path, grp: h5py.Group, name: str) -> Demo:
+    where = f"{path}: /data/{name}"
+    for key in ("actions", IMAGE_KEY, STATE_KEY):
+        if key not in grp:
+            raise ValueError(f"{where}: missing dataset {key!r}")
+    if "task" not in grp.attrs:
+        raise ValueError(f"{where}: missing attribute 'task'")
+    actions = np.asarray(grp["actions"][()], dtype=np.float32)
+    states = np.asarray(grp[STATE_KEY][()], dtype=np.float32)
+    img = grp[IMAGE_KEY]
+    if actions.ndim != 2 or len(actions) == 0:
+        raise ValueError(f"{where}/actions: expected (T, A) with T > 0, got shape {actions.shape}")
+    if states.ndim != 2 or len(states) != len(actions):
+        raise ValueError(f"{where}/{STATE_KEY}: expected ({len(actions)}, D), got shape {states.shape}")
+    if img.ndim != 4 or img.shape[0] != len(actions) or img.shape[-1] != 3 or img.dtype != np.uint8:
+        raise ValueError(
+            f"{where}/{IMAGE_KEY}: expected ({len(actions)}, H, W, 3) uint8, got {img.shape} {img.dtype}"
+        )
+    for arr, key in ((actions, "actions"), (states, STATE_KEY)):
+        if not np.isfinite(arr).all():
+            raise ValueError(f"{where}/{key}: contains NaN or inf")
+    success = bool(grp.attrs.get("success", True))
+    return Demo(path, name, _attr_str(grp.attrs["task"]), actions, states, success)
+
+
+def _check_consistent(demos: list[Demo]) -> None:
+    first = demos[0]
+    for d in demos[1:]:
+        if d.actions.shape[1] != first.actions.shape[1]:
+            raise ValueError(
+                f"{d.file}: /data/{d.name}/actions has {d.actions.shape[1]} dims, "
+                f"{first.file}: /data/{first.name} has {first.actions.shape[1]}"
+            )
+        if d.states.shape[1] != first.states.shape[1]:
+            raise ValueError(
+                f"{d.file}: /data/{d.name}/{STATE_KEY} has {d.states.shape[1]} dims, "
+                f"{first.file}: /data/{first.name} has {first.states.shape[1]}"
+            )
+
+
+# -- feature cache -----------------------------------------------------------------------------
+def cache_key(demo_file: Path, spec_text: str, image_size: int, model_dir: str | None) -> str:
+    """Key of one (demo file, spec) cache: changes when the file, the spec or the model weights change."""
+    st = Path(demo_file).stat()
+    parts = [str(Path(demo_file).resolve()), str(st.st_size), str(st.st_mtime_ns), spec_text, str(image_size)]
+    if model_dir is not None:
+        for f in sorted(Path(model_dir).glob("*")):
+            if f.is_file():
+                fs = f.stat()
+                parts += [f.name, str(fs.st_size), str(fs.st_mtime_ns)]
+    return hashlib.sha1("|".join(parts).encode()).hexdigest()[:16]
+
+
+def demo_features(
+    demo_set: DemoSet, extractor: FeatureExtractor, cache_dir: Path
+) -> dict[tuple[Path, str], np.ndarray]:
+    """Features of every demo, (file, demo name) -> (T, F), read from or written to the cache."""
+    from tqdm import tqdm
+
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    spec = extractor.spec
+    out: dict[tuple[Path, str], np.ndarray] = {}
+    by_file: dict[Path, list[Demo]] = {}
+    for d in demo_set.demos:
+        by_file.setdefault(d.file, []).append(d)
+    todo = sum(len(v) for v in by_file.values())
+    with tqdm(total=todo, desc=f"features {spec.text}", unit="demo", disable=None) as bar:
+        for file, demos in by_file.items():
+            key = cache_key(file, spec.text, extractor.image_size, spec.model_dir)
+            path = cache_dir / f"{file.stem}.{key}.h5"
+            with h5py.File(path, "a") as h5:
+                h5.attrs.update(
+                    {"spec": spec.text, "image_size": extractor.image_size, "source": file.name, "key": key}
+                )
+                for d in demos:
+                    ds = f"{d.name}/features"
+                    if ds in h5 and h5[ds].shape == (len(d.actions), extractor.dim):
+                        feats = h5[ds][()]
+                    else:
+                        feats = extractor.episode(d.images())
+                        if ds in h5:
+                            del h5[ds]
+                        h5.create_dataset(ds, data=feats)
+                        h5.flush()
+                    out[(file, d.name)] = feats
+                    bar.update(1)
+    return out
+
+
+# -- normalisation and parquet -----------------------------------------------------------------
+@dataclass
+class Normaliser:
+    """Observation standardisation and action scaling, saved in ``policy.json``."""
+
+    obs_mean: np.ndarray  # (F + D,) over features and robot state
+    obs_std: np.ndarray  # (F + D,)
+    action_low: np.ndarray  # (A,) per-dimension minimum over the demos
+    action_high: np.ndarray  # (A,)
+    tasks: list[str]
+
+    @property
+    def action_center(self) -> np.ndarray:
+        return (self.action_high + self.action_low) / 2
+
+    @property
+    def action_half_range(self) -> np.ndarray:
+        return np.maximum((self.action_high - self.action_low) / 2, 1e-6)
+
+    def obs(self, feats: np.ndarray, states: np.ndarray, tasks: list[str] | str) -> np.ndarray:
+        """(T, F), (T, D), task(s) -> (T, F + D [+ n_tasks]) float32; unknown task -> all-zero one-hot."""
+        x = (np.concatenate([feats, states], axis=-1) - self.obs_mean) / self.obs_std
+        if len(self.tasks) > 1:
+            names = [tasks] * len(x) if isinstance(tasks, str) else tasks
+            onehot = np.zeros((len(x), len(self.tasks)), np.float32)
+            for i, name in enumerate(names):
+                if name in self.tasks:
+                    onehot[i, self.tasks.index(name)] = 1.0
+            x = np.concatenate([x, onehot], axis=-1)
+        return x.astype(np.float32)
+
+    def norm_action(self, actions: np.ndarray) -> np.ndarray:
+        return ((actions - self.action_center) / self.action_half_range).astype(np.float32)
+
+    def unnorm_action(self, actions: np.ndarray) -> np.ndarray:
+        """Back to the suite's units, clipped to the demos' bounds."""
+        a = actions * self.action_half_range + self.action_center
+        return np.clip(a, self.action_low, self.action_high).astype(np.float32)
+
+    def to_json(self) -> dict:
+        return {
+            "obs_mean": self.obs_mean.tolist(),
+            "obs_std": self.obs_std.tolist(),
+            "action_low": self.action_low.tolist(),
+            "action_high": self.action_high.tolist(),
+            "tasks": list(self.tasks),
+        }
+
+    @classmethod
+    def from_json(cls, data: dict) -> Normaliser:
+        arr = {
+            k: np.asarray(data[k], dtype=np.float32)
+            for k in ("obs_mean", "obs_std", "action_low", "action_high")
+        }
+        return cls(tasks=list(data["tasks"]), **arr)
+
+
+def fit_normaliser(demo_set: DemoSet, feats: dict[tuple[Path, str], np.ndarray]) -> Normaliser:
+    """Per-dimension mean/std of [features ; state] and min/max of actions over all demo steps."""
+    x = np.concatenate([np.concatenate([feats[(d.file, d.name)], d.states], axis=-1) for d in demo_set.demos])
+    acts = np.concatenate([d.actions for d in demo_set.demos])
+    std = x.std(axis=0)
+    std = np.where(std < 1e-6, 1.0, std)  # constant dims stay as centred zeros
+    return Normaliser(
+        obs_mean=x.mean(axis=0).astype(np.float32),
+        obs_std=std.astype(np.float32),
+        action_low=acts.min(axis=0).astype(np.float32),
+        action_high=acts.max(axis=0).astype(np.float32),
+        tasks=list(demo_set.tasks),
+    )
+
+
+def iter_rows(demo_set: DemoSet, feats: dict, norm: Normaliser) -> Iterator[dict]:
+    """One dict of columns per demo (RLlib's offline schema), in demo order."""
+    for i, d in enumerate(demo_set.demos):
+        obs = norm.obs(feats[(d.file, d.name)], d.states, d.task)
+        acts = norm.norm_action(d.actions)
+        n = len(acts)
+        term = np.zeros(n, dtype=bool)
+        term[-1] = True
+        yield {
+            "eps_id": [f"{i}:{d.file.name}:{d.name}"] * n,
+            "obs": list(obs),
+            "actions": list(acts),
+            "rewards": np.zeros(n, np.float32),
+            "terminateds": term,
+            "truncateds": np.zeros(n, dtype=bool),
+            "t": np.arange(n, dtype=np.int64),
+        }
+
+
+def write_offline_data(demo_set: DemoSet, feats: dict, norm: Normaliser, out_dir: Path) -> int:
+    """Write ``part-<i>.parquet`` (one per demo) into a fresh ``out_dir``; return the number of rows."""
+    import shutil
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    if out_dir.exists():
+        shutil.rmtree(out_dir)
+    out_dir.mkdir(parents=True)
+    rows = 0
+    for i, cols in enumerate(iter_rows(demo_set, feats, norm)):
+        table = pa.table(
+            {
+                "eps_id": pa.array(cols["eps_id"], pa.string()),
+                "obs": pa.array([o.tolist() for o in cols["obs"]], pa.list_(pa.float32())),
+                "actions": pa.array([a.tolist() for a in cols["actions"]], pa.list_(pa.float32())),
+                "rewards": pa.array(cols["rewards"]),
+                "terminateds": pa.array(cols["terminateds"]),
+                "truncateds": pa.array(cols["truncateds"]),
+                "t": pa.array(cols["t"]),
+            }
+        )
+        pq.write_table(table, out_dir / f"part-{i:05d}.parquet")
+        rows += table.num_rows
+    return rows
