@@ -227,10 +227,14 @@ class JakaRobot(Robot):
         except JakaTimeout as err:
             self._fail(RobotFault(TIMEOUT, str(err)))
         except JakaError as err:
-            try:  # a rejected command during a stop is the stop, not a generic error
-                self._raise_if_stopped(self.client.wait_state(timeout=0.1))  # the stream may lag the reply
-            except JakaError:
-                pass
+            deadline = time.monotonic() + 0.2  # the stream may lag the reply by a record or two
+            while time.monotonic() < deadline:  # a rejected command during a stop is the stop
+                try:
+                    state = self.client.wait_state(timeout=0.05)
+                except JakaError:
+                    break
+                if state.protective_stop or state.emergency_stop:
+                    self._raise_if_stopped(state)
             self._fail(RobotFault(CONTROLLER_ERROR, str(err)))
 
     def _fail(self, fault: RobotFault) -> None:

@@ -112,7 +112,7 @@ def test_dropped_connection_raises_connection_lost_then_reconnects(client, fake)
     client.robot_state()  # answered, then the cable is pulled
     with pytest.raises(JakaConnectionLost):
         client.robot_state()
-    deadline = time.monotonic() + 2
+    deadline = time.monotonic() + 5
     while client.connected:
         assert time.monotonic() < deadline
         time.sleep(0.01)

@@ -1,0 +1,70 @@
+"""The hardware actor on Ray: trials run inside it; it is placed only on the node that has the arm."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import textwrap
+
+import pytest
+from roboact.hardware.trial_store import TrialStore
+from roboact.hardware.trials import run_trials
+
+from .conftest import small_plan
+
+
+@pytest.mark.ray
+@pytest.mark.sim
+@pytest.mark.timeout(120)
+def test_trials_run_inside_the_ray_actor(ray_session, tmp_path):
+    store = tmp_path / "s.sqlite"
+    summary = run_trials(small_plan(repetitions=1), "sim", store, use_ray=True, progress=False)
+    assert summary["counts"] == {"completed": 1}
+    assert len(TrialStore(store).subtask_results()) == 2
+
+
+@pytest.mark.ray
+@pytest.mark.timeout(60)
+def test_jaka_backend_refuses_a_cluster_without_the_arm_resource(ray_session, tmp_path):
+    with pytest.raises(RuntimeError, match="jaka_arm"):
+        run_trials(small_plan(), "jaka", tmp_path / "s.sqlite", use_ray=True, progress=False)
+
+
+TWO_NODES = textwrap.dedent(
+    """
+    import json, os
+    os.environ["RAY_USAGE_STATS_ENABLED"] = "0"
+    import ray
+    from ray.cluster_utils import Cluster
+    from roboact.config import config_to_dict
+    from roboact.hardware.actor import make_arm_actor
+    from hardware.conftest import small_plan
+
+    cluster = Cluster(initialize_head=True, head_node_args={
+        "num_cpus": 1, "object_store_memory": 80 * 1024 * 1024, "include_dashboard": False})
+    arm = cluster.add_node(num_cpus=1, resources={"jaka_arm": 1}, object_store_memory=80 * 1024 * 1024)
+    cluster.wait_for_nodes()
+    ray.init(address=cluster.address, log_to_driver=False)
+    actor = make_arm_actor("jaka_arm", num_cpus=0.5).remote("fake", config_to_dict(small_plan()))
+    info = ray.get(actor.connect.remote(), timeout=60)
+    ray.get(actor.close.remote(), timeout=30)
+    print("RESULT " + json.dumps({"actor": info["node"], "arm": arm.node_id, "head": cluster.head_node.node_id}))
+    ray.shutdown()
+    cluster.shutdown()
+    """
+)
+
+
+@pytest.mark.ray
+@pytest.mark.timeout(120)
+def test_actor_is_placed_only_on_the_node_declaring_the_arm(tmp_path):
+    script = tmp_path / "two_nodes.py"
+    script.write_text(TWO_NODES)
+    env = {**__import__("os").environ, "PYTHONPATH": str(__import__("pathlib").Path(__file__).parents[1])}
+    env.pop("RAY_ADDRESS", None)
+    proc = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=110, env=env)
+    lines = [line for line in proc.stdout.splitlines() if line.startswith("RESULT ")]
+    assert proc.returncode == 0 and lines, proc.stderr[-3000:]
+    placed = json.loads(lines[-1][len("RESULT ") :])
+    assert placed["actor"] == placed["arm"] != placed["head"]
