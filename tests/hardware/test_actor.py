@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 
 import pytest
 from roboact.hardware.trial_store import TrialStore
@@ -49,7 +51,8 @@ TWO_NODES = textwrap.dedent(
     actor = make_arm_actor("jaka_arm", num_cpus=0.5).remote("fake", config_to_dict(small_plan()))
     info = ray.get(actor.connect.remote(), timeout=60)
     ray.get(actor.close.remote(), timeout=30)
-    print("RESULT " + json.dumps({"actor": info["node"], "arm": arm.node_id, "head": cluster.head_node.node_id}))
+    placed = {"actor": info["node"], "arm": arm.node_id, "head": cluster.head_node.node_id}
+    print("RESULT " + json.dumps(placed))
     ray.shutdown()
     cluster.shutdown()
     """
@@ -61,7 +64,7 @@ TWO_NODES = textwrap.dedent(
 def test_actor_is_placed_only_on_the_node_declaring_the_arm(tmp_path):
     script = tmp_path / "two_nodes.py"
     script.write_text(TWO_NODES)
-    env = {**__import__("os").environ, "PYTHONPATH": str(__import__("pathlib").Path(__file__).parents[1])}
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).parents[1])}
     env.pop("RAY_ADDRESS", None)
     proc = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=110, env=env)
     lines = [line for line in proc.stdout.splitlines() if line.startswith("RESULT ")]
