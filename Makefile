@@ -1,10 +1,12 @@
 # Two commands on a fresh machine: `make demo` (the main job) and `make test` (the test suite).
 # Both install whatever is missing first: Debian GL packages when root, a venv, the package.
+# The venv lives outside the checkout by default (like poetry's), so every clone of the repo on
+# a machine shares the ~9 GB of torch/Ray/simulators and a fresh clone installs only itself.
+# `VENV=.venv make test` keeps one inside the checkout instead.
 SHELL := /bin/bash
-VENV ?= .venv
+VENV ?= $(HOME)/.cache/roboact/venv
 PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
-STAMP := $(VENV)/.roboact-installed
 export MUJOCO_GL ?= egl
 export PYOPENGL_PLATFORM ?= $(MUJOCO_GL)
 export RAY_USAGE_STATS_ENABLED := 0
@@ -16,17 +18,8 @@ export TOKENIZERS_PARALLELISM := false
 system-deps:
 	@bash scripts/system_deps.sh
 
-$(PY):
-	python3 -m venv $(VENV)
-
-# Reinstalls only when pyproject.toml or requirements.lock changed (or the checkout moved).
-$(STAMP): pyproject.toml requirements.lock | $(PY)
-	$(PIP) install -q --upgrade "pip>=24"
-	$(PIP) install -c requirements.lock -e ".[dev]"
-	@echo "$(CURDIR)" > $(STAMP)
-
-install: system-deps $(STAMP)
-	@grep -qx "$(CURDIR)" $(STAMP) || { $(PIP) install -q --no-deps -e . && echo "$(CURDIR)" > $(STAMP); }
+install: system-deps
+	@VENV=$(VENV) bash scripts/install_venv.sh
 
 demo: install
 	$(VENV)/bin/roboact demo
