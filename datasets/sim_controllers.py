@@ -1,0 +1,404 @@
+"""Scripted atomic-action controllers: privileged object poses, operational-space (OSC_POSE) control.
+
+Each action is a generator that yields 7-d OSC_POSE actions ``[dx, dy, dz, ax, ay, az, grip]`` in
+[-1, 1] (position scaled by 0.05 m, rotation by 0.5 rad world axis-angle, grip -1 open / +1 close)
+from the live simulator state, plus a success check on the simulator's own state (the env's
+``_check_success`` where robosuite defines one for the action, joint/object state otherwise). The
+same script drives every embodiment: targets are end-effector positions, orientation is held at
+the episode's start, so only the robot underneath changes: the heterogeneity the paper relies on.
+
+``run_episode`` runs one episode *without rendering* and records the flattened sim state after
+every step, so the frames a clip keeps can be rendered afterwards from those states.
+
+Quaternion/axis-angle math uses scipy (robosuite 1.4's ``transform_utils`` break on NumPy 2).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Generator
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from scipy.spatial.transform import Rotation
+
+logger = logging.getLogger(__name__)
+
+POS_SCALE = 0.05  # OSC_POSE: an action of 1 moves the target 5 cm
+ROT_SCALE = 0.5  # OSC_POSE: an action of 1 rotates the target 0.5 rad
+OPEN, CLOSE = -1.0, 1.0
+
+Script = Generator[np.ndarray, None, None]
+
+
+@dataclass
+class ActionSpec:
+    """An atomic action: its default object and scene, its script and its success check."""
+
+    object: str
+    scene: str
+    script: Callable[[Ctx], Script]
+    success: Callable[[Ctx], bool]
+    setup: Callable[[Ctx], None] | None = None
+    """Optional state change after reset (e.g. start the door open for ``close``)."""
+
+
+@dataclass
+class Episode:
+    """One executed episode: what a clip keeps besides its frames."""
+
+    success: bool
+    states: np.ndarray
+    """(T+1, S) float64 flattened sim states, before the first and after every step."""
+    actions: np.ndarray
+    """(T, 7) float32 OSC_POSE actions sent."""
+    eef_pos: np.ndarray
+    """(T+1, 3) float32 end-effector positions (world, m)."""
+    object_pos: np.ndarray
+    """(T+1, 3) float32 position of the manipulated object (world, m)."""
+    info: dict[str, Any] = field(default_factory=dict)
+
+
+class Ctx:
+    """Live view of one env for the scripts: end-effector and object poses, action helpers."""
+
+    def __init__(self, env: Any, obj: str) -> None:
+        self.env = env
+        self.obj = obj
+        self.q0 = self.eef_rot()
+        self.start: dict[str, np.ndarray] = {}
+
+    @property
+    def sim(self) -> Any:
+        return self.env.sim  # re-read every time: robosuite may rebuild the sim on reset
+
+    # -- poses ------------------------------------------------------------------------------------
+    def eef(self) -> np.ndarray:
+        return np.array(self.env._eef_xpos, dtype=np.float64)
+
+    def eef_rot(self) -> Rotation:
+        return Rotation.from_quat(np.array(self.env._eef_xquat))  # robosuite quats are xyzw
+
+    def body_pos(self, name: str) -> np.ndarray:
+        return np.array(self.sim.data.body_xpos[self.sim.model.body_name2id(name)])
+
+    def site_pos(self, name: str) -> np.ndarray:
+        return np.array(self.sim.data.site_xpos[self.sim.model.site_name2id(name)])
+
+    def object_pos(self) -> np.ndarray:
+        """Position of the manipulated object (the part a gripper acts on)."""
+        env = self.env
+        name = type(env).__name__
+        if name == "Lift":
+            return self.body_pos(env.cube.root_body)
+        if name == "Stack":
+            return self.body_pos(env.cubeA.root_body)
+        if name.startswith("PickPlace"):
+            return self.body_pos(env.objects[env.object_id].root_body)
+        if name.startswith("Door"):
+            return np.array(env._handle_xpos)
+        if name.startswith("NutAssembly"):
+            return self.site_pos(env.nuts[env.nut_id].important_sites["handle"])
+        raise ValueError(f"no manipulated object known for env {name}")
+
+    def finger_axis(self) -> np.ndarray:
+        """Horizontal unit vector along which the gripper closes (left to right finger geoms)."""
+        gripper = self.env.robots[0].gripper
+        ids = [
+            self.sim.model.geom_name2id(gripper.important_geoms[side][0])
+            for side in ("left_finger", "right_finger")
+        ]
+        axis = self.sim.data.geom_xpos[ids[1]] - self.sim.data.geom_xpos[ids[0]]
+        axis[2] = 0.0
+        return axis / max(np.linalg.norm(axis), 1e-9)
+
+    def yaw_to(self, closing: np.ndarray) -> None:
+        """Hold, from now on, the start orientation turned about the vertical so the fingers close
+        along the horizontal direction ``closing`` (sign-free: the smaller of the two turns)."""
+        a, b = self.finger_axis(), np.asarray(closing, dtype=np.float64)
+        angle = np.arctan2(a[0] * b[1] - a[1] * b[0], a @ b)
+        angle = (angle + np.pi / 2) % np.pi - np.pi / 2
+        self.q0 = Rotation.from_rotvec([0.0, 0.0, angle]) * self.q0
+
+    def table_z(self) -> float:
+        return float(self.env.model.mujoco_arena.table_offset[2])
+
+    # -- actions ----------------------------------------------------------------------------------
+    def action(
+        self, target: np.ndarray, grip: float, gain: float = 1.0, rot: Rotation | None = None
+    ) -> np.ndarray:
+        """OSC_POSE action that moves toward ``target`` and holds the start orientation (or ``rot``)."""
+        delta = (np.asarray(target) - self.eef()) / POS_SCALE * gain
+        norm = np.abs(delta).max()
+        if norm > 1.0:
+            delta = delta / norm  # keep the direction, saturate the speed
+        err = ((rot or self.q0) * self.eef_rot().inv()).as_rotvec() / ROT_SCALE
+        return np.concatenate([delta, np.clip(err, -1, 1), [grip]]).astype(np.float32)
+
+    def move(
+        self, target: np.ndarray, grip: float, tol: float = 0.01, max_steps: int = 80, gain: float = 2.0
+    ) -> Script:
+        """Servo the end effector to a fixed ``target`` (world, m) until within ``tol``."""
+        for _ in range(max_steps):
+            if np.linalg.norm(np.asarray(target) - self.eef()) < tol:
+                return
+            yield self.action(target, grip, gain)
+
+    def follow(
+        self, target_fn: Callable[[], np.ndarray], grip: float, until: Callable[[], bool], max_steps: int
+    ) -> Script:
+        """Servo toward a moving target (recomputed each step) until ``until()``."""
+        for _ in range(max_steps):
+            if until():
+                return
+            yield self.action(target_fn(), grip, gain=2.0)
+
+    def hold(self, grip: float, steps: int) -> Script:
+        """Stay in place while the gripper opens or closes (about 8 steps to close)."""
+        here = self.eef()
+        for _ in range(steps):
+            yield self.action(here, grip)
+
+
+UP = np.array([0.0, 0.0, 1.0])
+
+
+def _grasp(ctx: Ctx, lift: float = 0.1, z_off: float = 0.0) -> Script:
+    """Approach the object from above, close on it and lift it by ``lift`` m."""
+    obj = ctx.object_pos()
+    yield from ctx.move(obj + UP * 0.08 + UP * z_off, OPEN, tol=0.015)
+    yield from ctx.move(ctx.object_pos() + UP * z_off, OPEN, tol=0.008, max_steps=50)
+    yield from ctx.hold(CLOSE, 10)
+    yield from ctx.move(ctx.eef() + UP * lift, CLOSE, tol=0.015, max_steps=60)
+
+
+# -- lift / pick --------------------------------------------------------------------------------------
+def lift_script(ctx: Ctx) -> Script:
+    yield from _grasp(ctx, lift=0.12)
+    yield from ctx.hold(CLOSE, 5)
+
+
+def lift_success(ctx: Ctx) -> bool:
+    return bool(ctx.env._check_success())  # robosuite Lift: cube above table + 4 cm (height only)
+
+
+def pick_script(ctx: Ctx) -> Script:
+    yield from _grasp(ctx, lift=0.15)
+    yield from ctx.hold(CLOSE, 5)
+
+
+def pick_success(ctx: Ctx) -> bool:
+    """Object raised 10 cm above where it rested in the bin (height: works for Jaco's fingers too)."""
+    return bool(ctx.object_pos()[2] > ctx.start["object"][2] + 0.10)
+
+
+# -- place ------------------------------------------------------------------------------------------
+PLACE_OFFSET = np.array([0.0, 0.12, 0.0])
+
+
+def place_script(ctx: Ctx) -> Script:
+    target = ctx.start["object"] + PLACE_OFFSET
+    yield from _grasp(ctx, lift=0.06)
+    yield from ctx.move(target + UP * (ctx.eef()[2] - ctx.object_pos()[2] + 0.06), CLOSE, tol=0.015)
+    offset = ctx.eef() - ctx.object_pos()
+    yield from ctx.move(target + offset + UP * 0.005, CLOSE, tol=0.01, max_steps=50)
+    yield from ctx.hold(OPEN, 10)
+    yield from ctx.move(ctx.eef() + UP * 0.08, OPEN, tol=0.02, max_steps=40)
+
+
+def place_success(ctx: Ctx) -> bool:
+    """Cube within 3 cm of the target spot, resting on the table, gripper away from it."""
+    obj = ctx.object_pos()
+    target = ctx.start["object"] + PLACE_OFFSET
+    resting = abs(obj[2] - ctx.start["object"][2]) < 0.01
+    away = np.linalg.norm(ctx.eef() - obj) > 0.05
+    return bool(np.linalg.norm((obj - target)[:2]) < 0.03 and resting and away)
+
+
+# -- push / pull ------------------------------------------------------------------------------------
+PUSH_DIR = np.array([1.0, 0.0, 0.0])  # away from the robot base (robots sit at negative x)
+
+
+def push_script(ctx: Ctx) -> Script:
+    obj = ctx.start["object"]
+    behind = obj - PUSH_DIR * 0.07
+    yield from ctx.move(behind + UP * 0.08, CLOSE, tol=0.015)
+    yield from ctx.move(behind + UP * 0.005, CLOSE, tol=0.01, max_steps=50)
+    yield from ctx.move(obj + PUSH_DIR * 0.09 + UP * 0.005, CLOSE, tol=0.01, max_steps=100)
+    yield from ctx.move(ctx.eef() + UP * 0.06, CLOSE, tol=0.02, max_steps=30)
+
+
+def push_success(ctx: Ctx) -> bool:
+    """Cube slid at least 7 cm away from the robot and still on the table."""
+    moved = (ctx.object_pos() - ctx.start["object"]) @ PUSH_DIR
+    return bool(moved > 0.07 and ctx.object_pos()[2] < ctx.start["object"][2] + 0.01)
+
+
+def pull_script(ctx: Ctx) -> Script:
+    """Grasp the cube and drag it toward the robot along the table (never lifted)."""
+    obj = ctx.object_pos()
+    yield from ctx.move(obj + UP * 0.08, OPEN, tol=0.015)
+    yield from ctx.move(ctx.object_pos() + UP * 0.002, OPEN, tol=0.008, max_steps=50)
+    yield from ctx.hold(CLOSE, 10)
+    yield from ctx.move(ctx.eef() - PUSH_DIR * 0.12, CLOSE, tol=0.01, max_steps=100)
+    yield from ctx.hold(OPEN, 8)
+    yield from ctx.move(ctx.eef() + UP * 0.06, OPEN, tol=0.02, max_steps=30)
+
+
+def pull_success(ctx: Ctx) -> bool:
+    moved = (ctx.start["object"] - ctx.object_pos()) @ PUSH_DIR
+    return bool(moved > 0.07 and ctx.object_pos()[2] < ctx.start["object"][2] + 0.01)
+
+
+# -- stack ------------------------------------------------------------------------------------------
+def stack_script(ctx: Ctx) -> Script:
+    env = ctx.env
+    yield from _grasp(ctx, lift=0.08)
+    base = ctx.body_pos(env.cubeB.root_body)
+    offset = ctx.eef() - ctx.object_pos()
+    yield from ctx.move(base + offset + UP * 0.08, CLOSE, tol=0.01)
+    yield from ctx.move(base + offset + UP * 0.05, CLOSE, tol=0.006, max_steps=50)
+    yield from ctx.hold(OPEN, 10)
+    yield from ctx.move(ctx.eef() + UP * 0.08, OPEN, tol=0.02, max_steps=40)
+
+
+def stack_success(ctx: Ctx) -> bool:
+    return bool(ctx.env._check_success())  # robosuite Stack: A on B, touching, not grasped
+
+
+# -- door: close -------------------------------------------------------------
+def _hinge(ctx: Ctx, joint_index: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    jid = ctx.sim.model.joint_name2id(ctx.env.door.joints[joint_index])
+    return np.array(ctx.sim.data.xanchor[jid]), np.array(ctx.sim.data.xaxis[jid])
+
+
+def _door_normal(ctx: Ctx) -> np.ndarray:
+    """Unit normal of the door panel pointing to the handle side (toward the robot)."""
+    body = ctx.sim.model.body_name2id(ctx.env.door.door_body)
+    normal = -np.array(ctx.sim.data.body_xmat[body]).reshape(3, 3)[:, 1]
+    return normal / np.linalg.norm(normal)
+
+
+def _arc_target(ctx: Ctx, delta: float) -> np.ndarray:
+    anchor, axis = _hinge(ctx)
+    return anchor + Rotation.from_rotvec(axis * delta).apply(ctx.eef() - anchor)
+
+
+def _hinge_qpos(ctx: Ctx) -> float:
+    return float(ctx.sim.data.qpos[ctx.env.hinge_qpos_addr])
+
+
+CLOSE_START = 0.38  # rad; the Door hinge range is [0, 0.4]
+
+
+def close_setup(ctx: Ctx) -> None:
+    ctx.sim.data.qpos[ctx.env.hinge_qpos_addr] = CLOSE_START
+    ctx.sim.forward()
+
+
+def close_script(ctx: Ctx) -> Script:
+    """Press the outer face of the open door beside the handle, then push it shut along the arc."""
+    normal = _door_normal(ctx)
+    contact = ctx.object_pos() + normal * 0.04 + UP * 0.12
+    yield from ctx.move(contact + normal * 0.06, CLOSE, tol=0.015)
+    yield from ctx.move(contact, CLOSE, tol=0.01, max_steps=40)
+    yield from ctx.follow(lambda: _arc_target(ctx, -0.25), CLOSE, lambda: _hinge_qpos(ctx) < 0.02, 120)
+    yield from ctx.move(ctx.eef() + normal * 0.06, CLOSE, tol=0.02, max_steps=20)
+
+
+def close_success(ctx: Ctx) -> bool:
+    """Door hinge back below 0.05 rad from its 0.38 rad start."""
+    return _hinge_qpos(ctx) < 0.05
+
+
+# -- insert -----------------------------------------------------------------------------------------
+def insert_script(ctx: Ctx) -> Script:
+    """Grasp the round nut by its handle and lower it over the round peg."""
+    env = ctx.env
+    nut = env.nuts[env.nut_id]
+    along = ctx.object_pos() - ctx.body_pos(nut.root_body)  # the handle's long axis, horizontal
+    ctx.yaw_to(np.cross(UP, along))  # fingers close across the handle bar
+    yield from _grasp(ctx, lift=0.12)
+    peg = ctx.body_pos("peg2")
+    center = ctx.body_pos(nut.root_body)
+    offset = ctx.eef() - center
+    yield from ctx.move(np.r_[peg[:2], ctx.eef()[2] - offset[2]] + offset, CLOSE, tol=0.008, max_steps=100)
+    yield from ctx.move(np.r_[peg[:2], ctx.table_z() + 0.03] + offset, CLOSE, tol=0.01, max_steps=60)
+    yield from ctx.hold(OPEN, 10)
+    yield from ctx.move(ctx.eef() + UP * 0.08, OPEN, tol=0.02, max_steps=30)
+
+
+def insert_success(ctx: Ctx) -> bool:
+    return bool(ctx.env._check_success())  # robosuite NutAssembly: nut around its peg, released
+
+
+ACTIONS: dict[str, ActionSpec] = {
+    "lift": ActionSpec("cube", "table_cube", lift_script, lift_success),
+    "pick": ActionSpec("can", "bin_can", pick_script, pick_success),
+    "place": ActionSpec("cube", "table_cube", place_script, place_success),
+    "push": ActionSpec("cube", "table_cube", push_script, push_success),
+    "pull": ActionSpec("cube", "table_cube", pull_script, pull_success),
+    "stack": ActionSpec("cube", "two_cubes", stack_script, stack_success),
+    "close": ActionSpec("door", "door", close_script, close_success, setup=close_setup),
+    "insert": ActionSpec("nut", "round_nut", insert_script, insert_success),
+}
+"""Atomic actions (plain verbs, as Algorithm 1 captions use them) and how each is scripted."""
+
+SETTLE_STEPS = 5  # objects start ~1 cm above the table and drop: let them settle before planning
+
+
+def run_episode(env: Any, action: str, seed: int, max_steps: int, min_steps: int = 0) -> Episode:
+    """Reset ``env`` with ``seed`` and run the scripted ``action``; nothing is rendered.
+
+    A script that ends before ``min_steps`` is padded by holding still (the gripper as last
+    commanded), so every clip has at least as many steps as frames to sample.
+
+    The seed fixes robosuite's initial-pose noise and object placement (both draw from
+    ``np.random``), so the same (env, action, seed) gives the same episode bit for bit.
+    """
+    if action not in ACTIONS:
+        raise ValueError(f"action {action!r} has no scripted controller; use one of {sorted(ACTIONS)}")
+    spec = ACTIONS[action]
+    np.random.seed(seed)
+    env.reset()
+    ctx = Ctx(env, spec.object)
+    if spec.setup is not None:
+        spec.setup(ctx)
+    for _ in range(SETTLE_STEPS):  # settle without recording (objects drop at start)
+        env.step(ctx.action(ctx.eef(), OPEN))
+    ctx.q0 = ctx.eef_rot()
+    ctx.start["object"] = ctx.object_pos()
+    states = [env.sim.get_state().flatten()]
+    eef = [ctx.eef()]
+    obj = [ctx.object_pos()]
+    actions: list[np.ndarray] = []
+    succeeded_at = -1
+
+    def padded() -> Script:
+        last = OPEN
+        for act in spec.script(ctx):
+            last = float(act[6])
+            yield act
+        while len(actions) < min_steps:
+            yield from ctx.hold(last, 1)
+
+    for act in padded():
+        if len(actions) >= max_steps:
+            break
+        env.step(act)
+        actions.append(act)
+        states.append(env.sim.get_state().flatten())
+        eef.append(ctx.eef())
+        obj.append(ctx.object_pos())
+        if succeeded_at < 0 and spec.success(ctx):
+            succeeded_at = len(actions)
+    success = spec.success(ctx) and len(actions) > 0
+    return Episode(
+        success=bool(success),
+        states=np.asarray(states, dtype=np.float64),
+        actions=np.asarray(actions, dtype=np.float32).reshape(-1, 7),
+        eef_pos=np.asarray(eef, dtype=np.float32),
+        object_pos=np.asarray(obj, dtype=np.float32),
+        info={"steps": len(actions), "first_success_step": succeeded_at},
+    )

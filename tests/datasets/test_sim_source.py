@@ -1,0 +1,165 @@
+"""Simulated multi-embodiment source: config, jobs, captions, scripted controllers, clips, splits.
+
+Simulator tests share module-scoped Panda envs (one per scene, 32 px cameras) because building an
+env costs seconds; episodes run without rendering except where frames are checked.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from roboact.datasets.sim_controllers import ACTIONS
+from roboact.datasets.sim_source import (
+    MIN_SUBJECTS_PER_ACTION,
+    SimActionConfig,
+    SimJob,
+    SimSourceConfig,
+    caption,
+    execute_job,
+    make_jobs,
+    records_for,
+)
+from roboact.datasets.splits import write_default_splits
+from roboact.datasets.stores import ClipRecord, ClipStore
+
+from roboact.config import ConfigError, load_config
+
+CAMERAS = ["agentview", "frontview"]
+
+
+def test_shipped_small_config_has_six_embodiments_eight_actions_each_by_three_robots():
+    cfg = load_config(SimSourceConfig, "sim_small")
+    jobs = make_jobs(cfg)
+    robots_per_action: dict[str, set[str]] = {}
+    for job in jobs:
+        robots_per_action.setdefault(job.action, set()).add(job.robot)
+    assert len(set(cfg.embodiments)) >= 6
+    assert len(robots_per_action) >= 8
+    assert all(len(r) >= MIN_SUBJECTS_PER_ACTION for r in robots_per_action.values())
+    assert len(cfg.cameras) >= 2 and cfg.n_frames == 32 and cfg.image_size == 128
+    ids = [job.clip_id(c) for job in jobs for c in cfg.cameras]
+    assert len(ids) == len(set(ids))
+
+
+def test_large_config_has_thousands_of_clips():
+    cfg = load_config(SimSourceConfig, "sim_large")
+    assert len(make_jobs(cfg)) * len(cfg.cameras) >= 1000
+
+
+def test_bad_config_values_are_rejected_naming_the_field():
+    with pytest.raises((ValueError, ConfigError), match="embodiments"):
+        SimSourceConfig(embodiments=["R2D2"])
+    with pytest.raises(ValueError, match=r"actions\[0\].name"):
+        SimSourceConfig(actions=[SimActionConfig(name="juggle")])
+    with pytest.raises(ValueError, match="max_steps"):
+        SimSourceConfig(n_frames=64, max_steps=32)
+
+
+def test_job_ids_and_seeds_are_deterministic_and_distinct():
+    a = SimJob("Panda", "lift", "cube", "table_cube", 0, base_seed=0)
+    b = SimJob("Panda", "lift", "cube", "table_cube", 1, base_seed=0)
+    assert a.clip_id("agentview") == "sim-Panda-lift-cube-s000-agentview"
+    assert a.seed(0) == SimJob("Panda", "lift", "cube", "table_cube", 0, base_seed=0).seed(0)
+    assert len({a.seed(0), a.seed(1), b.seed(0)}) == 3
+
+
+def test_caption_follows_algorithm_1_with_the_robot_named():
+    assert caption("Panda", "pick", "cube") == "Panda robot pick cube. Action is pick, Object is cube."
+
+
+@pytest.fixture(scope="module")
+def envs():
+    """Panda envs per scene (32 px cameras), built lazily and shared by this module's tests."""
+    from roboact.datasets.sim_scenes import make_env
+
+    cache: dict[str, object] = {}
+
+    def get(scene: str):
+        if scene not in cache:
+            cache[scene] = make_env("Panda", scene, CAMERAS, 32)
+        return cache[scene]
+
+    yield get
+    for env in cache.values():
+        env.close()
+
+
+def _cfg(**kw) -> SimSourceConfig:
+    base = dict(
+        embodiments=["Panda"], cameras=CAMERAS, image_size=32, n_frames=4, max_steps=250, max_attempts=3
+    )
+    base.update(kw)
+    return SimSourceConfig(**base)
+
+
+@pytest.mark.sim
+@pytest.mark.timeout(200)
+@pytest.mark.parametrize("action", sorted(ACTIONS))
+def test_scripted_controller_succeeds_on_panda(envs, action):
+    spec = ACTIONS[action]
+    job = SimJob("Panda", action, spec.object, spec.scene, 0, base_seed=0)
+    episode, views, attempts = execute_job(envs(spec.scene), job, _cfg(), render=False)
+    assert episode is not None, f"{action}: no success in {attempts} attempts"
+    assert episode.success and spec.success is not None
+    assert len(episode.actions) + 1 == len(episode.states) == len(episode.eef_pos)
+    assert np.abs(episode.actions).max() <= 1.0 + 1e-6
+
+
+@pytest.mark.sim
+@pytest.mark.timeout(120)
+def test_generated_clip_has_labels_caption_frames_and_trajectories(envs):
+    cfg = _cfg()
+    job = SimJob("Panda", "push", "cube", "table_cube", 0, base_seed=0)
+    episode, views, _ = execute_job(envs("table_cube"), job, cfg)
+    records = records_for(job, episode, views, "Lift")
+    assert [r.clip_id for r in records] == [job.clip_id(c) for c in CAMERAS]
+    for record, camera in zip(records, CAMERAS, strict=True):
+        assert (record.subject, record.action, record.object) == ("Panda", "push", "cube")
+        assert record.caption == "Panda robot push cube. Action is push, Object is cube."
+        assert record.frames.shape == (4, 32, 32, 3) and record.frames.dtype == np.uint8
+        assert record.frames.std() > 0  # a real image, not a blank buffer
+        assert record.provenance["camera"] == camera and record.provenance["robot"] == "Panda"
+        assert record.extras["actions"].shape == (len(episode.actions), 7)
+        assert record.extras["states"].shape[0] == record.n_source_frames == len(episode.actions) + 1
+    assert not np.array_equal(records[0].frames, records[1].frames)  # two distinct views
+
+
+@pytest.mark.sim
+@pytest.mark.timeout(120)
+def test_same_seed_gives_identical_frames_and_another_seed_does_not(envs):
+    cfg = _cfg()
+    env = envs("table_cube")
+    job = SimJob("Panda", "lift", "cube", "table_cube", 0, base_seed=0)
+    first, views1, _ = execute_job(env, job, cfg)
+    other, views_other, _ = execute_job(env, SimJob("Panda", "lift", "cube", "table_cube", 1, 0), cfg)
+    again, views2, _ = execute_job(env, job, cfg)
+    for a, b in zip(views1, views2, strict=True):
+        assert np.array_equal(a["frames"], b["frames"])
+    assert np.array_equal(first.states, again.states)
+    assert not np.array_equal(views1[0]["frames"], views_other[0]["frames"])
+
+
+def test_heldout_embodiment_split_never_leaks_the_held_out_robot(tmp_path):
+    cfg = load_config(SimSourceConfig, "sim_small")
+    store = ClipStore.open_for_build(tmp_path / "clips.h5", "sim", cfg.n_frames, cfg.image_size)
+    for job in make_jobs(cfg):
+        for camera in cfg.cameras:
+            store.add(
+                ClipRecord(
+                    clip_id=job.clip_id(camera),
+                    caption=caption(job.robot, job.action, job.object),
+                    subject=job.robot,
+                    action=job.action,
+                    object=job.object,
+                    source="sim",
+                )
+            )
+    names = write_default_splits(store, seed=0)
+    assert "random" in names
+    for robot in cfg.embodiments:
+        split = store.get_split(f"heldout_{robot}")
+        subject = {i: store.get(i, with_frames=False).subject for i in store.ids()}
+        assert all(subject[i] != robot for i in split["train"] + split["val"])
+        assert split["test"] and all(subject[i] == robot for i in split["test"])
+        assert len(split["train"]) + len(split["val"]) + len(split["test"]) == len(store)
+    store.close()
