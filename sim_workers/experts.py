@@ -441,6 +441,7 @@ class KitchenPush(KitchenExpert):
     sign = 1.0
     standoff = 0.05
     stroke = 0.2
+    lift = 0.0  # m: aim the push this much higher (the weak position servos sag under contact)
 
     def plan(self) -> list[Phase]:
         h0 = self.site(self.handle)
@@ -452,7 +453,7 @@ class KitchenPush(KitchenExpert):
             Phase("start", lambda e: start, 1, tol=0.01, max_steps=60),
             Phase(
                 "push",
-                lambda e: start + d * e.stroke,
+                lambda e: start + d * e.stroke + _up(e.lift),
                 1,
                 max_steps=80,
                 speed=0.4,
@@ -465,7 +466,7 @@ class KitchenPush(KitchenExpert):
 class FlipSwitch(KitchenPush):
     handle, joint_name, threshold, sign = "light_site", "light_switch", -0.6, -1.0
     direction = np.array([-1.0, 0.0, 0.0])
-    stroke = 0.15
+    stroke, lift = 0.15, 0.06
 
 
 class SlideDoor(KitchenPush):

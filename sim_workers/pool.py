@@ -25,8 +25,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
-
 logger = logging.getLogger(__name__)
 
 
@@ -138,6 +136,7 @@ class SimPool:
         self._actor_cls = ray.remote(**opts)(SimWorker)
         self.actors: list[Any] = []
         self.replaced = 0
+        self.busy: dict[int, dict[str, Any]] = {}  # actor slot -> job in flight (read by tests, progress)
 
     def _new_actor(self) -> Any:
         return self._actor_cls.remote(self.env_config, self.policy_spec)
@@ -199,6 +198,7 @@ class SimPool:
                 return False
             ref = self.actors[slot].run.remote(job)
             inflight[ref] = (slot, job, time.monotonic())
+            self.busy[slot] = job
             last_task[slot] = job["task"]
             return True
 
@@ -231,6 +231,7 @@ class SimPool:
             now = time.monotonic()
             for ref in ready:
                 slot, job, _ = inflight.pop(ref)
+                self.busy.pop(slot, None)
                 try:
                     result = self.ray.get(ref)
                 except (RayActorError, ActorDiedError, ActorUnavailableError) as err:
@@ -248,6 +249,7 @@ class SimPool:
             for ref, (slot, job, start) in list(inflight.items()):
                 if now - start > self.cfg.episode_timeout_s:
                     inflight.pop(ref)
+                    self.busy.pop(slot, None)
                     replace(slot, "timeout")
                     retry(job, f"timed out after {self.cfg.episode_timeout_s:.0f} s")
                     submit(slot)
@@ -256,6 +258,3 @@ class SimPool:
                     submit(slot)
         return {"done": done, "failed": failed, "retried": retried, "actors_replaced": self.replaced}
 
-
-def frames_to_array(frames: list[np.ndarray]) -> np.ndarray:
-    return np.stack(frames).astype(np.uint8) if frames else np.zeros((0, 0, 0, 3), np.uint8)

@@ -1,0 +1,28 @@
+"""Paper tables with our rows beside them; bar plot; clear error for an empty run."""
+
+from __future__ import annotations
+
+import pytest
+
+from roboact.sim_workers.results import ResultsLog
+from roboact.sim_workers.tables import PAPER_TABLES, render_tables
+
+
+def test_tables_hold_paper_rows_and_ours_with_ci(tmp_path):
+    log = ResultsLog(tmp_path)
+    for ep in range(4):
+        log.append({"policy": "expert", "suite": "kitchen", "task": "micro", "episode": ep, "seed": ep,
+                    "success": ep != 0, "steps": 100, "max_steps": 200})
+    text = render_tables(tmp_path)
+    assert "| paper | RoboAct-CLIP (Ours) | 92.0 | 68.0 | 96.0 | 66.0 | 99.2 | 84.2 |" in text
+    assert "| paper | RoboAct-CLIP (Ours) | 90.0 | 84.0 | 56.0 | 76.0 | 76.5 |" in text
+    ours = [line for line in text.splitlines() if line.startswith("| ours | expert")]
+    assert len(ours) == 1 and "75.0 [" in ours[0] and "(n=4)" in ours[0] and "(200 steps)" in ours[0]
+    assert (tmp_path / "tables.md").read_text() == text
+    assert (tmp_path / "success.png").stat().st_size > 1000
+    assert len(PAPER_TABLES) == 3
+
+
+def test_empty_run_dir_is_an_error_naming_the_file(tmp_path):
+    with pytest.raises(FileNotFoundError, match="episodes.jsonl"):
+        render_tables(tmp_path)
