@@ -166,7 +166,10 @@ class ArmExecutor:
                     delay = next_tick - time.perf_counter()
                     if delay > 0:
                         time.sleep(delay)
-                    lateness.append(time.perf_counter() - next_tick)
+                    now = time.perf_counter()
+                    lateness.append(now - next_tick)
+                    if now - next_tick > period:  # fell behind: skip ticks, never burst to catch up
+                        next_tick = now
             k += 1
         except RobotFault as fault:
             result = {"status": fault.kind, "message": str(fault)}
