@@ -33,6 +33,7 @@ import time
 from dataclasses import dataclass, field, fields
 from typing import Any
 
+import numpy as np
 from roboact.hardware.jaka.protocol import JsonStreamDecoder, encode
 from roboact.hardware.safety import SafetyConfig, forward_kinematics, load_safety_config, rotation_to_rpy
 
@@ -444,8 +445,25 @@ class FakeController:
         self._motion = (current, target, time.monotonic(), duration)
 
     def _cmd_moveL(self, msg: dict) -> None:  # noqa: N802 - the controller's command name
+        """Cartesian move: numerical IK to a joint goal, then a joint-space profile (a simplification:
+        the real controller moves the TCP on a straight line)."""
         self._require_motion_ok("moveL")
-        raise _Reject("moveL: Cartesian moves need the controller's inverse kinematics (not simulated)", "5")
+        if self.servo:
+            raise _Reject("moveL: robot is in servo mode")
+        speed, accel = float(msg["speed"]), float(msg["accel"])
+        if speed <= 0 or accel <= 0:
+            raise _Reject("moveL: speed and accel must be > 0", "4")
+        current = self.joints()
+        pose = [float(x) for x in msg["cartPosition"]]
+        if int(msg.get("relFlag", 0)) == 1:
+            pose = [a + b for a, b in zip(self.tcp_wire(current), pose, strict=True)]
+        goal = _inverse_kinematics(pose, current, self.robot)
+        if goal is None:
+            raise _Reject(f"moveL: pose {[round(x, 1) for x in pose]} is unreachable", "6")
+        self._check_limits("moveL", goal)
+        dist_mm = float(np.linalg.norm(np.subtract(pose[:3], self.tcp_wire(current)[:3])))
+        duration = dist_mm / speed + speed / accel
+        self._motion = (current, goal, time.monotonic(), duration)
 
     def _cmd_servo_move(self, msg: dict) -> None:
         on = int(msg.get("relFlag", 0)) == 1
@@ -496,6 +514,38 @@ class FakeController:
         if not 0 <= index < len(self.dout):
             raise _Reject(f"set_digital_output: index {index} out of range")
         self.dout[index] = int(bool(int(msg["value"])))
+
+
+def _inverse_kinematics(pose_wire: list[float], seed: list[float], robot: SafetyConfig) -> list[float] | None:
+    """Damped least squares on the YAML chain: joints whose TCP is at ``pose_wire`` (mm, deg), or None."""
+    target = np.asarray(pose_wire[:3]) / 1000.0
+    r, p, y = (math.radians(a) for a in pose_wire[3:6])
+    cr, sr, cp, sp, cy, sy = math.cos(r), math.sin(r), math.cos(p), math.sin(p), math.cos(y), math.sin(y)
+    rot_d = np.array(
+        ((cy * cp, cy * sp * sr - sy * cr, cy * sp * cr + sy * sr),
+         (sy * cp, sy * sp * sr + cy * cr, sy * sp * cr - cy * sr),
+         (-sp, cp * sr, cp * cr))
+    )  # fmt: skip
+    lo, hi = robot.lower, robot.upper
+    q = np.clip(np.asarray(seed, dtype=float), lo, hi)
+
+    def error(q: np.ndarray) -> np.ndarray:
+        pos, rot = forward_kinematics(q, robot)
+        rot_err = 0.5 * sum(np.cross(rot[:, i], rot_d[:, i]) for i in range(3))
+        return np.concatenate([target - pos, 0.3 * rot_err])
+
+    for _ in range(200):
+        e = error(q)
+        if np.linalg.norm(e) < 1e-5:
+            return q.tolist()
+        jac = np.empty((6, q.size))
+        for j in range(q.size):
+            dq = np.zeros(q.size)
+            dq[j] = 1e-6
+            jac[:, j] = (error(q) - error(q + dq)) / 1e-6
+        step = jac.T @ np.linalg.solve(jac @ jac.T + 1e-4 * np.eye(6), e)
+        q = np.clip(q + step, lo, hi)
+    return None
 
 
 class _Reject(Exception):  # noqa: N818 - internal control flow

@@ -51,3 +51,53 @@ def test_conditional_rates_reproduce_the_papers_average():
     paper_rates, paper_avg = PAPER_TABLE_V["RoboAct-CLIP (Ours)"]
     assert [round(r, 1) for r in rates] == paper_rates
     assert round(sum(rates) / 4, 1) == paper_avg
+
+
+def test_operator_judge_reads_the_operators_answers(monkeypatch):
+    from rich.console import Console
+    from roboact.hardware.judge import OperatorJudge
+    from roboact.hardware.trial_plan import SubtaskSpec
+
+    answers = iter(["y", "y", "tape slipped once", "nope"])
+    monkeypatch.setattr("builtins.input", lambda *a, **k: next(answers))
+    judge = OperatorJudge(Console(file=open("/dev/null", "w")))  # noqa: SIM115
+    assert judge.prepare_trial("trial 1")
+    assert judge.judge(SubtaskSpec(name="pick_tape"), {"status": "ok"}) == (True, "tape slipped once")
+    assert judge.judge(SubtaskSpec(), {"status": "watchdog", "message": "stalled"}) == (
+        False,
+        "fault: stalled",
+    )
+    assert judge.acknowledge("protective stop") is False  # anything but 'ack' ends the batch
+
+
+@pytest.mark.timeout(60)
+def test_fake_controller_command_serves_the_check_command():
+    import subprocess
+    import sys
+
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "roboact.cli", "hardware", "fake-controller", "--port", "0", "--state-port", "0"],
+        stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        line = proc.stdout.readline()
+        while not line.startswith("{"):  # log lines may come first
+            assert line, "fake-controller exited without printing its ports"
+            line = proc.stdout.readline()
+        ports = json.loads(line)
+        res = CliRunner().invoke(
+            app,
+            [
+                "hardware",
+                "check",
+                "--port",
+                str(ports["port"]),
+                "--state-port",
+                str(ports["state_port"]),
+                "--json",
+            ],
+        )
+        assert res.exit_code == 0, res.output
+    finally:
+        proc.terminate()
+        proc.wait(10)

@@ -112,12 +112,12 @@ def test_dropped_connection_raises_connection_lost_then_reconnects(client, fake)
     client.robot_state()  # answered, then the cable is pulled
     with pytest.raises(JakaConnectionLost):
         client.robot_state()
+    assert not client.connected
     deadline = time.monotonic() + 5
-    while client.connected:
-        assert time.monotonic() < deadline
-        time.sleep(0.01)
-    with pytest.raises(JakaConnectionLost):
-        client.state()
+    with pytest.raises(JakaConnectionLost):  # the state reader notices the closed stream too
+        while time.monotonic() < deadline:
+            client.state(max_age=10.0)
+            time.sleep(0.01)
     client.reconnect()
     assert client.connected and client.robot_state()["powered"] is False
 
@@ -140,3 +140,17 @@ def test_connect_to_a_closed_port_fails_fast_with_backoff():
     with pytest.raises(JakaConnectionLost, match="gave up after 3 attempts"):
         JakaClient(cfg).reconnect()
     assert time.monotonic() - t0 < 2.0
+
+
+def test_linear_move_reaches_the_cartesian_pose(client, fake):
+    client.power_on()
+    client.enable()
+    q_goal = np.asarray(HOME) + np.array([0.2, 0.1, 0.0, -0.1, 0.0, 0.1, 0.0])
+    from roboact.hardware.jaka.protocol import pose_from_wire
+
+    pose = pose_from_wire(fake.tcp_wire(list(q_goal)))
+    client.linear_move(pose, speed=0.5, accel=2.0)
+    deadline = time.monotonic() + 5
+    while not client.wait_state().inpos:
+        assert time.monotonic() < deadline
+    np.testing.assert_allclose(client.tcp_pose()[:3], pose[:3], atol=1e-4)
