@@ -75,10 +75,18 @@ def test_fake_controller_command_serves_the_check_command():
     import subprocess
     import sys
 
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "roboact.cli", "hardware", "fake-controller", "--port", "0", "--state-port", "0"],
-        stdout=subprocess.PIPE, text=True,
-    )  # fmt: skip
+    cmd = [
+        sys.executable,
+        "-m",
+        "roboact.cli",
+        "hardware",
+        "fake-controller",
+        "--port",
+        "0",
+        "--state-port",
+        "0",
+    ]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True)
     try:
         line = proc.stdout.readline()
         while not line.startswith("{"):  # log lines may come first
