@@ -13,23 +13,18 @@ from pathlib import Path
 import h5py
 import numpy as np
 
-STATE_DIM = 5
-ACTION_DIM = 4
-W = np.array(
-    [
-        [0.9, -0.4, 0.2, 0.0],
-        [0.1, 0.8, -0.5, 0.3],
-        [-0.6, 0.2, 0.7, 0.0],
-        [0.3, 0.3, 0.3, -0.8],
-        [0.0, -0.7, 0.1, 0.5],
-    ],
-    dtype=np.float32,
-)
+STATE_DIM = 9  # the sim suites' robot state (tests also run the head in a Kitchen env)
+ACTION_DIM = 9  # Kitchen's joint-velocity action
 
 
-def expert_action(state: np.ndarray, task_index: int = 0) -> np.ndarray:
-    """The synthetic expert: a ∈ [-1, 1]^A as a smooth function of the state and the task."""
-    return np.tanh(state @ W + 0.3 * task_index).astype(np.float32)
+def expert_weights(state_dim: int, action_dim: int) -> np.ndarray:
+    """The synthetic expert's fixed linear map (state_dim, action_dim)."""
+    return np.random.default_rng(1234).normal(scale=0.5, size=(state_dim, action_dim)).astype(np.float32)
+
+
+def expert_action(state: np.ndarray, task_index: int = 0, action_dim: int = ACTION_DIM) -> np.ndarray:
+    """The synthetic expert: a in [-1, 1]^A as a smooth function of the state and the task."""
+    return np.tanh(state @ expert_weights(len(state), action_dim) + 0.3 * task_index).astype(np.float32)
 
 
 def render(state: np.ndarray, size: int = 64) -> np.ndarray:
@@ -51,6 +46,8 @@ def write_demo_file(
     seed: int = 0,
     image_size: int = 64,
     failed: int = 0,
+    state_dim: int = STATE_DIM,
+    action_dim: int = ACTION_DIM,
 ) -> Path:
     """Write ``demos_per_task`` successful demos per task (+ ``failed`` unsuccessful ones) to ``path``."""
     rng = np.random.default_rng(seed)
@@ -63,16 +60,15 @@ def write_demo_file(
         plan = [(ti, t, True) for ti, t in enumerate(tasks) for _ in range(demos_per_task)]
         plan += [(0, tasks[0], False)] * failed
         for ti, task, success in plan:
-            state = rng.normal(size=STATE_DIM).astype(np.float32)
+            state = rng.normal(size=state_dim).astype(np.float32)
             states, actions, images = [], [], []
             for _ in range(steps):
-                a = expert_action(state, ti)
+                a = expert_action(state, ti, action_dim)
                 states.append(state.copy())
                 actions.append(a)
                 images.append(render(state, image_size))
-                state = (
-                    0.9 * state + 0.3 * np.concatenate([a, a[:1]]) + 0.1 * rng.normal(size=STATE_DIM)
-                ).astype(np.float32)
+                push = np.resize(a, state_dim)  # the action moves the state (cycled to its size)
+                state = (0.9 * state + 0.3 * push + 0.1 * rng.normal(size=state_dim)).astype(np.float32)
             g = data.create_group(f"demo_{k}")
             g.create_dataset("actions", data=np.stack(actions))
             g.create_dataset("rewards", data=np.zeros(steps, np.float32))

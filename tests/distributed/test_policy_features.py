@@ -1,0 +1,122 @@
+"""Feature specs and extraction: parsing, padding, streaming == whole-episode features, roboact specs."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from roboact.distributed.policy_features import FeatureExtractor, FeatureSpec
+
+
+@pytest.fixture(scope="module")
+def roboact_dir(tmp_path_factory):
+    """A tiny (untrained) RoboAct-CLIP checkpoint on the embedded encoder's 1280-d features."""
+    from roboact.models.configuration_roboact import RoboActConfig
+    from roboact.models.modeling_roboact import RoboActCLIP
+
+    cfg = RoboActConfig(
+        visual_dim=1280, text_dim=384, embed_dim=8, hidden_dim=16, n_frames=4, transformer_layers=1,
+        transformer_heads=2, attn_heads=2, num_subjects=2, num_actions=2, num_objects=2,
+    )  # fmt: skip
+    d = tmp_path_factory.mktemp("roboact_model")
+    RoboActCLIP(cfg).save_pretrained(d)
+    return d
+
+
+def test_parse_frame_specs_and_options():
+    assert FeatureSpec.parse("embedded") == FeatureSpec("frames", "embedded", None, 1, 1, "embedded")
+    spec = FeatureSpec.parse("embedded@k=3,stride=2")
+    assert (spec.kind, spec.encoder, spec.k, spec.stride) == ("frames", "embedded", 3, 2)
+    spec = FeatureSpec.parse("open_clip:ViT-B-32:/some/where/ckpt.pt@k=2")
+    assert (spec.encoder, spec.k) == ("open_clip:ViT-B-32:/some/where/ckpt.pt", 2)
+
+
+@pytest.mark.parametrize(
+    ("spec", "message"),
+    [
+        ("", "non-empty"),
+        ("resnet50", "unknown feature spec"),
+        ("embedded@k=0", "k must be >= 1"),
+        ("embedded@stride=0", "stride must be >= 1"),
+        ("embedded@window=3", "unknown option 'window'"),
+        ("embedded@k3", "options after '@'"),
+        ("open_clip:ViT-B-32", "open_clip:<arch>:<checkpoint path>"),
+        ("roboact:", "needs a model directory"),
+    ],
+)
+def test_bad_specs_are_rejected_with_the_reason(spec, message):
+    with pytest.raises(ValueError, match=message):
+        FeatureSpec.parse(spec)
+
+
+def test_roboact_spec_reads_frames_and_encoder_from_the_model(roboact_dir, tmp_path):
+    spec = FeatureSpec.parse(f"roboact:{roboact_dir}@stride=2")
+    assert (spec.kind, spec.encoder, spec.k, spec.stride) == ("roboact", "embedded", 4, 2)
+    with pytest.raises(FileNotFoundError, match="config.json"):
+        FeatureSpec.parse(f"roboact:{tmp_path / 'nope'}")
+    with pytest.raises(ValueError, match="fixed by the model"):
+        FeatureSpec.parse(f"roboact:{roboact_dir}@k=2")
+
+
+def test_window_is_padded_with_the_first_frame():
+    spec = FeatureSpec.parse("embedded@k=3,stride=2")
+    assert spec.window_indices(0) == [0, 0, 0]
+    assert spec.window_indices(3) == [0, 1, 3]
+    assert spec.window_indices(7) == [3, 5, 7]
+
+
+def _frames(n, size=48, seed=0):
+    rng = np.random.default_rng(seed)
+    return rng.integers(0, 255, size=(n, size, size, 3), dtype=np.uint8)
+
+
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize("which", ["frames", "roboact"])
+def test_streaming_features_equal_whole_episode_features(which, roboact_dir):
+    text = "embedded@k=2,stride=2" if which == "frames" else f"roboact:{roboact_dir}@stride=2"
+    ex = FeatureExtractor(FeatureSpec.parse(text), image_size=64)
+    images = _frames(6)
+    whole = ex.episode(images)
+    assert whole.shape == (6, ex.dim) and whole.dtype == np.float32
+    ex.reset()
+    stream = np.stack([ex.step(img) for img in images])
+    np.testing.assert_allclose(stream, whole, rtol=1e-4, atol=1e-4)
+    ex.reset()  # a new episode starts a new window
+    np.testing.assert_allclose(ex.step(images[3]), ex.episode(images[3:4])[0], rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.timeout(120)
+def test_frame_spec_concatenates_the_window_of_encoder_features():
+    ex = FeatureExtractor(FeatureSpec.parse("embedded@k=2"), image_size=64)
+    images = _frames(3, seed=1)
+    frame = ex.encode_frames(images)  # (3, 1280)
+    feats = ex.episode(images)
+    assert ex.dim == 2 * frame.shape[1]
+    np.testing.assert_allclose(feats[0], np.concatenate([frame[0], frame[0]]), rtol=1e-5)
+    np.testing.assert_allclose(feats[2], np.concatenate([frame[1], frame[2]]), rtol=1e-5)
+
+
+def test_roboact_features_are_the_models_video_embedding(roboact_dir):
+    import torch
+    from roboact.models.modeling_roboact import RoboActCLIP
+
+    ex = FeatureExtractor(FeatureSpec.parse(f"roboact:{roboact_dir}"), image_size=64)
+    images = _frames(5, seed=2)
+    frame = torch.from_numpy(ex.encode_frames(images))
+    model = RoboActCLIP.from_pretrained(roboact_dir)
+    window = frame[[1, 2, 3, 4]][None]  # step 4 sees frames 1..4
+    expected = model.encode_video(window)[0].numpy()  # (3E,), Eq. (24)
+    np.testing.assert_allclose(ex.episode(images)[4], expected, rtol=1e-4, atol=1e-5)
+    assert ex.dim == 3 * model.config.embed_dim
+
+
+def test_encoder_that_does_not_match_the_model_is_rejected(tmp_path):
+    from roboact.models.configuration_roboact import RoboActConfig
+    from roboact.models.modeling_roboact import RoboActCLIP
+
+    cfg = RoboActConfig(
+        visual_dim=64, embed_dim=8, hidden_dim=16, n_frames=2, transformer_heads=2, attn_heads=2,
+        num_subjects=2, num_actions=2, num_objects=2,
+    )  # fmt: skip
+    RoboActCLIP(cfg).save_pretrained(tmp_path)
+    with pytest.raises(ValueError, match="visual_dim 64"):
+        FeatureExtractor(FeatureSpec.parse(f"roboact:{tmp_path}"), image_size=64)
