@@ -1,0 +1,263 @@
+"""``sweep``: Ray Tune over RoboAct-CLIP's loss weights and learning rate, each trial a Ray Train fit.
+
+Search spaces are YAML (``tune_configs/sweep_*.yaml``, ``SweepConfig``) over dotted ``TrainConfig``
+keys: ``model.lambda_ortho``, ``model.lambda_recomb`` (Eq. 21), ``model.lambda_disent``,
+``model.lambda_aux`` (Eq. 27), ``model.alpha_s|alpha_a|alpha_o`` (Eq. 23) and ``optim.lr``.
+
+Train V2 cannot be handed to a ``Tuner`` directly, so each trial is a function trainable that runs
+a ``TorchTrainer`` (named after the trial id, stored under ``<storage>/<sweep>/train_runs``) and
+forwards its reports to Tune with ``TuneReportCallback``. ASHA stops weak trials early on the
+validation action accuracy; Optuna's TPE is the optional searcher.
+
+Sweep directory (``<runs_root>/<name>/``)::
+
+    sweep_config.yaml, base_train_config.yaml     what ran
+    results.csv, results.md                       one row per trial: parameters, metric, status
+    plots/weight_vs_metric.png, plots/best_so_far.png
+    best_train_config.yaml                        the best trial as a ready-to-use train config
+    ray_results/<name>/                           Tune's experiment state (resume) when no storage_path
+
+Resume: rerunning with the same name and storage path restores the Tune experiment
+(``Tuner.restore``): finished trials are kept, unfinished ones rerun, and their inner Train runs
+continue from their own newest checkpoints.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from roboact.config import config_from_dict, config_to_dict, load_config, save_config
+from roboact.runs import run_dir as make_run_dir
+
+from .fit_data import heldout_recombination, load_fit_data
+from .train_config import TrainConfig, resolve_model_config, total_steps
+
+logger = logging.getLogger(__name__)
+
+SPACE_TYPES = ("uniform", "loguniform", "choice", "grid", "randint")
+TUNABLE_PREFIXES = ("model.", "optim.")
+MIN_DRIVER_CPUS = 0.01  # Tune rejects an all-zero resource request
+
+
+@dataclass
+class SweepConfig:
+    """A loss-weight sweep: base train config, search space, searcher, scheduler and resources."""
+
+    train_config: str = "train_default"
+    """base TrainConfig (shipped name or YAML path); every trial starts from it"""
+    train_overrides: list[str] = field(default_factory=list)
+    """dotted overrides of the base (e.g. optim.max_steps=200)"""
+    space: dict[str, Any] = field(default_factory=dict)
+    """TrainConfig key -> {type: uniform|loguniform|randint, low, high} or {type: choice|grid, values}"""
+    metric: str = "val/action_acc"
+    """reported metric to optimise"""
+    mode: str = "max"
+    """max or min"""
+    num_samples: int = 16
+    """trials (with grid axes: samples per grid point)"""
+    search: str = "random"
+    """random (Tune's basic variant generator) or optuna (TPE)"""
+    scheduler: str = "asha"
+    """asha (early stopping) or fifo (run every trial to the end)"""
+    grace_period: int = 2
+    """reports a trial always gets before ASHA may stop it"""
+    reduction_factor: int = 2
+    """ASHA keeps 1/reduction_factor of trials at each rung"""
+    max_concurrent_trials: int = 1
+    """trials running at once (each holds workers_per_trial x cpus_per_worker CPUs)"""
+    workers_per_trial: int = 1
+    """Ray Train workers of each trial's fit"""
+    cpus_per_worker: float = 1.0
+    """CPUs per Ray Train worker (fractions let trials share small machines)"""
+    trial_driver_cpus: float = 0.0
+    """CPUs reserved by each trial's driver function (at least 0.01): near 0 so drivers never starve
+    their own Train workers of CPUs (the deadlock of Tune + Train on small machines)"""
+    seed: int = 0
+    """seed of the searcher"""
+
+    def __post_init__(self) -> None:
+        if self.mode not in ("max", "min"):
+            raise ValueError(f"SweepConfig.mode must be 'max' or 'min', got {self.mode!r}")
+        if self.search not in ("random", "optuna"):
+            raise ValueError(f"SweepConfig.search must be 'random' or 'optuna', got {self.search!r}")
+        if self.scheduler not in ("asha", "fifo"):
+            raise ValueError(f"SweepConfig.scheduler must be 'asha' or 'fifo', got {self.scheduler!r}")
+        if self.num_samples < 1 or self.max_concurrent_trials < 1 or self.workers_per_trial < 1:
+            raise ValueError(
+                "SweepConfig: num_samples, max_concurrent_trials, workers_per_trial must be >= 1"
+            )
+        for key, spec in self.space.items():
+            if not key.startswith(TUNABLE_PREFIXES):
+                raise ValueError(f"SweepConfig.space key {key!r} must start with one of {TUNABLE_PREFIXES}")
+            kind = spec.get("type") if isinstance(spec, dict) else None
+            if kind not in SPACE_TYPES:
+                raise ValueError(
+                    f"SweepConfig.space[{key!r}].type must be one of {SPACE_TYPES}, got {kind!r}"
+                )
+            need = ("values",) if kind in ("choice", "grid") else ("low", "high")
+            missing = [n for n in need if n not in spec]
+            if missing:
+                raise ValueError(f"SweepConfig.space[{key!r}] ({kind}) lacks {missing}")
+            if self.search == "optuna" and kind == "grid":
+                raise ValueError(f"SweepConfig.space[{key!r}]: grid axes need search=random (Optuna samples)")
+
+
+def tune_space(space: dict[str, Any]) -> dict[str, Any]:
+    """YAML space -> Tune search space (flat dict keyed by dotted TrainConfig keys)."""
+    from ray import tune
+
+    out = {}
+    for key, spec in space.items():
+        kind = spec["type"]
+        if kind == "uniform":
+            out[key] = tune.uniform(float(spec["low"]), float(spec["high"]))
+        elif kind == "loguniform":
+            out[key] = tune.loguniform(float(spec["low"]), float(spec["high"]))
+        elif kind == "randint":
+            out[key] = tune.randint(int(spec["low"]), int(spec["high"]))
+        elif kind == "choice":
+            out[key] = tune.choice(list(spec["values"]))
+        else:
+            out[key] = tune.grid_search(list(spec["values"]))
+    return out
+
+
+def apply_params(base: dict[str, Any], params: dict[str, Any]) -> TrainConfig:
+    """A TrainConfig from a base dict and ``{"model.lambda_aux": 0.5, "optim.lr": 1e-3}``."""
+    data = copy.deepcopy(base)
+    for key, value in params.items():
+        if not key.startswith(TUNABLE_PREFIXES):
+            continue
+        section, name = key.split(".", 1)
+        data[section][name] = value
+    return config_from_dict(TrainConfig, data)
+
+
+def _trial(config: dict[str, Any], base: dict[str, Any], shared: dict[str, Any]) -> None:
+    """One Tune trial: a Ray Train fit whose reports flow to Tune through ``TuneReportCallback``."""
+    from ray import tune
+    from ray.tune.integration.ray_train import TuneReportCallback
+
+    from .train import run_trainer
+
+    ctx = tune.get_context()
+    trial_id = ctx.get_trial_id()
+    cfg = apply_params(base, config)
+    cfg = config_from_dict(
+        TrainConfig, {**config_to_dict(cfg), "name": trial_id, "storage_path": shared["train_storage"]}
+    )
+    model_cfg = resolve_model_config(cfg, shared["attrs"], shared["vocabs"]).to_dict()
+    trial_dir = Path(ctx.get_trial_dir())
+    result = run_trainer(cfg, trial_dir, model_cfg, shared["data"], extra_callbacks=[TuneReportCallback()])
+    if result.error is not None:
+        raise RuntimeError(f"trial {trial_id}: fit failed: {result.error}") from result.error
+
+
+def _searcher(sc: SweepConfig) -> Any:
+    if sc.search != "optuna":
+        return None
+    from ray.tune.search import ConcurrencyLimiter
+    from ray.tune.search.optuna import OptunaSearch
+
+    return ConcurrencyLimiter(OptunaSearch(seed=sc.seed), max_concurrent=sc.max_concurrent_trials)
+
+
+def _scheduler(sc: SweepConfig, max_reports: int) -> Any:
+    if sc.scheduler != "asha":
+        return None
+    from ray.tune.schedulers import ASHAScheduler
+
+    return ASHAScheduler(
+        time_attr="training_iteration",
+        max_t=max(max_reports, sc.grace_period + 1),
+        grace_period=sc.grace_period,
+        reduction_factor=sc.reduction_factor,
+    )
+
+
+def sweep(
+    sweep_config_path: str | Path,
+    features: str | Path,
+    name: str = "sweep",
+    storage_path: str | None = None,
+    address: str | None = None,
+    runs_root: str | Path = "runs",
+    overrides: list[str] | None = None,
+) -> dict[str, Any]:
+    """Run (or resume) a sweep; write the results table, plots and the best train config.
+
+    Args:
+        sweep_config_path: a ``SweepConfig`` YAML (path or shipped name such as ``sweep_smoke``).
+        features: the feature store to train on.
+        name: sweep name; the same name (and storage path) resumes an interrupted sweep.
+        storage_path: Tune and Train storage (shared FS or ``s3://...`` on a cluster);
+            default ``<runs_root>/<name>/ray_results``.
+        address: Ray cluster address (default: local Ray or ``RAY_ADDRESS``).
+        runs_root: parent of the sweep directory.
+        overrides: dotted ``SweepConfig`` overrides (``num_samples=3``).
+
+    Returns:
+        ``{"sweep_dir", "results_csv", "results_md", "plots": [...], "best_config" (YAML path),
+        "best_params", "best_metric", "n_trials", "experiment_path"}``.
+    """
+    from ray import tune
+
+    from roboact.cluster import init_ray
+
+    sc = load_config(SweepConfig, sweep_config_path, overrides)
+    train_overrides = [*sc.train_overrides, f"data.features={Path(features).absolute()}"]
+    base = load_config(TrainConfig, sc.train_config, train_overrides)
+    base = config_from_dict(
+        TrainConfig,
+        {**config_to_dict(base), "workers": sc.workers_per_trial, "cpus_per_worker": sc.cpus_per_worker},
+    )
+    sweep_dir = make_run_dir(name, runs_root).absolute()
+    storage = storage_path or str(sweep_dir / "ray_results")
+    if "://" not in storage:
+        storage = str(Path(storage).absolute())
+    save_config(sc, sweep_dir, "sweep_config.yaml")
+    save_config(base, sweep_dir, "base_train_config.yaml")
+
+    data = load_fit_data(base.data.features, base.data.split)
+    if base.data.split.startswith("heldout_"):
+        data = heldout_recombination(data)
+    resolve_model_config(base, data["attrs"], data["vocabs"])  # fail here, not inside every trial
+    ray = init_ray(address)
+    shared = {
+        "data": ray.put(data),
+        "attrs": data["attrs"],
+        "vocabs": data["vocabs"],
+        "train_storage": f"{storage.rstrip('/')}/{name}/train_runs",
+    }
+    max_reports = math.ceil(total_steps(base, len(data["train"]["action"])) / base.log_every)
+    trainable = tune.with_resources(
+        tune.with_parameters(_trial, base=config_to_dict(base), shared=shared),
+        {"CPU": max(MIN_DRIVER_CPUS, sc.trial_driver_cpus)},
+    )
+    experiment_path = f"{storage.rstrip('/')}/{name}"
+    if tune.Tuner.can_restore(experiment_path):
+        logger.info("resuming sweep %s from %s", name, experiment_path)
+        tuner = tune.Tuner.restore(experiment_path, trainable=trainable, resume_errored=True)
+    else:
+        tuner = tune.Tuner(
+            trainable,
+            param_space=tune_space(sc.space),
+            tune_config=tune.TuneConfig(
+                metric=sc.metric,
+                mode=sc.mode,
+                search_alg=_searcher(sc),
+                scheduler=_scheduler(sc, max_reports),
+                num_samples=sc.num_samples,
+                max_concurrent_trials=sc.max_concurrent_trials,
+            ),
+            run_config=tune.RunConfig(name=name, storage_path=storage, verbose=1),
+        )
+    grid = tuner.fit()
+    from .tune_report import write_sweep_outputs
+
+    return write_sweep_outputs(grid, sc, base, sweep_dir, experiment_path, max_reports)
