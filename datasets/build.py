@@ -205,7 +205,7 @@ def build_store(
         "llm_calls": getattr(action_parser, "calls", 0),
         "seconds": round(time.monotonic() - started, 2),
     }
-    logger.info("built %s: %s", out, summary)
+    logger.debug("built %s: %s", out, summary)
     return summary
 
 

@@ -226,7 +226,7 @@ def extract_features(
     seconds = time.monotonic() - started
     result.update(summary, seconds=round(seconds, 2), up_to_date=False)
     result["clips_per_s"] = round(result["extracted"] / seconds, 3) if seconds else 0.0
-    logger.info("features %s: %s", out, {k: v for k, v in result.items() if k != "failed"})
+    logger.debug("features %s: %s", out, {k: v for k, v in result.items() if k != "failed"})
     return result
 
 
@@ -251,7 +251,11 @@ def _run_actors(
     Actor = ray.remote(num_cpus=1, max_restarts=1, max_task_retries=1)(EncoderWorker)
     actors = [Actor.remote(factory, plan, threads) for _ in range(workers)]
     try:
-        spec, visual_dim, text_dim = ray.get(actors[0].dims.remote())
+        try:
+            spec, visual_dim, text_dim = ray.get(actors[0].dims.remote())
+        except ray.exceptions.RayError as err:  # the encoder could not be built (bad spec, size, file)
+            cause = str(err).strip().splitlines()[-1][:500]
+            raise ValueError(f"encoder {encoder!r} could not start in a Ray worker: {cause}") from None
         features = FeatureStore.open_for_build(out, clip_store, encoder, plan.frames, visual_dim, text_dim)
         try:
             features.set_attrs(encoder_spec=spec, image_size=plan.image_size)
@@ -277,6 +281,7 @@ def _run_actors(
                 for _ in range(2):  # two batches in flight per actor hide the driver's writes
                     submit(actor)
             extracted = 0
+            encode_started = time.monotonic()
             while pending:
                 ready, _ = ray.wait(list(pending), num_returns=1)
                 actor, batch = pending.pop(ready[0])
@@ -300,6 +305,7 @@ def _run_actors(
                 bar.update(len(batch))
                 submit(actor)
             bar.close()
+            encode_seconds = time.monotonic() - encode_started
             # class-name text features (text matching) and Eq. (18-19) recombination targets
             vocabs = features.vocabs()
             names = [n for f in FACTORS for n in vocabs[f]]
@@ -327,6 +333,7 @@ def _run_actors(
         "splits": splits,
         "visual_dim": visual_dim,
         "text_dim": text_dim,
+        "encode_seconds": round(encode_seconds, 3),
     }
 
 
@@ -363,6 +370,7 @@ def derive_features(src_features: str | Path, frames: int, out: str | Path) -> d
     started = time.monotonic()
     src_path, out = Path(src_features), Path(out)
     src = FeatureStore(src_path)
+    clip_store: ClipStore | None = None
     try:
         a = src.attrs
         n_src = int(a["n_frames"])
@@ -373,7 +381,6 @@ def derive_features(src_features: str | Path, frames: int, out: str | Path) -> d
         positions = uniform_indices(n_src, frames)
         clip_path = Path(str(a.get("clip_store", "")))
         key: Any = _ClipStoreKey(src)
-        clip_store: ClipStore | None = None
         if clip_path.is_file():
             candidate = ClipStore(clip_path)
             if candidate.fingerprint() == key.fingerprint():

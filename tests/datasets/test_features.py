@@ -1,0 +1,179 @@
+"""Feature extraction with Ray actors: resumable, cached, recombination targets, splits, derivation."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import h5py
+import numpy as np
+import pytest
+from roboact.datasets.build import build_store
+from roboact.datasets.features import derive_features, extract_features
+from roboact.datasets.sampling import uniform_indices
+from roboact.datasets.stores import ClipStore, FeatureStore, StoreError
+from roboact.models.modeling_roboact import recomb_caption
+
+from roboact.constants import FACTORS
+from tests.datasets.test_cli import json_out
+from tests.datasets.trees import level
+
+pytestmark = [pytest.mark.ray]
+
+
+@pytest.fixture
+def clip_store(rh20t_tree, tmp_path: Path) -> Path:
+    root, _ = rh20t_tree
+    out = tmp_path / "clips.h5"
+    build_store("rh20t", root, out, frames=8, image_size=16, progress=False)
+    return out
+
+
+@pytest.mark.timeout(240)
+def test_extract_resume_cache_and_derive(
+    ray_session, clip_store: Path, tmp_path: Path, fake_encoder_factory
+) -> None:
+    out = tmp_path / "f8.h5"
+    first = extract_features(
+        clip_store,
+        "fake",
+        8,
+        out,
+        workers=2,
+        batch_size=1,
+        encoder_factory=fake_encoder_factory,
+        progress=False,
+    )
+    with ClipStore(clip_store) as clips, FeatureStore(out) as features:
+        assert first["extracted"] == len(clips) == len(features) and not first["failed"]
+        assert features.is_current(clips, "fake", 8)
+        arrays = features.arrays()
+        assert arrays["frame_feats"].shape == (len(clips), 8, 4) and arrays["text_feats"].shape == (
+            len(clips),
+            6,
+        )
+        # frame features are the stored frames' grey levels, in the sampled order
+        lamp = next(i for i in clips.ids() if "task_0003" in i)
+        means = features.h5["clips"][lamp]["frame_feats"][()][:, 0] * 255
+        assert np.allclose(means, [level(i) for i in uniform_indices(22, 8)], atol=3)
+        for f in FACTORS:
+            assert [int(x) for x in arrays[f]] == [clips.label_ids(i)[f] for i in clips.ids()]
+        # recombination: the (s, a, o) combinations of the clip store, with Eq. (19) captions
+        triplets, captions, text_feats = features.recombination()
+        vocabs = clips.vocabs()
+        expected = sorted({tuple(clips.label_ids(i)[f] for f in FACTORS) for i in clips.ids()})
+        assert [tuple(t) for t in triplets] == expected and text_feats.shape == (len(expected), 6)
+        assert captions == [
+            recomb_caption(vocabs["subject"][s], vocabs["action"][a], vocabs["object"][o])
+            for s, a, o in expected
+        ]
+        assert {f: len(v) for f, v in features.vocab_text_feats().items()} == {
+            f: len(vocabs[f]) for f in FACTORS
+        }
+        assert features.split_names() == clips.split_names()
+        assert features.get_split("heldout_Human") == clips.get_split("heldout_Human")
+
+    again = extract_features(clip_store, "fake", 8, out, encoder_factory=fake_encoder_factory, progress=False)
+    assert again["up_to_date"] and again["extracted"] == 0
+
+    # an interrupted extraction: one clip lost, recombination not written yet -> only that clip is redone
+    with h5py.File(out, "a") as h5:
+        victim = sorted(h5["clips"])[0]
+        del h5["clips"][victim]
+        del h5["recomb"]
+    resumed = extract_features(
+        clip_store, "fake", 8, out, workers=1, encoder_factory=fake_encoder_factory, progress=False
+    )
+    assert resumed["extracted"] == 1 and resumed["skipped"] == first["extracted"] - 1
+
+    # derive 4 frames from 8 == extracting 4 from the 8-frame clip store
+    derived = derive_features(out, 4, tmp_path / "f4.h5")
+    assert derived["positions"] == uniform_indices(8, 4)
+    assert derived["sampling_error"]["max_frames"] <= (22 - 1) / (2 * (8 - 1)) + 1
+    with FeatureStore(tmp_path / "f4.h5") as a, ClipStore(clip_store) as clips:
+        encoder = fake_encoder_factory()
+        want = np.stack(
+            [encoder.encode_images(clips.get(i).frames[uniform_indices(8, 4)]).numpy() for i in a.ids()]
+        )
+        assert np.allclose(a.arrays()["frame_feats"], want, atol=1e-6)  # what extraction at n=4 computes
+        assert a.ids() == clips.ids() and a.split_names() == clips.split_names()
+        assert np.array_equal(a.recombination()[0], triplets)
+    assert derive_features(out, 4, tmp_path / "f4.h5")["up_to_date"]
+    with pytest.raises(StoreError, match="can derive 2..8, not 16"):
+        derive_features(out, 16, tmp_path / "f16.h5")
+
+
+def test_more_frames_than_stored_without_sources_is_a_clear_error(
+    clip_store: Path, rh20t_tree, tmp_path: Path, fake_encoder_factory
+) -> None:
+    root, _ = rh20t_tree
+    import shutil
+
+    shutil.rmtree(root)
+    with pytest.raises(StoreError, match="holds 8 frames per clip, 16 requested"):
+        extract_features(clip_store, "fake", 16, tmp_path / "f16.h5", encoder_factory=fake_encoder_factory)
+
+
+@pytest.mark.timeout(300)
+def test_cli_extracts_a_provenance_only_store_with_the_real_embedded_encoder(
+    ray_session, rh20t_tree, tmp_path: Path
+) -> None:
+    """Frames decoded from the source files at extraction; the corrupt mp4 is recorded, not fatal."""
+    from roboact.datasets.sources import read_frames
+    from roboact.models.encoders import create_encoder
+    from typer.testing import CliRunner
+
+    from roboact.cli import app
+
+    root, expected = rh20t_tree
+    store = tmp_path / "prov.h5"
+    build_store("rh20t", root, store, frames=4, image_size=0, progress=False)
+    out = tmp_path / "emb.h5"
+    args = [
+        "features",
+        "extract",
+        "--store",
+        str(store),
+        "--encoder",
+        "embedded",
+        "--frames",
+        "2",
+        "--out",
+        str(out),
+        "--workers",
+        "1",
+        "--image-size",
+        "32",
+        "--json",
+    ]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    summary = json_out(result.stdout)
+    assert summary["extracted"] == expected["kept"]
+    assert len(summary["failed"]) == 1 and "decode failed" in next(iter(summary["failed"].values()))
+    encoder = create_encoder("embedded", image_size=32)
+    with FeatureStore(out) as features, ClipStore(store) as clips:
+        assert features.attrs["encoder"] == "embedded" and len(features) == expected["kept"]
+        assert all(set(ids) <= set(features.ids()) for ids in features.get_split("random").values())
+        clip_id = features.ids()[0]
+        got = features.h5["clips"][clip_id]["frame_feats"][()]
+        record = clips.get(clip_id, with_frames=False)
+        frames, _ = read_frames(record.provenance, 2, 32, total=record.n_source_frames)
+        assert np.allclose(got, encoder.encode_images(frames).numpy(), atol=1e-4)
+    bad = CliRunner().invoke(
+        app,
+        [
+            "features",
+            "extract",
+            "--store",
+            str(store),
+            "--encoder",
+            "embedded",
+            "--frames",
+            "2",
+            "--out",
+            str(tmp_path / "x.h5"),
+            "--image-size",
+            "8",
+        ],
+    )
+    assert bad.exit_code == 2 and "could not start" in bad.output and "image_size" in bad.output
