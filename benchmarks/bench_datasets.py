@@ -161,13 +161,11 @@ def main() -> None:
         make_rh20t(root, args)
         videos = sorted(root.rglob("color.mp4"))
         dec = bench_decode(videos, args)
-        print(
-            f"decode+sample, {len(videos)} clips x {args.video_frames} frames ({args.width} px), n={args.frames}:"
-        )
+        shape = f"{len(videos)} clips x {args.video_frames} frames ({args.width} px)"
+        print(f"decode+sample, {shape}, n={args.frames}:")
         print(f"  raw PyAV (all frames to RGB)  {dec['raw_pyav_clips_s']:8.2f} clips/s")
-        print(
-            f"  roboact decode_video          {dec['roboact_clips_s']:8.2f} clips/s   ratio {dec['ratio']:.2f}x"
-        )
+        ours = dec["roboact_clips_s"]
+        print(f"  roboact decode_video          {ours:8.2f} clips/s   ratio {dec['ratio']:.2f}x")
         results: dict[str, object] = {"args": dataclasses.asdict(args), "decode": dec}
         if not args.skip_features:
             store = tmp / "clips.h5"
@@ -177,10 +175,11 @@ def main() -> None:
             print(f"feature extraction ({args.encoder}, n={args.frames}, {args.image_size} px):")
             print(f"  raw encoder forward (loaded)  {feats['raw_encoder_clips_s']:8.2f} clips/s")
             for w in [int(x) for x in args.workers.split(",")]:
+                steady, ratio = feats[f"ray_{w}_steady_clips_s"], feats[f"ray_{w}_steady_vs_raw"]
+                e2e = feats[f"ray_{w}_end_to_end_clips_s"]
                 print(
-                    f"  Ray {w} worker(s)               {feats[f'ray_{w}_steady_clips_s']:8.2f} clips/s steady "
-                    f"({feats[f'ray_{w}_steady_vs_raw']:.2f}x raw), "
-                    f"{feats[f'ray_{w}_end_to_end_clips_s']:.2f} clips/s end to end incl. actor start"
+                    f"  Ray {w} worker(s)               {steady:8.2f} clips/s steady ({ratio:.2f}x raw), "
+                    f"{e2e:.2f} clips/s end to end incl. actor start"
                 )
         if args.json_out:
             Path(args.json_out).write_text(json.dumps(results, indent=2))
