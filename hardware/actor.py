@@ -88,6 +88,10 @@ class ArmExecutor:
         self.robot.connect()
         return {"backend": self.backend, "node": _node_id(), "ports": self.ports()}
 
+    def node(self) -> str:
+        """The Ray node this executor runs on ("local" outside Ray)."""
+        return _node_id()
+
     def ports(self) -> dict[str, int]:
         if self.fake is None:
             return {}

@@ -47,7 +47,7 @@ def _assert_safe(prev: np.ndarray, prev_vel: np.ndarray, out: np.ndarray, dt: fl
     return vel
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=100, deadline=None)
 @given(actions)
 def test_random_commands_never_yield_an_unsafe_command(seq):
     f = SafetyFilter(CFG)
