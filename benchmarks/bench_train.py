@@ -59,7 +59,6 @@ def parse() -> Args:
 def plain_loop(cfg, features: Path, steps: int) -> float:  # noqa: ANN001
     """Median seconds per step of the same step function without Ray."""
     import torch
-
     from roboact.distributed.train import prepare_fit
     from roboact.distributed.train_loop import StepRunner, as_batch, build_model, make_loader
 
@@ -88,7 +87,9 @@ def ray_fit(cfg) -> dict:  # noqa: ANN001
     start = time.perf_counter()
     out = fit(cfg)
     wall = time.perf_counter() - start
-    rows = [r for r in read_metrics(out["run_dir"]) if "train/step_time_s" in r][1:]  # first interval warms up
+    rows = [r for r in read_metrics(out["run_dir"]) if "train/step_time_s" in r][
+        1:
+    ]  # first interval warms up
     return {
         "step_s": statistics.median(r["train/step_time_s"] for r in rows),
         "samples_s": statistics.median(r["train/samples_per_s"] for r in rows),
@@ -100,23 +101,31 @@ def main() -> None:
     args = parse()
     sys.path.insert(0, str(REPO / "tests" / "distributed"))
     from conftest import build_feature_store  # the tests' separable synthetic store
+    from roboact.distributed.train import DataConfig, OptimConfig, TrainConfig
 
     from roboact.cluster import init_ray
-    from roboact.distributed.train import DataConfig, OptimConfig, TrainConfig
 
     root = Path(tempfile.mkdtemp(prefix="bench_train_"))
     features = build_feature_store(
-        root / "store", n_frames=args.n_frames, visual_dim=args.visual_dim, text_dim=args.text_dim,
+        root / "store",
+        n_frames=args.n_frames,
+        visual_dim=args.visual_dim,
+        text_dim=args.text_dim,
         per_triplet=args.clips_per_triplet,
-    )  # fmt: skip
+    )
 
     def config(name: str, workers: int) -> TrainConfig:
         return TrainConfig(
-            name=name, runs_root=str(root / "runs"), model_preset=args.model_preset,
+            name=name,
+            runs_root=str(root / "runs"),
+            model_preset=args.model_preset,
             optim=OptimConfig(batch_size=args.batch_size, max_steps=args.steps, warmup_steps=5),
-            data=DataConfig(features=str(features)), log_every=10, checkpoint_every=args.steps,
-            workers=workers, tensorboard=False,
-        )  # fmt: skip
+            data=DataConfig(features=str(features)),
+            log_every=10,
+            checkpoint_every=args.steps,
+            workers=workers,
+            tensorboard=False,
+        )
 
     init_ray(num_cpus=args.num_cpus)
     t_plain = plain_loop(config("plain", 1), features, args.steps)
@@ -141,16 +150,23 @@ def main() -> None:
         results["tune_trials"] = out["n_trials"]
         results["tune_trials_per_hour"] = out["n_trials"] / hours
     n_clips = 36 * args.clips_per_triplet
-    print(f"\n{n_clips} clips x {args.n_frames} frames x {args.visual_dim}-d, {args.model_preset}, "
-          f"global batch {args.batch_size}, {args.steps} steps")  # fmt: skip
+    print(
+        f"\n{n_clips} clips x {args.n_frames} frames x {args.visual_dim}-d, {args.model_preset}, "
+        f"global batch {args.batch_size}, {args.steps} steps"
+    )
     print(f"{'':28}{'plain torch':>14}{'Ray 1 worker':>14}{'Ray 2 workers':>15}")
     print(f"{'step time (s)':28}{t_plain:>14.4f}{one['step_s']:>14.4f}{'':>15}")
-    print(f"{'samples/s':28}{args.batch_size / t_plain:>14.1f}{one['samples_s']:>14.1f}{two['samples_s']:>15.1f}")
+    plain_sps = args.batch_size / t_plain
+    print(f"{'samples/s':28}{plain_sps:>14.1f}{one['samples_s']:>14.1f}{two['samples_s']:>15.1f}")
     print(f"{'wall incl. start-up (s)':28}{'':>14}{one['wall_s']:>14.1f}{two['wall_s']:>15.1f}")
-    print(f"Ray 1-worker overhead per step: {results['ray1_overhead_pct']:+.1f} %   "
-          f"2 vs 1 worker throughput: x{results['ray2_vs_ray1']:.2f}")  # fmt: skip
+    print(
+        f"Ray 1-worker overhead per step: {results['ray1_overhead_pct']:+.1f} %   "
+        f"2 vs 1 worker throughput: x{results['ray2_vs_ray1']:.2f}"
+    )
     if args.tune:
-        print(f"smoke sweep: {results['tune_trials']} trials, {results['tune_trials_per_hour']:.0f} trials/hour")
+        print(
+            f"smoke sweep: {results['tune_trials']} trials, {results['tune_trials_per_hour']:.0f} trials/hour"
+        )
     print(json.dumps(results))
 
 
