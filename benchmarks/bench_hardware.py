@@ -12,6 +12,7 @@ Everything runs against the fake controller on 127.0.0.1. Printed side by side:
 from __future__ import annotations
 
 import argparse
+import multiprocessing as mp
 import socket
 import threading
 import time
@@ -76,11 +77,34 @@ def echo_round_trip(n: int) -> list[float]:
     return out
 
 
+def _serve_fake(conn) -> None:  # noqa: ANN001 - a multiprocessing connection
+    fake = FakeController().start()
+    conn.send((fake.port, fake.state_port))
+    conn.recv()
+    fake.stop()
+
+
+class FakeProcess:
+    """The fake controller in its own process (the real controller is another machine: no shared GIL)."""
+
+    def __enter__(self) -> FakeProcess:
+        ctx = mp.get_context("spawn")
+        self.conn, child = ctx.Pipe()
+        self.proc = ctx.Process(target=_serve_fake, args=(child,), daemon=True)
+        self.proc.start()
+        self.port, self.state_port = self.conn.recv()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.conn.send("stop")
+        self.proc.join(5)
+
+
 def main(args: Args) -> None:
     cfg = load_safety_config()
     print(f"== command round trip, {args.round_trips} commands (ms)")
     echo = echo_round_trip(args.round_trips)
-    with FakeController(cfg) as fake:
+    with FakeProcess() as fake:
         client = JakaClient(JakaConfig(port=fake.port, state_port=fake.state_port))
         client.connect()
         client.power_on()
@@ -112,26 +136,37 @@ def main(args: Args) -> None:
     actions = np.append(np.asarray(cfg.home), 0.5) + rng.normal(0, 0.05, (args.filter_calls, 8))
     f = SafetyFilter(cfg)
     f.reset(np.asarray(cfg.home))
-    t = time.perf_counter()
-    for a in actions:
-        f(a)
-    fused = (time.perf_counter() - t) / args.filter_calls * 1e6
+    blocks = []
+    for block in np.array_split(actions, 10):  # best block = the cost without scheduler noise
+        t = time.perf_counter()
+        for a in block:
+            f(a)
+        blocks.append((time.perf_counter() - t) / len(block) * 1e6)
+    fused, fused_median = min(blocks), float(np.median(blocks))
     last, vel = np.asarray(cfg.home, dtype=float), np.zeros(7)
-    t = time.perf_counter()
-    for a in actions:
-        x, _ = check_finite(a[:7], last)
-        x, _ = clamp_joints(x, cfg)
-        x, _ = clamp_step(x, last, cfg.max_step)
-        x, _ = limit_rate(x, last, vel, cfg, f.dt)
-        x = np.clip(x, cfg.lower, cfg.upper)
-        if tcp_in_workspace(x, cfg):
-            vel, last = (x - last) / f.dt, x
-    composed = (time.perf_counter() - t) / args.filter_calls * 1e6
-    print(f"{'fused SafetyFilter':28}{fused:8.1f} us   goal <= 50 us: {'ok' if fused <= 50 else 'MISSED'}")
-    print(f"{'pure numpy checks composed':28}{composed:8.1f} us   ratio {composed / fused:.1f}x")
+    blocks = []
+    for block in np.array_split(actions, 10):
+        t = time.perf_counter()
+        for a in block:
+            x, _ = check_finite(a[:7], last)
+            x, _ = clamp_joints(x, cfg)
+            x, _ = clamp_step(x, last, cfg.max_step)
+            x, _ = limit_rate(x, last, vel, cfg, f.dt)
+            x = np.clip(x, cfg.lower, cfg.upper)
+            if tcp_in_workspace(x, cfg):
+                vel, last = (x - last) / f.dt, x
+        blocks.append((time.perf_counter() - t) / len(block) * 1e6)
+    composed = min(blocks)
+    verdict = "ok" if fused <= 50 else "MISSED"
+    print(f"{'':28}{'best':>8}{'median':>8}  (of 10 blocks)")
+    print(f"{'fused SafetyFilter':28}{fused:8.1f}{fused_median:8.1f}   goal <= 50 us: {verdict}")
+    print(
+        f"{'pure numpy checks composed':28}{composed:8.1f}{float(np.median(blocks)):8.1f}   "
+        f"ratio {composed / fused:.1f}x"
+    )
 
     print(f"\n== control loop at {cfg.control_hz:.0f} Hz for {args.loop_seconds} s (lateness, ms)")
-    with FakeController(cfg) as fake:
+    with FakeProcess() as fake:
         robot = JakaRobot(JakaConfig(port=fake.port, state_port=fake.state_port), cfg)
         robot.connect()
         goal = np.asarray(cfg.home) + np.array([0.3, 0.2, 0, -0.2, 0, 0.2, 0])
