@@ -105,25 +105,43 @@ def eval_cmd(
         float, typer.Option("--episode-timeout", help="Seconds before an episode is retried.")
     ] = 900.0,
     address: AddressOpt = None,
+    config: Annotated[
+        str | None,
+        typer.Option(
+            "--config",
+            help="EvalConfig YAML (path or shipped name, e.g. eval_libero); replaces "
+            "the options above except --run-dir/--address.",
+        ),
+    ] = None,
+    override: Annotated[
+        list[str] | None,
+        typer.Option("--override", "-o", help="Dotted override for --config, e.g. pool.workers=4."),
+    ] = None,
 ) -> None:
     """Evaluate a policy on a Ray actor pool of simulators; per-task success with 95 % CI."""
-    from roboact.sim_workers.eval import evaluate
+    from roboact.sim_workers.eval import EvalConfig, evaluate, run_eval
+
+    from roboact.config import load_config
 
     try:
-        summary = evaluate(
-            suite,
-            tasks or None,
-            policy,
-            episodes,
-            max_steps=max_steps,
-            workers=workers,
-            run_dir=run_dir,
-            address=address,
-            videos=videos,
-            image_size=image_size,
-            seed_base=seed_base,
-            episode_timeout_s=timeout,
-        )
+        if config is not None:
+            cfg = load_config(EvalConfig, config, override or [])
+            summary = run_eval(cfg, run_dir, address=address)
+        else:
+            summary = evaluate(
+                suite,
+                tasks or None,
+                policy,
+                episodes,
+                max_steps=max_steps,
+                workers=workers,
+                run_dir=run_dir,
+                address=address,
+                videos=videos,
+                image_size=image_size,
+                seed_base=seed_base,
+                episode_timeout_s=timeout,
+            )
     except (ValueError, FileNotFoundError) as err:
         _fail(str(err))
     for task, s in summary["tasks"].items():

@@ -108,7 +108,8 @@ class ScriptedExpert:
     def reset(self) -> None:
         if self.env is None:
             raise RuntimeError("a scripted expert needs bind_env(env) before reset()")
-        self.k, self.t_phase, self.mem = 0, 0, {}
+        self.k, self.t_phase = 0, 0
+        self.mem = {"entry": self.eef_pos().copy(), "integ": np.zeros(3)}
         self.q0 = self.eef_quat()
         self.phases = self.plan()
 
@@ -120,11 +121,9 @@ class ScriptedExpert:
                 self.phases[self.k].name,
                 self.t_phase,
             )
-            self.k, self.t_phase, self.mem["entry"] = self.k + 1, 0, None
+            self.k, self.t_phase, self.mem["entry"] = self.k + 1, 0, self.eef_pos().copy()
             self.mem["integ"] = np.zeros(3)
         ph = self.phases[self.k]
-        if self.mem.get("entry") is None:
-            self.mem["entry"] = self.eef_pos().copy()
         self.t_phase += 1
         q_target = ph.rot(self) if ph.rot is not None else self.q0
         return self.control(ph.target(self), q_target, ph.grip, ph.speed)
@@ -218,14 +217,14 @@ class OpenMiddleDrawer(LiberoExpert):
         rot = lambda e: facing  # noqa: E731
         return [
             Phase("front", lambda e: h(e) + pull * 0.12, -1, tol=0.015, max_steps=80, rot=rot),
-            Phase("reach", lambda e: h(e) - pull * 0.012, -1, tol=0.006, max_steps=40, rot=rot, speed=0.5),
-            Phase("grasp", lambda e: h(e) - pull * 0.012, 1, min_steps=10, max_steps=10, rot=rot),
+            Phase("reach", lambda e: h(e) - pull * 0.02, -1, tol=0.006, max_steps=40, rot=rot, speed=0.5),
+            Phase("grasp", lambda e: h(e) - pull * 0.02, 1, min_steps=10, max_steps=10, rot=rot),
             Phase(
                 "pull",
                 lambda e: h(e) + pull * 0.06,
                 1,
-                max_steps=80,
-                speed=0.6,
+                max_steps=100,
+                speed=0.3,
                 rot=rot,
                 done=lambda e: e.joint(e.slide_joint) < -0.155,
             ),

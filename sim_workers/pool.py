@@ -105,7 +105,10 @@ class SimWorker:
             record=bool(job.get("record")),
             video=bool(job.get("video")),
         )
-        out.update(pid=os.getpid(), host=socket.gethostname(), wall_s=time.perf_counter() - t0)
+        import ray
+
+        node = ray.get_runtime_context().get_node_id()
+        out.update(pid=os.getpid(), host=socket.gethostname(), node=node, wall_s=time.perf_counter() - t0)
         return out
 
     def close(self) -> None:
@@ -257,4 +260,3 @@ class SimPool:
                 if not any(s == slot for s, _, _ in inflight.values()) and any(queues.values()):
                     submit(slot)
         return {"done": done, "failed": failed, "retried": retried, "actors_replaced": self.replaced}
-

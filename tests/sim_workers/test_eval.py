@@ -6,7 +6,6 @@ import json
 
 import numpy as np
 import pytest
-
 from roboact.sim_workers.eval import evaluate
 from roboact.sim_workers.policy import LinearPolicy
 
@@ -32,8 +31,17 @@ def test_eval_writes_results_tables_videos_and_resumes(ray_session, tmp_path):
 @pytest.mark.timeout(300)
 def test_checkpoint_policy_runs_through_the_pool(ray_session, tmp_path):
     ckpt = LinearPolicy(np.zeros((9, 9)), np.full(9, 0.1)).save(tmp_path / "ckpt")
-    s = evaluate("kitchen", "slide", str(ckpt), 2, max_steps=5, workers=1, run_dir=tmp_path / "run", videos=0,
-                 image_size=0)
+    s = evaluate(
+        "kitchen",
+        "slide",
+        str(ckpt),
+        2,
+        max_steps=5,
+        workers=1,
+        run_dir=tmp_path / "run",
+        videos=0,
+        image_size=0,
+    )
     rec = [json.loads(x) for x in (tmp_path / "run" / "episodes.jsonl").read_text().splitlines()]
     assert s["ran"] == 2 and {r["policy"] for r in rec} == {str(ckpt.resolve())}
     assert all(r["steps"] == 5 for r in rec)

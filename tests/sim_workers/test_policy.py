@@ -8,7 +8,6 @@ from types import SimpleNamespace
 import gymnasium as gym
 import numpy as np
 import pytest
-
 from roboact.sim_workers.policy import LinearPolicy, Policy, load_policy, needs_env, policy_id
 
 

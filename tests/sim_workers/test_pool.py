@@ -8,7 +8,6 @@ import threading
 import time
 
 import pytest
-
 from roboact.sim_workers.pool import PoolConfig, SimPool
 from roboact.sim_workers.results import ResultsLog
 
@@ -23,8 +22,15 @@ def _jobs(n, task="slide"):
 
 def _record(log):
     def on_result(job, result):
-        log.append({**job, "success": result["success"], "steps": result["steps"], "max_steps": ENV["max_steps"],
-                    "pid": result["pid"]})
+        log.append(
+            {
+                **job,
+                "success": result["success"],
+                "steps": result["steps"],
+                "max_steps": ENV["max_steps"],
+                "pid": result["pid"],
+            }
+        )
 
     return on_result
 

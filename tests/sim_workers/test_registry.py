@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-
 from roboact.sim_workers.envs.registry import DEFAULT_TASKS, TASKS, EnvConfig, get_task, parse_tasks
 
 
@@ -22,7 +21,11 @@ def test_parse_tasks_accepts_comma_lists_and_defaults():
 
 @pytest.mark.parametrize(
     ("suite", "tasks", "match"),
-    [("libero", "T9", "unknown task 'T9'"), ("kitchen", "T1", "belongs to suite 'libero'"), ("mujoco", None, "suite")],
+    [
+        ("libero", "T9", "unknown task 'T9'"),
+        ("kitchen", "T1", "belongs to suite 'libero'"),
+        ("mujoco", None, "suite"),
+    ],
 )
 def test_bad_task_names_name_the_value(suite, tasks, match):
     with pytest.raises(ValueError, match=match):

@@ -6,13 +6,20 @@ import json
 import math
 
 import pytest
-
 from roboact.sim_workers.results import ResultsLog, aggregate, wilson_interval
 
 
 def _rec(ep, success, task="T1", policy="p", steps=10):
-    return {"policy": policy, "suite": "libero", "task": task, "episode": ep, "seed": ep, "success": success,
-            "steps": steps, "max_steps": 200}
+    return {
+        "policy": policy,
+        "suite": "libero",
+        "task": task,
+        "episode": ep,
+        "seed": ep,
+        "success": success,
+        "steps": steps,
+        "max_steps": 200,
+    }
 
 
 def test_wilson_matches_the_closed_form():

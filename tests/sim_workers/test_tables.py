@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-
 from roboact.sim_workers.results import ResultsLog
 from roboact.sim_workers.tables import PAPER_TABLES, render_tables
 
@@ -11,8 +10,18 @@ from roboact.sim_workers.tables import PAPER_TABLES, render_tables
 def test_tables_hold_paper_rows_and_ours_with_ci(tmp_path):
     log = ResultsLog(tmp_path)
     for ep in range(4):
-        log.append({"policy": "expert", "suite": "kitchen", "task": "micro", "episode": ep, "seed": ep,
-                    "success": ep != 0, "steps": 100, "max_steps": 200})
+        log.append(
+            {
+                "policy": "expert",
+                "suite": "kitchen",
+                "task": "micro",
+                "episode": ep,
+                "seed": ep,
+                "success": ep != 0,
+                "steps": 100,
+                "max_steps": 200,
+            }
+        )
     text = render_tables(tmp_path)
     assert "| paper | RoboAct-CLIP (Ours) | 92.0 | 68.0 | 96.0 | 66.0 | 99.2 | 84.2 |" in text
     assert "| paper | RoboAct-CLIP (Ours) | 90.0 | 84.0 | 56.0 | 76.0 | 76.5 |" in text

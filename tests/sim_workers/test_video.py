@@ -5,7 +5,6 @@ from __future__ import annotations
 import av
 import numpy as np
 import pytest
-
 from roboact.sim_workers.video import write_mp4
 
 
