@@ -89,3 +89,18 @@ def test_gripper_over_modbus_rtu_framing_follows_commands(fake):
         robot.disconnect()
     finally:
         server.stop()
+
+
+def test_emergency_stop_disables_the_arm_until_cleared(robot, fake):
+    fake.inject("emergency_stop_after=0.05")
+    robot.begin_episode()
+    with pytest.raises(RobotFault) as err:
+        for _ in range(100):
+            robot.get_observation()
+            robot.send_action(np.append(CFG.home, 0.0))
+            time.sleep(0.008)
+    assert err.value.kind == "emergency_stop" and err.value.needs_ack
+    assert not fake.enabled
+    robot.end_episode()
+    robot.clear_fault()
+    assert fake.enabled and not fake.emergency_stop
