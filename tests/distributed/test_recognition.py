@@ -124,3 +124,19 @@ def test_heldout_split_drops_the_unseen_subjects_recombination_targets(tiny_feat
     assert panda not in set(data["train"]["subject"].tolist())
     assert panda not in set(data["recomb_triplets"][:, 0].tolist())
     assert len(data["recomb_triplets"]) == len(data["recomb_text"]) > 0
+
+
+def test_eval_recognition_cli_prints_every_factor_and_recall(untrained_model_dir, tiny_features, tmp_path):
+    import typer
+    from roboact.distributed.cli import register
+    from typer.testing import CliRunner
+
+    app = typer.Typer()
+    register(app)
+    args = ["eval", "recognition", "--model", str(untrained_model_dir), "--features", str(tiny_features)]
+    res = CliRunner().invoke(app, [*args, "--out", str(tmp_path)])
+    assert res.exit_code == 0, res.output
+    for word in ("subject", "action", "object", "R@1", "R@10"):
+        assert word in res.output
+    bad = CliRunner().invoke(app, [*args[:-1], str(tmp_path / "missing.h5")])
+    assert bad.exit_code == 2 and "missing.h5" in bad.output

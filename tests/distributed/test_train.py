@@ -12,10 +12,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+import typer
+from roboact.distributed.cli import register
 from roboact.distributed.fit_data import load_fit_data
 from roboact.distributed.run_logger import read_metrics
-from roboact.distributed.train import fit, prepare_fit
+from roboact.distributed.train import TrainConfig, fit, prepare_fit
 from roboact.distributed.train_loop import build_model, evaluate_arrays
+from typer.testing import CliRunner
+
+from roboact.config import load_config
 
 from .conftest import tiny_train_config
 
@@ -26,9 +31,20 @@ LOSS_TERMS = ("clip_loss", "sim_loss", "l2_loss", "recomb_loss", "disent_loss", 
 
 @pytest.fixture(scope="module")
 def two_worker_fit(ray_session, tiny_features, tmp_path_factory):
-    """One 2-worker fit shared by the assertions below (Ray Train start-up dominates its cost)."""
-    cfg = tiny_train_config(tiny_features, tmp_path_factory.mktemp("runs"), "fit2", max_steps=40)
-    return cfg, fit(cfg)
+    """One 2-worker fit through the CLI and the shipped ``train_tiny`` config, shared by the
+    assertions below (Ray Train start-up dominates its cost)."""
+    root = tmp_path_factory.mktemp("runs")
+    app = typer.Typer()
+    register(app)
+    args = ["train", "--features", str(tiny_features), "--config", "train_tiny", "--name", "fit2"]
+    res = CliRunner().invoke(app, [*args, "--runs-root", str(root), "--workers", "2", "optim.max_steps=40"])
+    assert res.exit_code == 0, res.output
+    printed = json.loads(res.output[res.output.index("{") :])
+    out = json.loads((root / "fit2" / "result.json").read_text())
+    assert printed["model_dir"] == out["model_dir"] and printed["steps"] == 40
+    overrides = [f"data.features={tiny_features}", f"runs_root={root}", "name=fit2", "workers=2"]
+    cfg = load_config(TrainConfig, "train_tiny", [*overrides, "optim.max_steps=40"])
+    return cfg, out
 
 
 @pytest.mark.timeout(300)
