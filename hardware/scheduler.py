@@ -13,9 +13,13 @@ import datetime as dt
 import logging
 import re
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 from roboact.hardware.trial_plan import ScheduleConfig
+
+if TYPE_CHECKING:
+    from apscheduler.triggers.base import BaseTrigger
 
 logger = logging.getLogger(__name__)
 
@@ -53,7 +57,7 @@ def validate(cfg: ScheduleConfig) -> None:
         trigger(cfg)
 
 
-def trigger(cfg: ScheduleConfig):  # noqa: ANN201 - an APScheduler trigger
+def trigger(cfg: ScheduleConfig) -> BaseTrigger | None:
     """The APScheduler trigger of batch starts: the cron expression, else daily at window start."""
     from apscheduler.triggers.cron import CronTrigger
 

@@ -12,7 +12,9 @@ pending. Outside the schedule window no trial starts.
 from __future__ import annotations
 
 import logging
+import sqlite3
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +25,8 @@ from roboact.hardware.trial_plan import TrialPlan, load_plan, trial_order
 from roboact.hardware.trial_store import COMPLETED, FAILED, FAILURE, NOT_ATTEMPTED, SUCCESS, TrialStore
 
 logger = logging.getLogger(__name__)
+
+Call = Callable[..., Any]  # call(method_name, *args) on the executor, local or a Ray actor
 
 
 def run_trials(
@@ -123,7 +127,16 @@ def run_trials(
     return summary
 
 
-def _run_one(store, plan, row, call, judge, backend, jitter_p99, config_to_dict):  # noqa: ANN001, ANN202
+def _run_one(
+    store: TrialStore,
+    plan: TrialPlan,
+    row: sqlite3.Row,
+    call: Call,
+    judge: Judge,
+    backend: str,
+    jitter_p99: list[float],
+    config_to_dict: Callable[[Any], dict[str, Any]],
+) -> tuple[int, str, str] | None:
     """One trial; returns ``(trial_id, fault kind, message)`` when a fault ended it, else None."""
     trial_id, policy = row["id"], row["policy"]
     task = plan.task(row["task"])
@@ -181,8 +194,18 @@ def _recover(
 
 
 def _start_executor(
-    plan, backend, host, port, state_port, address, use_ray, resource, faults, gripper_port, camera
-):  # noqa: ANN001, ANN202
+    plan: TrialPlan,
+    backend: str,
+    host: str,
+    port: int,
+    state_port: int,
+    address: str | None,
+    use_ray: bool,
+    resource: str | None,
+    faults: str | None,
+    gripper_port: str,
+    camera: str,
+) -> tuple[Any, Call, Callable[[], None]]:
     """The executor (Ray actor or local object) and a uniform ``call(method, *args)``."""
     from roboact.hardware.actor import ArmExecutor, make_arm_actor
 
@@ -221,7 +244,7 @@ def _start_executor(
     return actor, call_remote, shutdown
 
 
-def _progress(total: int, name: str):  # noqa: ANN202
+def _progress(total: int, name: str) -> Any:
     from tqdm import tqdm
 
     return tqdm(total=total, desc=f"trials {name}", unit="trial")
