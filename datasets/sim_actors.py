@@ -107,12 +107,15 @@ def run_pool(
     if actors is None:
         actor_cls = make_actor_class()
         actors = [actor_cls.remote(cfg) for _ in range(cfg.workers)]
+    actors = list(actors)
     groups: OrderedDict[tuple[str, str], deque[SimJob]] = OrderedDict()
     for job in jobs:
         groups.setdefault(job.env_key, deque()).append(job)
     current: dict[int, tuple[str, str] | None] = {i: None for i in range(len(actors))}
     in_flight: dict[Any, tuple[SimJob, int]] = {}
     resubmits: dict[str, int] = {}
+    deaths: dict[int, int] = {}
+    replaced: dict[int, bool] = {}
     stats.setdefault("resubmitted", 0)
 
     def next_job(slot: int) -> SimJob | None:
@@ -152,6 +155,10 @@ def run_pool(
                 stats["failed_jobs"].append(job.key)
                 bar.update(1)
                 continue
+            deaths[slot] = deaths.get(slot, 0) + 1
+            if deaths[slot] > 1 and not replaced.get(slot):  # restart budget used up: a fresh actor
+                actors[slot] = make_actor_class().remote(cfg)
+                replaced[slot] = True
             logger.warning("%s: actor %d died (%s); resubmitting", job.key, slot, type(err).__name__)
             submit(slot, job)  # the actor restarts (max_restarts=1); Ray queues the call until it is back
             continue

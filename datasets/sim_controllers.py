@@ -319,12 +319,19 @@ def insert_script(ctx: Ctx) -> Script:
     nut = env.nuts[env.nut_id]
     along = ctx.object_pos() - ctx.body_pos(nut.root_body)  # the handle's long axis, horizontal
     ctx.yaw_to(np.cross(UP, along))  # fingers close across the handle bar
-    yield from _grasp(ctx, lift=0.12)
+    yield from _grasp(ctx, lift=0.2)  # the peg stands about 13 cm above the table: clear it
     peg = ctx.body_pos("peg2")
-    center = ctx.body_pos(nut.root_body)
-    offset = ctx.eef() - center
-    yield from ctx.move(np.r_[peg[:2], ctx.eef()[2] - offset[2]] + offset, CLOSE, tol=0.008, max_steps=100)
-    yield from ctx.move(np.r_[peg[:2], ctx.table_z() + 0.03] + offset, CLOSE, tol=0.01, max_steps=60)
+
+    def nut_error() -> np.ndarray:
+        return (peg - ctx.body_pos(nut.root_body))[:2]
+
+    def over_peg(z: float) -> np.ndarray:  # closed loop on the nut (it swings in the grasp), not the hand
+        return np.r_[ctx.eef()[:2] + nut_error(), z]
+
+    high = ctx.eef()[2]
+    yield from ctx.follow(lambda: over_peg(high), CLOSE, lambda: np.linalg.norm(nut_error()) < 0.004, 100)
+    low = ctx.eef()[2] - (ctx.body_pos(nut.root_body)[2] - ctx.table_z() - 0.02)
+    yield from ctx.follow(lambda: over_peg(low), CLOSE, lambda: ctx.eef()[2] < low + 0.01, 60)
     yield from ctx.hold(OPEN, 10)
     yield from ctx.move(ctx.eef() + UP * 0.08, OPEN, tol=0.02, max_steps=30)
 

@@ -284,7 +284,8 @@ def build_sim_store(
     try:
         jobs = make_jobs(cfg)
         done = [j for j in jobs if all(j.clip_id(c) in store for c in cfg.cameras)]
-        todo = [j for j in jobs if j not in set(done)]
+        finished = set(done)
+        todo = [j for j in jobs if j not in finished]
         logger.info("%s: %d jobs, %d already done, %d to run", out, len(jobs), len(done), len(todo))
         stats: dict[str, Any] = {"attempts": {}, "failures": {}, "failed_jobs": [], "new_clips": 0}
         for job in done:  # count earlier runs' attempts so the report covers the whole store
