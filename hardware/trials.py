@@ -12,6 +12,7 @@ pending. Outside the schedule window no trial starts.
 from __future__ import annotations
 
 import logging
+import os
 import sqlite3
 import time
 from collections.abc import Callable
@@ -222,9 +223,13 @@ def _start_executor(
 
     from roboact.cluster import init_ray
 
-    ray = init_ray(address)
     if resource == "auto":
         resource = "jaka_arm" if backend == "jaka" else None
+    import ray as _ray
+
+    local = not (address or os.environ.get("RAY_ADDRESS")) and not _ray.is_initialized()
+    # A local instance started here runs on the machine wired to the arm: it declares the resource.
+    ray = init_ray(address, resources={resource: 1}) if (local and resource) else init_ray(address)
     if resource and ray.cluster_resources().get(resource, 0) < 1:
         raise RuntimeError(
             f"no node declares the resource {resource!r}: start the arm's node with "
