@@ -22,6 +22,9 @@ os.environ.setdefault("MUJOCO_GL", "egl")
 os.environ.setdefault("LP_NUM_THREADS", "1")
 
 
+HEADER = "| mode | clips | seconds | clips/min | per-actor ratio to raw | actor start-up s | RSS MB/actor |"
+
+
 @dataclass
 class Args:
     robot: str = "Panda"
@@ -78,7 +81,6 @@ def raw_loop(args: Args, out: Path) -> tuple[float, int, float]:
 def pool(args: Args, n: int, out: Path) -> tuple[float, int, float, float]:
     """``n`` actors: returns (seconds, clips, actor start-up seconds, mean RSS MB per actor)."""
     import ray
-
     from roboact.datasets.sim_actors import make_actor_class, run_pool
     from roboact.datasets.sim_source import make_jobs
     from roboact.datasets.stores import ClipStore
@@ -101,7 +103,8 @@ def pool(args: Args, n: int, out: Path) -> tuple[float, int, float, float]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    fmt = argparse.RawDescriptionHelpFormatter
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=fmt)
     for f in fields(Args):
         parser.add_argument(f"--{f.name.replace('_', '-')}", type=type(f.default), default=f.default)
     args = Args(**vars(parser.parse_args()))
@@ -127,7 +130,7 @@ def main() -> None:
             ratio = f"{rate / n / raw_rate:.2f}" if raw_rate else "n/a"
             rows.append((f"Ray pool, {n} actor(s)", clips, s, rate, ratio, f"{startup:.1f}", f"{rss:.0f}"))
             print(rows[-1], flush=True)
-    print("\n| mode | clips | seconds | clips/min | per-actor ratio to raw | actor start-up s | RSS MB/actor |")
+    print("\n" + HEADER)
     print("|---|---|---|---|---|---|---|")
     for name, clips, s, rate, ratio, startup, rss in rows:
         print(f"| {name} | {clips} | {s:.1f} | {rate:.1f} | {ratio} | {startup} | {rss} |")
