@@ -86,7 +86,8 @@ def run_trials(
             logger.info("arm ready: %s", info)
         except Exception as err:  # noqa: BLE001 - nothing ran; every trial stays pending
             shutdown()
-            stopped = f"cannot connect to the arm: {err}"
+            cause = getattr(err, "cause", None) or err  # a Ray task error wraps the original
+            stopped = f"cannot connect to the arm: {cause}"
             pending = []
         bar = _progress(len(pending), plan.name) if progress and pending else None
         last_fault: tuple[int, str, str] | None = None
