@@ -60,6 +60,7 @@ TWO_NODES = textwrap.dedent(
 
 
 @pytest.mark.ray
+@pytest.mark.slow
 @pytest.mark.timeout(200)  # about 15 s on an idle 2-core machine; Ray start-up stretches under load
 def test_actor_is_placed_only_on_the_node_declaring_the_arm(tmp_path):
     script = tmp_path / "two_nodes.py"
