@@ -13,6 +13,9 @@ from typing import Any
 
 logger = logging.getLogger(__name__)
 
+# Ray waits a fixed 30 s for its raylet to register; on a loaded 2-core machine that can pass.
+START_ATTEMPTS = 3
+
 
 def init_ray(address: str | None = None, num_cpus: int | None = None, **kwargs: Any) -> Any:
     """Start or join Ray once per process and return the ``ray`` module.
@@ -35,6 +38,16 @@ def init_ray(address: str | None = None, num_cpus: int | None = None, **kwargs: 
     else:
         kwargs.setdefault("include_dashboard", False)
         kwargs.setdefault("object_store_memory", 512 * 1024 * 1024)
-        ray.init(num_cpus=num_cpus, **kwargs)
+        for attempt in range(1, START_ATTEMPTS + 1):
+            try:
+                ray.init(num_cpus=num_cpus, **kwargs)
+                break
+            except Exception as err:  # Ray raises a bare Exception when its raylet starts too slowly
+                if "timed out during startup" not in str(err) or attempt == START_ATTEMPTS:
+                    raise
+                logger.warning(
+                    "Ray start-up timed out (machine busy?); retrying (%d/%d)", attempt, START_ATTEMPTS
+                )
+                ray.shutdown()
         logger.info("started a local Ray instance (%s CPUs)", ray.cluster_resources().get("CPU"))
     return ray
