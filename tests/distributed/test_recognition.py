@@ -140,3 +140,52 @@ def test_eval_recognition_cli_prints_every_factor_and_recall(untrained_model_dir
         assert word in res.output
     bad = CliRunner().invoke(app, [*args[:-1], str(tmp_path / "missing.h5")])
     assert bad.exit_code == 2 and "missing.h5" in bad.output
+
+
+def _fake_fit(calls: list):
+    """Stands in for the Ray fit: records the config and saves an untrained model of the right shape."""
+
+    def fake(cfg, address=None):
+        _, run_path, model_cfg, data = prepare_fit(cfg)
+        calls.append(cfg)
+        torch.manual_seed(0)
+        model_dir = build_model(model_cfg, data).save_pretrained(run_path / "model")
+        return {"model_dir": str(model_dir), "run_dir": str(run_path)}
+
+    return fake
+
+
+def test_table_ii_fits_trains_every_row_on_one_budget(tiny_features, tmp_path, monkeypatch):
+    import roboact.distributed.train as train_mod
+    from roboact.distributed.recognition import table_ii_fits
+
+    from .conftest import build_feature_store
+
+    calls: list = []
+    monkeypatch.setattr(train_mod, "fit", _fake_fit(calls))
+    f6 = build_feature_store(tmp_path / "f6", n_frames=6)
+    base = tiny_train_config(tiny_features, tmp_path / "runs", None)
+    out = table_ii_fits([tiny_features, f6], base, name="t2")
+    assert [c.name for c in calls] == ["t2-f4", "t2-f6", "t2-nodisent"]
+    assert calls[2].model["use_disentanglement"] is False and calls[2].data.features == str(tiny_features)
+    assert {c.optim.max_steps for c in calls} == {base.optim.max_steps}
+    labels = [row[0] for row in out["rows"]]
+    assert labels == ["w/o disentanglement", "4 frames", "6 frames"]
+    text = Path(out["path"]).read_text()
+    assert "| w/o disentanglement |" in text and "| 73.74 |" in text and "| 4 frames |" in text
+
+
+def test_cross_embodiment_fits_one_heldout_split_per_subject(tiny_features, tmp_path, monkeypatch):
+    import roboact.distributed.train as train_mod
+    from roboact.distributed.recognition import cross_embodiment
+
+    calls: list = []
+    monkeypatch.setattr(train_mod, "fit", _fake_fit(calls))
+    base = tiny_train_config(tiny_features, tmp_path / "runs", None)
+    out = cross_embodiment(tiny_features, ["panda", "ur5e"], base, name="x")
+    assert [c.data.split for c in calls] == ["heldout_panda", "heldout_ur5e"]
+    assert [r["subject"] for r in out["rows"]] == ["panda", "ur5e"]
+    assert all(r["n"] == 24 for r in out["rows"])  # every clip of the held-out subject is tested
+    assert out["markdown"].count("\n| panda |") == 1
+    with pytest.raises(StoreError, match="no heldout split"):
+        cross_embodiment(tiny_features, ["kuka"], base, name="x")
