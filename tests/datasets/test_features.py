@@ -113,6 +113,7 @@ def test_more_frames_than_stored_without_sources_is_a_clear_error(
         extract_features(clip_store, "fake", 16, tmp_path / "f16.h5", encoder_factory=fake_encoder_factory)
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(300)
 def test_cli_extracts_a_provenance_only_store_with_the_real_embedded_encoder(
     ray_session, rh20t_tree, tmp_path: Path
