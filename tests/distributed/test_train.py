@@ -119,7 +119,7 @@ def _wait_for(predicate, timeout: float, what: str):
     raise AssertionError(f"timed out waiting for {what}")
 
 
-@pytest.mark.timeout(420)
+@pytest.mark.timeout(600)
 def test_killed_worker_resumes_from_checkpoint_and_rerun_continues_a_stopped_run(
     ray_session, tiny_features, tmp_path
 ):
@@ -127,9 +127,9 @@ def test_killed_worker_resumes_from_checkpoint_and_rerun_continues_a_stopped_run
         tiny_features,
         tmp_path,
         "killed",
-        max_steps=60,
+        max_steps=40,
         checkpoint_every=10,
-        step_sleep_s=0.15,
+        step_sleep_s=0.1,
         max_failures=2,
     )
     run_dir = tmp_path / "killed"
@@ -143,7 +143,7 @@ def test_killed_worker_resumes_from_checkpoint_and_rerun_continues_a_stopped_run
     )
     victim = next(w["pid"] for w in row["workers"] if w["rank"] == 1)
     os.kill(victim, signal.SIGKILL)  # a real worker process dies mid-fit
-    thread.join(300)
+    thread.join(480)
     assert not thread.is_alive() and result, "fit did not finish after the worker was killed"
 
     rows = read_metrics(run_dir)
@@ -153,13 +153,13 @@ def test_killed_worker_resumes_from_checkpoint_and_rerun_continues_a_stopped_run
     first = resumed[0]
     assert first["step"] > first["resumed_from"] >= row["step"]  # continued, not restarted from 0
     assert victim not in {w["pid"] for w in first["workers"]}
-    assert result["metrics"]["step"] == 60
-    assert json.loads((run_dir / "result.json").read_text())["steps"] == 60
+    assert result["metrics"]["step"] == 40
+    assert json.loads((run_dir / "result.json").read_text())["steps"] == 40
 
     # The same command with a larger budget continues the stopped run from its newest checkpoint.
-    longer = tiny_train_config(tiny_features, tmp_path, "killed", max_steps=70, checkpoint_every=10)
+    longer = tiny_train_config(tiny_features, tmp_path, "killed", max_steps=50, checkpoint_every=10)
     out = fit(longer)
-    assert out["metrics"]["resumed_from"] == 60 and out["metrics"]["step"] == 70
+    assert out["metrics"]["resumed_from"] == 40 and out["metrics"]["step"] == 50
 
 
 @pytest.mark.timeout(60)
