@@ -57,3 +57,16 @@ def test_apply_params_sets_nested_fields_and_validates():
     assert base["model"]["lambda_aux"] == 1.0  # the base is not mutated
     with pytest.raises(ValueError):
         apply_params(base, {"optim.lr": -1.0})
+
+
+def test_optuna_searcher_suggests_points_inside_the_yaml_space():
+    from roboact.distributed.tune import _searcher, tune_space
+
+    sc = load_config(SweepConfig, "sweep_loss_weights")
+    searcher = _searcher(sc)
+    assert searcher.set_search_properties(sc.metric, sc.mode, tune_space(sc.space))
+    for i in range(3):
+        point = searcher.suggest(f"t{i}")
+        assert set(point) == set(sc.space)
+        for key, spec in sc.space.items():
+            assert spec["low"] <= point[key] <= spec["high"]
