@@ -248,8 +248,8 @@ class PushPlate(LiberoExpert):
         behind = lambda e, back: plate(e) - direction(e) * back  # noqa: E731
         z = plate(self)[2] + 0.005
         return [
-            Phase("behind_high", lambda e: behind(e, 0.11) * [1, 1, 0] + _up(z + 0.1), 1, tol=0.015),
-            Phase("behind_low", lambda e: behind(e, 0.11) * [1, 1, 0] + _up(z), 1, tol=0.01),
+            Phase("behind_high", lambda e: behind(e, 0.075) * [1, 1, 0] + _up(z + 0.1), 1, tol=0.015),
+            Phase("behind_low", lambda e: behind(e, 0.075) * [1, 1, 0] + _up(z), 1, tol=0.01),
             Phase(
                 "push",
                 lambda e: behind(e, 0.03) * [1, 1, 0] + _up(z),
@@ -285,30 +285,33 @@ class CheeseInBowl(LiberoExpert):
 
 
 class TurnOnStove(LiberoExpert):
-    """T4: push the stove knob's lever sideways so the knob turns past its 'on' angle."""
+    """T4: push the stove knob's lever sideways, following its tip round, past the 'on' angle."""
 
     knob = "flat_stove_1_button"
+    tip_geom = "flat_stove_1_g22"
 
     def plan(self) -> list[Phase]:
         m, d = self.sim.model, self.sim.data
         anchor = d.xanchor[m.joint_name2id(self.knob)].copy()
-        tip = self.geom("flat_stove_1_g22")  # lever end, offset from the knob axis
-        radial = (tip - anchor) * [1, 1, 0]
-        radial /= np.linalg.norm(radial)
-        tangent = np.cross([0, 0, 1.0], radial)  # positive rotation about +z moves the tip this way
-        z = tip[2] + 0.005
-        start = tip - tangent * 0.045
+
+        def frame(e: LiberoExpert) -> tuple[Vec, Vec, Vec]:
+            tip = e.geom(e.tip_geom)
+            radial = (tip - anchor) * [1, 1, 0]
+            radial /= np.linalg.norm(radial)
+            return tip, radial, np.cross([0, 0, 1.0], radial)  # +z rotation moves the tip along tangent
+
+        tip0, radial0, tangent0 = frame(self)
+        z = tip0[2] + 0.005
+        start = tip0 - tangent0 * 0.04 - radial0 * 0.005
+
+        def push(e: LiberoExpert) -> Vec:
+            tip, radial, tangent = frame(e)
+            return tip + tangent * 0.05 - radial * 0.008 + _up(z - tip[2])
+
         return [
             Phase("above", lambda e: start * [1, 1, 0] + _up(z + 0.08), 1, tol=0.012),
             Phase("down", lambda e: start * [1, 1, 0] + _up(z), 1, tol=0.008),
-            Phase(
-                "push",
-                lambda e: start + tangent * 0.1 - radial * 0.01,
-                1,
-                max_steps=60,
-                speed=0.4,
-                done=lambda e: e.joint(e.knob) > 0.6,
-            ),
+            Phase("push", push, 1, max_steps=80, speed=1.0, done=lambda e: e.joint(e.knob) > 0.6),
             Phase("up", lambda e: e.mem["entry"] + _up(0.08), 1, max_steps=10**6),
         ]
 

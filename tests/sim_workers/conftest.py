@@ -8,6 +8,8 @@ import pytest
 
 # On a loaded shared machine the raylet may need more than the default 60 s to register.
 os.environ.setdefault("RAY_raylet_start_wait_time_s", "240")
+# ... and its dashboard agent more than the default to write its port file (else the raylet aborts).
+os.environ.setdefault("RAY_agent_register_timeout_ms", "300000")
 
 
 @pytest.fixture(scope="session")

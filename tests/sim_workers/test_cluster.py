@@ -44,6 +44,7 @@ def test_pool_spreads_actors_over_two_nodes_and_gathers_every_result(tmp_path):
     script.write_text(SCRIPT)
     env = {
         "RAY_raylet_start_wait_time_s": "240",
+        "RAY_agent_register_timeout_ms": "300000",
         "PATH": "/usr/bin:/bin",
         "MUJOCO_GL": "egl",
         "PYOPENGL_PLATFORM": "egl",

@@ -30,10 +30,10 @@ def test_kitchen_expert_opens_the_microwave():
 
 
 @pytest.mark.timeout(300)
-def test_libero_expert_turns_on_the_stove():
-    env = make_env("T4", image_size=0, max_steps=200)
+def test_libero_expert_opens_the_middle_drawer():
+    env = make_env("T1", image_size=0, max_steps=200)
     pol = ExpertPolicy()
     pol.bind_env(env)
-    out = rollout(env, pol, episode=0, seed=0)
-    assert out["success"] and env.is_success()
+    out = rollout(env, pol, episode=1, seed=1)
+    assert out["success"] and env.is_success() and out["steps"] < 200
     env.close()
