@@ -84,7 +84,9 @@ class FrozenEncoder(abc.ABC):
     # --- images ------------------------------------------------------------------------------------
     def preprocess(self, images: np.ndarray | Tensor) -> Tensor:
         """uint8 (N, H, W, 3) RGB -> normalised float32 (N, 3, S, S) on the encoder's device."""
-        x = torch.as_tensor(np.ascontiguousarray(images) if isinstance(images, np.ndarray) else images)
+        x = torch.as_tensor(
+            np.require(images, requirements=("C", "W")) if isinstance(images, np.ndarray) else images
+        )
         x = x.to(self.device).permute(0, 3, 1, 2).float().div_(255.0)
         if x.shape[-2:] != (self.image_size, self.image_size):
             x = F.interpolate(
@@ -282,7 +284,12 @@ def _load_open_clip(
 
     try:
         model, _, _ = open_clip.create_model_and_transforms(arch, pretrained=checkpoint, device=device)
-    except (RuntimeError, KeyError, ValueError) as err:
+    except (
+        RuntimeError,
+        KeyError,
+        ValueError,
+        AssertionError,
+    ) as err:  # open_clip asserts on some mismatches
         first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
         raise ValueError(
             f"{checkpoint}: not a checkpoint of open_clip architecture {arch!r} ({first})"
