@@ -108,13 +108,13 @@ def build_store(
     root: str | Path | None,
     out: str | Path,
     parser: str | ActionParser = "rules",
-    frames: int = 16,
-    image_size: int = 128,
+    frames: int | None = 16,
+    image_size: int | None = 128,
     cameras: list[str] | None = None,
     task_descriptions: str | Path | None = None,
     rejected: str | Path | None = None,
     llm: dict[str, Any] | None = None,
-    seed: int = 0,
+    seed: int | None = 0,
     progress: bool = True,
     **sim_options: Any,
 ) -> dict[str, Any]:
@@ -126,7 +126,8 @@ def build_store(
         root: dataset root (not used by ``sim``).
         out: clip store path; an existing store built with the same settings is resumed.
         parser: ``rules``, ``llm`` or a parser object.
-        frames: n frames sampled uniformly per clip (16 by default; 2/8/32 for the ablations).
+        frames: n frames sampled uniformly per clip (16 by default; 2/8/32 for the ablations);
+            for ``sim``, None keeps the sim config's value (likewise ``image_size`` and ``seed``).
         image_size: side of the stored frames; 0 keeps only provenance (frames decoded at extraction).
         cameras: RH20T camera serials / Bridge image folders; None = all (RH20T), images0 (Bridge).
         task_descriptions: RH20T ``task_description.json`` when not at the root.
@@ -139,11 +140,11 @@ def build_store(
         "rejected": {reason: count}, "rejected_log", "splits", "seconds"}``; ``kept``/``rejected``
         count this run, ``clips`` the whole store.
     """
-    if frames < 2:
+    if frames is not None and frames < 2:
         raise ValueError(f"frames={frames}: at least 2 frames are needed (Eq. 6 takes differences)")
-    if image_size < 0:
+    if image_size is not None and image_size < 0:
         raise ValueError(f"image_size={image_size}: use 0 (provenance only) or a positive size")
-    if source == "sim":
+    if source == "sim":  # None = the sim config's value
         from roboact.datasets.sim_source import build_sim_store
 
         return build_sim_store(
@@ -155,6 +156,9 @@ def build_store(
             image_size=image_size,
             seed=seed,
         )
+    frames = 16 if frames is None else frames
+    image_size = 128 if image_size is None else image_size
+    seed = 0 if seed is None else seed
     src = make_source(source, root, cameras, task_descriptions) if isinstance(source, str) else source
     action_parser = make_parser(parser, **(llm or {})) if isinstance(parser, str) else parser
     out = Path(out)

@@ -43,8 +43,12 @@ def build(
     parser: Annotated[
         str, typer.Option(help="Action parser: rules (offline) or llm (OpenAI-compatible).")
     ] = "rules",
-    frames: Annotated[int, typer.Option(help="Frames sampled uniformly per clip (paper: 16).")] = 16,
-    image_size: Annotated[int, typer.Option(help="Stored frame side; 0 keeps only provenance.")] = 128,
+    frames: Annotated[
+        int | None, typer.Option(help="Frames sampled uniformly per clip (default 16; sim: its config's).")
+    ] = None,
+    image_size: Annotated[
+        int | None, typer.Option(help="Stored frame side, 0 = provenance only (default 128; sim: config's).")
+    ] = None,
     cameras: Annotated[
         str | None, typer.Option(help="Comma-separated RH20T camera serials (default all).")
     ] = None,
@@ -55,7 +59,9 @@ def build(
     config: Annotated[str | None, typer.Option(help="Simulated source config (sim only).")] = None,
     workers: Annotated[int, typer.Option(help="Parallel workers (sim only).")] = 2,
     address: Annotated[str | None, typer.Option(help="Ray cluster address (sim only).")] = None,
-    seed: Annotated[int, typer.Option(help="Seed of splits (and of the simulated source).")] = 0,
+    seed: Annotated[
+        int | None, typer.Option(help="Seed of splits and of the sim source (default 0; sim: config's).")
+    ] = None,
     llm_base_url: Annotated[str | None, typer.Option(help="LLM endpoint (env ROBOACT_LLM_BASE_URL).")] = None,
     llm_model: Annotated[str | None, typer.Option(help="LLM model (env ROBOACT_LLM_MODEL).")] = None,
     llm_cache: Annotated[

@@ -150,7 +150,7 @@ def test_sim_source_dispatches_to_build_sim_store(monkeypatch, tmp_path: Path) -
             workers=3,
             address=None,
             frames=8,
-            image_size=128,
+            image_size=None,  # unset: the sim config decides
             seed=5,
         )
     ]
