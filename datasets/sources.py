@@ -80,8 +80,3 @@ def read_frames(
             raise FrameError("missing_file", f"{path}: no im_<k>.jpg files")
         return read_jpgs(files, n, image_size)
     raise FrameError("missing_file", f"{path}: provenance kind {kind!r} has no frame reader")
-
-
-def read_text(path: Path) -> str:
-    """A UTF-8 text file; ``FrameError``-style tagging is left to the caller (``UnicodeDecodeError``)."""
-    return path.read_bytes().decode("utf-8")

@@ -178,3 +178,31 @@ def test_cli_extracts_a_provenance_only_store_with_the_real_embedded_encoder(
         ],
     )
     assert bad.exit_code == 2 and "could not start" in bad.output and "image_size" in bad.output
+
+
+def test_derive_works_without_the_clip_store(tmp_path: Path) -> None:
+    """A feature store moved away from its clip store still derives (keyed by the stored fingerprint)."""
+    from tests.datasets.test_stores import filled
+
+    clips = filled(tmp_path / "c.h5", 5)
+    src = FeatureStore.open_for_build(tmp_path / "f.h5", clips, "fake", 8, visual_dim=3, text_dim=2)
+    for i, clip_id in enumerate(clips.ids()):
+        src.add(
+            clip_id,
+            np.arange(24, dtype=np.float32).reshape(8, 3) + i,
+            np.ones(2),
+            clips.label_ids(clip_id),
+            "c",
+        )
+    src.set_vocab_text_feats({f: np.zeros((len(clips.vocab(f)), 2)) for f in FACTORS})
+    src.set_recombination(np.array([[0, 0, 0]]), ["Robot pick the cube, action is pick"], np.zeros((1, 2)))
+    src.set_split("random", {"train": clips.ids()[:3], "test": clips.ids()[3:]})
+    src.close()
+    clips.close()
+    (tmp_path / "c.h5").unlink()
+    summary = derive_features(tmp_path / "f.h5", 2, tmp_path / "f2.h5")
+    assert summary["derived"] == 5 and summary["sampling_error"] is None and summary["positions"] == [0, 7]
+    with FeatureStore(tmp_path / "f2.h5") as out:
+        assert out.attrs["n_frames"] == 2 and out.attrs["frame_positions"].tolist() == [0, 7]
+        assert np.array_equal(out.arrays()["frame_feats"][0], np.arange(24).reshape(8, 3)[[0, 7]])
+        assert out.get_split("random")["test"] == sorted(out.ids())[3:]
