@@ -234,31 +234,64 @@ class OpenMiddleDrawer(LiberoExpert):
 
 
 class PushPlate(LiberoExpert):
-    """T2: lower the closed gripper behind the plate and push it into the stove-front region."""
+    """T2: two straight pushes with the closed gripper turned 90 deg (palm edge-on to the cabinet).
+
+    Leg 1 pushes the plate along +y until it is level with the stove-front region, leg 2 along
+    x onto it. A single diagonal push needs a stand-off behind the plate that the hand cannot
+    reach: the cabinet stands there and the palm is 20 cm wide across the fingers.
+    """
 
     def plan(self) -> list[Phase]:
         goal = self.site("main_table_stove_front_region")
         plate = lambda e: e.body("plate_1_main")  # noqa: E731
+        yaw = quat_rotate_world(self.q0, np.array([0.0, 0.0, 1.0]), np.pi / 2)
+        rot = lambda e: yaw  # noqa: E731
+        ey, ex = np.array([0.0, 1.0, 0.0]), np.array([np.sign(goal[0] - plate(self)[0]) or -1.0, 0.0, 0.0])
 
-        def direction(e: LiberoExpert) -> Vec:
-            d = goal - plate(e)
-            d[2] = 0
-            return d / max(np.linalg.norm(d), 1e-6)
+        def flat(p: Vec) -> Vec:
+            return p * [1, 1, 0]
 
-        behind = lambda e, back: plate(e) - direction(e) * back  # noqa: E731
-        z = plate(self)[2] + 0.005
         return [
-            Phase("behind_high", lambda e: behind(e, 0.075) * [1, 1, 0] + _up(z + 0.1), 1, tol=0.015),
-            Phase("behind_low", lambda e: behind(e, 0.075) * [1, 1, 0] + _up(z), 1, tol=0.01),
             Phase(
-                "push",
-                lambda e: behind(e, 0.03) * [1, 1, 0] + _up(z),
+                "y_high",
+                lambda e: flat(plate(e) - ey * 0.075) + _up(plate(e)[2] + 0.12),
                 1,
-                max_steps=120,
-                speed=0.5,
-                done=lambda e: np.linalg.norm((goal - plate(e))[:2]) < 0.012,
+                tol=0.015,
+                rot=rot,
             ),
-            Phase("retreat", lambda e: e.mem["entry"] + _up(0.08), 1, max_steps=10**6),
+            Phase(
+                "y_low", lambda e: flat(plate(e) - ey * 0.075) + _up(plate(e)[2] + 0.02), 1, tol=0.01, rot=rot
+            ),
+            Phase(
+                "y_push",
+                lambda e: flat(plate(e) - ey * 0.02) + _up(plate(e)[2] + 0.02),
+                1,
+                max_steps=90,
+                speed=0.5,
+                rot=rot,
+                done=lambda e: plate(e)[1] > goal[1] - 0.005,
+            ),
+            Phase("lift", lambda e: e.mem["entry"] + _up(0.1), 1, tol=0.015, rot=rot),
+            Phase(
+                "x_high",
+                lambda e: flat(plate(e) - ex * 0.075) + _up(plate(e)[2] + 0.12),
+                1,
+                tol=0.015,
+                rot=rot,
+            ),
+            Phase(
+                "x_low", lambda e: flat(plate(e) - ex * 0.075) + _up(plate(e)[2] + 0.02), 1, tol=0.01, rot=rot
+            ),
+            Phase(
+                "x_push",
+                lambda e: flat(plate(e) - ex * 0.02) + _up(plate(e)[2] + 0.02),
+                1,
+                max_steps=60,
+                speed=0.5,
+                rot=rot,
+                done=lambda e: abs(plate(e)[0] - goal[0]) < 0.012,
+            ),
+            Phase("retreat", lambda e: e.mem["entry"] + _up(0.08), 1, max_steps=10**6, rot=rot),
         ]
 
 
