@@ -43,6 +43,9 @@ class Args:
     """also run the 4-trial smoke sweep and report trials/hour"""
     num_cpus: int = 4
     """logical CPUs of the local Ray instance"""
+    threads: int = 1
+    """torch threads of the plain loop: 1 matches a 1-CPU Ray worker (Ray sets OMP_NUM_THREADS to the
+    worker's CPUs); more threads on a busy machine oversubscribe the cores"""
 
 
 def parse() -> Args:
@@ -56,7 +59,7 @@ def parse() -> Args:
     return Args(**vars(parser.parse_args()))
 
 
-def plain_loop(cfg, features: Path, steps: int) -> float:  # noqa: ANN001
+def plain_loop(cfg, steps: int, threads: int) -> float:  # noqa: ANN001
     """Median seconds per step of the same step function without Ray."""
     import torch
     from roboact.distributed.train import prepare_fit
@@ -64,6 +67,7 @@ def plain_loop(cfg, features: Path, steps: int) -> float:  # noqa: ANN001
 
     _, _, model_cfg, data = prepare_fit(cfg)
     torch.manual_seed(0)
+    torch.set_num_threads(threads)
     model = build_model(model_cfg, data).train()
     runner = StepRunner(model, model, cfg, steps, torch.device("cpu"))
     loader, sampler = make_loader(data["train"], cfg.optim.batch_size, 0, 1, 0)
@@ -128,7 +132,7 @@ def main() -> None:
         )
 
     init_ray(num_cpus=args.num_cpus)
-    t_plain = plain_loop(config("plain", 1), features, args.steps)
+    t_plain = plain_loop(config("plain", 1), args.steps, args.threads)
     one = ray_fit(config("w1", 1))
     two = ray_fit(config("w2", 2))
     results = {
