@@ -193,6 +193,7 @@ def run_eval(cfg: EvalConfig, run_dir: str | Path, address: str | None = None) -
                         "policy_s",
                         "wall_s",
                         "host",
+                        "node",
                         "pid",
                     )
                 }

@@ -153,6 +153,11 @@ class SimPool:
         return self.ray.get([a.info.remote() for a in self.actors])
 
     def shutdown(self) -> None:
+        """Close the envs (clean GL teardown), then kill the actors."""
+        try:
+            self.ray.get([a.close.remote() for a in self.actors], timeout=60)
+        except Exception as err:  # noqa: BLE001 - a dead or hung actor is killed below anyway
+            logger.debug("close: %s", err)
         for a in self.actors:
             try:
                 self.ray.kill(a)
