@@ -8,12 +8,10 @@ config cannot disagree with the features it trains on.
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import json
 import math
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from roboact.config import config_to_dict
@@ -194,16 +192,3 @@ def lr_at(step: int, optim: OptimConfig, total: int) -> float:
     progress = min(1.0, (step - optim.warmup_steps) / span)
     floor = optim.min_lr_ratio * optim.lr
     return floor + (optim.lr - floor) * 0.5 * (1.0 + math.cos(math.pi * progress))
-
-
-def config_path_fields(cfg: TrainConfig) -> dict[str, Any]:
-    """Absolute paths (the driver's view), so workers and saved configs never depend on a cwd."""
-    out: dict[str, Any] = {"runs_root": str(Path(cfg.runs_root).absolute())}
-    if cfg.data.features:
-        out["features"] = str(Path(cfg.data.features).absolute())
-    return out
-
-
-def replace(cfg: TrainConfig, **changes: Any) -> TrainConfig:
-    """``dataclasses.replace`` that re-runs validation."""
-    return dataclasses.replace(cfg, **changes)
