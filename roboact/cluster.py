@@ -40,7 +40,9 @@ def init_ray(address: str | None = None, num_cpus: int | None = None, **kwargs: 
         kwargs.setdefault("object_store_memory", 512 * 1024 * 1024)
         for attempt in range(1, START_ATTEMPTS + 1):
             try:
-                ray.init(num_cpus=num_cpus, **kwargs)
+                # address="local": always a new instance, never a `ray start` cluster that
+                # happens to run on this machine (plain ray.init() would join it).
+                ray.init(address="local", num_cpus=num_cpus, **kwargs)
                 break
             except Exception as err:  # Ray raises a bare Exception when its raylet starts too slowly
                 if "timed out during startup" not in str(err) or attempt == START_ATTEMPTS:

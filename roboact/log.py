@@ -1,9 +1,13 @@
-"""Logging set-up for the CLI: one format, library modules use ``logging.getLogger(__name__)``."""
+"""Logging set-up for the CLI: one format, on stderr (stdout stays clean for ``--json`` output).
+
+Library modules only use ``logging.getLogger(__name__)``.
+"""
 
 from __future__ import annotations
 
 import logging
 
+from rich.console import Console
 from rich.logging import RichHandler
 
 
@@ -14,7 +18,7 @@ def setup_logging(verbose: bool = False) -> None:
         level=level,
         format="%(message)s",
         datefmt="[%X]",
-        handlers=[RichHandler(rich_tracebacks=False, show_path=False)],
+        handlers=[RichHandler(console=Console(stderr=True), rich_tracebacks=False, show_path=False)],
         force=True,
     )
     for noisy in ("urllib3", "filelock", "matplotlib", "PIL", "h5py"):
