@@ -138,7 +138,7 @@ def test_killed_worker_resumes_from_checkpoint_and_rerun_continues_a_stopped_run
     thread.start()
     row = _wait_for(
         lambda: next((r for r in read_metrics(run_dir) if r.get("checkpoint") and r["step"] >= 10), None),
-        240,
+        420,
         "the first checkpoint",
     )
     victim = next(w["pid"] for w in row["workers"] if w["rank"] == 1)
