@@ -119,7 +119,7 @@ def _wait_for(predicate, timeout: float, what: str):
     raise AssertionError(f"timed out waiting for {what}")
 
 
-@pytest.mark.timeout(600)
+@pytest.mark.timeout(900)
 def test_killed_worker_resumes_from_checkpoint_and_rerun_continues_a_stopped_run(
     ray_session, tiny_features, tmp_path
 ):
