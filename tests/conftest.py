@@ -34,3 +34,24 @@ def ray_session():
         )
     yield ray
     ray.shutdown()
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _release_leaked_placement_groups():
+    """After each test module, free placement groups that finished Ray Train runs left behind.
+
+    Ray Train V2 removes a run's placement group from a cleaner actor; when a controller is killed
+    abruptly (a worker-kill test, an early-stopped Tune trial) that clean-up can miss, and the
+    reservation would starve the next module's actors on this small shared instance. No module
+    leaves work running on purpose, so every placement group still alive at its end is a leak.
+    """
+    yield
+    import ray
+
+    if not ray.is_initialized():
+        return
+    from ray.util.placement_group import PlacementGroup, placement_group_table, remove_placement_group
+
+    for pg_id, info in placement_group_table().items():
+        if info.get("state") in ("CREATED", "PENDING", "RESCHEDULING"):
+            remove_placement_group(PlacementGroup(ray.PlacementGroupID(bytes.fromhex(pg_id))))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import threading
 import time
@@ -39,7 +40,10 @@ def two_worker_fit(ray_session, tiny_features, tmp_path_factory):
     args = ["train", "--features", str(tiny_features), "--config", "train_tiny", "--name", "fit2"]
     res = CliRunner().invoke(app, [*args, "--runs-root", str(root), "--workers", "2", "optim.max_steps=40"])
     assert res.exit_code == 0, res.output
-    printed = json.loads(res.output[res.output.index("{") :])
+    # Ray's worker logs may precede the summary on stdout; the summary is the indented JSON block
+    # that starts on a line of its own.
+    summary = res.output[re.search(r"^\{$", res.output, re.M).start() :]
+    printed = json.JSONDecoder().raw_decode(summary)[0]
     out = json.loads((root / "fit2" / "result.json").read_text())
     assert printed["model_dir"] == out["model_dir"] and printed["steps"] == 40
     overrides = [f"data.features={tiny_features}", f"runs_root={root}", "name=fit2", "workers=2"]
