@@ -53,3 +53,26 @@ def init_ray(address: str | None = None, num_cpus: int | None = None, **kwargs: 
                 ray.shutdown()
         logger.info("started a local Ray instance (%s CPUs)", ray.cluster_resources().get("CPU"))
     return ray
+
+
+def release_leaked_placement_groups() -> int:
+    """Remove placement groups that finished Ray Train runs left behind; return how many.
+
+    Ray Train V2 frees a run's placement group from a cleaner actor, and on a small local instance
+    that clean-up can miss when a controller ends abruptly (an early-stopped Tune trial, a killed
+    worker), so the reservation starves every later stage. Call this only between stages, when
+    nothing of ours is running: every placement group still alive then is such a leak.
+    """
+    import ray
+    from ray.util.placement_group import PlacementGroup, placement_group_table, remove_placement_group
+
+    if not ray.is_initialized():
+        return 0
+    removed = 0
+    for pg_id, info in placement_group_table().items():
+        if info.get("state") in ("CREATED", "PENDING", "RESCHEDULING"):
+            remove_placement_group(PlacementGroup(ray.PlacementGroupID(bytes.fromhex(pg_id))))
+            removed += 1
+    if removed:
+        logger.info("released %d placement group(s) left behind by finished Ray Train runs", removed)
+    return removed

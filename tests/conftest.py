@@ -46,12 +46,6 @@ def _release_leaked_placement_groups():
     leaves work running on purpose, so every placement group still alive at its end is a leak.
     """
     yield
-    import ray
+    from roboact.cluster import release_leaked_placement_groups
 
-    if not ray.is_initialized():
-        return
-    from ray.util.placement_group import PlacementGroup, placement_group_table, remove_placement_group
-
-    for pg_id, info in placement_group_table().items():
-        if info.get("state") in ("CREATED", "PENDING", "RESCHEDULING"):
-            remove_placement_group(PlacementGroup(ray.PlacementGroupID(bytes.fromhex(pg_id))))
+    release_leaked_placement_groups()
