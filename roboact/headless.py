@@ -16,8 +16,22 @@ class HeadlessRenderingError(RuntimeError):
     """Raised when MuJoCo cannot create an offscreen GL context."""
 
 
+def load_llvm_users_first() -> None:
+    """Import triton (torch's compiler backend) before any GL context exists in this process.
+
+    Measured here: once Mesa's llvmpipe has loaded its LLVM for an EGL/OSMesa context, importing
+    triton (as ``torch._dynamo`` does, e.g. via transformers) segfaults the process; in the other
+    order both work. Importing triton first costs well under a second.
+    """
+    try:
+        import triton  # noqa: F401
+    except ImportError:
+        pass
+
+
 def configure_gl() -> str:
     """Set ``MUJOCO_GL`` (and PyOpenGL's platform) before mujoco is imported; return the value."""
+    load_llvm_users_first()
     if "MUJOCO_GL" not in os.environ:
         os.environ["MUJOCO_GL"] = "egl" if not os.environ.get("DISPLAY") else "glfw"
     backend = os.environ["MUJOCO_GL"]

@@ -18,6 +18,11 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 import pytest  # noqa: E402
 
+from roboact.headless import load_llvm_users_first  # noqa: E402
+
+# Simulator tests create EGL contexts (llvmpipe's LLVM) in this process; triton must load first.
+load_llvm_users_first()
+
 
 @pytest.fixture(scope="session")
 def ray_session():
