@@ -1,0 +1,156 @@
+"""The phase machine every scripted expert shares (demonstrations for Sec. IV.B).
+
+Each expert is a short list of phases (reach, grasp, pull/push/turn, place ...); a phase has a
+Cartesian target computed from the *current* privileged state (object and handle poses, joint
+angles), a gripper command and an exit test. Two low-level controllers turn a Cartesian target into
+the suite's own action:
+- LIBERO (OSC_POSE): ``[dx, dy, dz, ax, ay, az, grip]`` in [-1, 1], position scaled by 0.05 m,
+  rotation by 0.5 rad (world axis-angle), grip -1 open / +1 close.
+- Franka Kitchen (joint velocity, 9-d): damped least-squares inverse of the end-effector site
+  Jacobian, a null-space pull to the start posture, fingers opened/closed by velocity.
+Experts implement the Policy protocol (``reset`` / ``act``) and need ``bind_env(env)`` first.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+logger = logging.getLogger(__name__)
+
+Vec = np.ndarray
+
+
+@dataclass
+class Phase:
+    """One step of a plan: go to ``target(expert)`` with the gripper at ``grip``."""
+
+    name: str
+    target: Callable[[Any], Vec]
+    grip: float  # -1 open, +1 closed (both suites' convention here)
+    tol: float = 0.01  # m: position error that ends the phase
+    max_steps: int = 60
+    min_steps: int = 0
+    done: Callable[[Any], bool] | None = None  # extra exit test (e.g. a joint angle reached)
+    rot: Callable[[Any], Vec] | None = None  # target orientation quaternion (w, x, y, z); None = start
+    speed: float = 1.0  # cap on the Cartesian step (fraction of the controller's maximum)
+
+
+def _quat_err_world(q_target: Vec, q_cur: Vec) -> Vec:
+    """World-frame rotation vector that takes ``q_cur`` to ``q_target`` (both w, x, y, z)."""
+    import mujoco
+
+    res = np.zeros(3)
+    mujoco.mju_subQuat(res, q_target, q_cur)  # in q_cur's frame
+    mat = np.zeros(9)
+    mujoco.mju_quat2Mat(mat, q_cur)
+    return mat.reshape(3, 3) @ res
+
+
+def _mat_quat(mat: Vec) -> Vec:
+    import mujoco
+
+    q = np.zeros(4)
+    mujoco.mju_mat2Quat(q, np.asarray(mat, dtype=np.float64).reshape(9))
+    return q
+
+
+def quat_rotate_world(q: Vec, axis: Vec, angle: float) -> Vec:
+    """Pre-multiply ``q`` by a world-frame rotation of ``angle`` about ``axis``."""
+    import mujoco
+
+    r = np.zeros(4)
+    mujoco.mju_axisAngle2Quat(r, np.asarray(axis, dtype=np.float64), float(angle))
+    out = np.zeros(4)
+    mujoco.mju_mulQuat(out, r, q)
+    return out
+
+
+def _quat_zaxis(q: Vec) -> Vec:
+    import mujoco
+
+    mat = np.zeros(9)
+    mujoco.mju_quat2Mat(mat, q)
+    return mat.reshape(3, 3)[:, 2]
+
+
+def _up(z: float) -> Vec:
+    """A vertical offset (both suites have +z up)."""
+    return np.array([0.0, 0.0, z])
+
+
+def rotate_about(point: Vec, anchor: Vec, axis: Vec, angle: float) -> Vec:
+    """``point`` rotated by ``angle`` about the line through ``anchor`` along unit ``axis``."""
+    v = point - anchor
+    k = axis / np.linalg.norm(axis)
+    c, s = np.cos(angle), np.sin(angle)
+    return anchor + v * c + np.cross(k, v) * s + k * np.dot(k, v) * (1 - c)
+
+
+class ScriptedExpert:
+    """Phase machine shared by all experts; subclasses build ``self.phases`` in ``plan()``."""
+
+    suite = ""
+    name = "expert"
+
+    def __init__(self) -> None:
+        self.env: Any = None
+        self.phases: list[Phase] = []
+        self.k = 0
+        self.t_phase = 0
+        self.q0: Vec | None = None
+        self.mem: dict[str, Any] = {}
+
+    # Policy protocol -----------------------------------------------------------------------------
+    def bind_env(self, env: Any) -> None:
+        """Privileged access: the expert reads poses and joint angles from the live simulator."""
+        self.env = env
+
+    def reset(self) -> None:
+        if self.env is None:
+            raise RuntimeError("a scripted expert needs bind_env(env) before reset()")
+        self.k, self.t_phase = 0, 0
+        self.mem = {"entry": self.eef_pos().copy(), "integ": np.zeros(3)}
+        self.q0 = self.eef_quat()
+        self.phases = self.plan()
+
+    def act(self, obs: dict[str, Any]) -> np.ndarray:
+        while self.k < len(self.phases) - 1 and self._phase_over(self.phases[self.k]):
+            logger.debug(
+                "%s: phase %s done after %d steps",
+                type(self).__name__,
+                self.phases[self.k].name,
+                self.t_phase,
+            )
+            self.k, self.t_phase, self.mem["entry"] = self.k + 1, 0, self.eef_pos().copy()
+            self.mem["integ"] = np.zeros(3)
+        ph = self.phases[self.k]
+        self.t_phase += 1
+        q_target = ph.rot(self) if ph.rot is not None else self.q0
+        return self.control(ph.target(self), q_target, ph.grip, ph.speed)
+
+    def _phase_over(self, ph: Phase) -> bool:
+        if self.t_phase >= ph.max_steps:
+            return True
+        if self.t_phase < ph.min_steps:
+            return False
+        if ph.done is not None:
+            return bool(ph.done(self))
+        return bool(np.linalg.norm(ph.target(self) - self.eef_pos()) < ph.tol)
+
+    # Suite-specific ------------------------------------------------------------------------------
+    def plan(self) -> list[Phase]:
+        raise TypeError(f"{type(self).__name__} must define plan()")
+
+    def eef_pos(self) -> Vec:
+        raise TypeError
+
+    def eef_quat(self) -> Vec:
+        raise TypeError
+
+    def control(self, target: Vec, q_target: Vec, grip: float, speed: float) -> np.ndarray:
+        raise TypeError

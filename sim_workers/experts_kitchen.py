@@ -1,0 +1,192 @@
+"""Franka Kitchen scripted experts (knob, door, switch, micro, slide): joint velocities from a
+damped least-squares inverse of the end-effector site Jacobian."""
+
+from __future__ import annotations
+
+import numpy as np
+from roboact.sim_workers.expert_base import (
+    Phase,
+    ScriptedExpert,
+    Vec,
+    _mat_quat,
+    _quat_err_world,
+    _up,
+    quat_rotate_world,
+    rotate_about,
+)
+
+
+class KitchenExpert(ScriptedExpert):
+    """Cartesian targets through a damped least-squares Jacobian inverse into joint velocities."""
+
+    suite = "kitchen"
+    kp = 8.0  # 1/s: Cartesian velocity per metre of error
+    ki = 1.5  # 1/s per step: integral term
+    kr = 2.0  # 1/s: angular velocity per radian of error
+    vmax = 0.6  # m/s cap
+
+    def reset(self) -> None:
+        self.posture = self.env.data.qpos[:7].copy()
+        super().reset()
+
+    def site(self, name: str) -> Vec:
+        return self.env.data.site(name).xpos.copy()
+
+    def joint(self, name: str) -> float:
+        return float(self.env.data.joint(name).qpos[0])
+
+    def eef_pos(self) -> Vec:
+        return self.site("end_effector")
+
+    def eef_quat(self) -> Vec:
+        return _mat_quat(self.env.data.site("end_effector").xmat)
+
+    def control(self, target: Vec, q_target: Vec, grip: float, speed: float) -> np.ndarray:
+        import mujoco
+
+        m, d = self.env.model, self.env.data
+        jp, jr = np.zeros((3, m.nv)), np.zeros((3, m.nv))
+        mujoco.mj_jacSite(m, d, jp, jr, m.site("end_effector").id)
+        J = np.vstack([jp[:, :7], jr[:, :7]])
+        err = target - self.eef_pos()
+        integ = np.clip(
+            self.mem.get("integ", np.zeros(3)) + err, -0.5, 0.5
+        )  # gravity sag of the position servos
+        self.mem["integ"] = integ
+        v = self.kp * err + self.ki * integ
+        n = np.linalg.norm(v)
+        cap = self.vmax * speed
+        if n > cap:
+            v *= cap / n
+        w = np.clip(self.kr * _quat_err_world(q_target, self.eef_quat()), -1.5, 1.5)
+        lam = 1e-2
+        JJt = J @ J.T + lam * np.eye(6)
+        qd = J.T @ np.linalg.solve(JJt, np.concatenate([v, w]))
+        null = np.eye(7) - J.T @ np.linalg.solve(JJt, J)
+        qd += null @ (0.5 * (self.posture - d.qpos[:7]))
+        act = np.zeros(9, dtype=np.float32)
+        act[:7] = np.clip(qd / 2.0, -1, 1)  # Kitchen maps [-1, 1] to +-2 rad/s
+        act[7:] = -grip  # finger velocity: + opens, - closes
+        return act
+
+
+class KitchenPush(KitchenExpert):
+    """switch / slide: put the closed fingers beside a handle and push it along ``direction``."""
+
+    handle = ""
+    direction = np.zeros(3)
+    joint_name = ""
+    threshold = 0.0
+    sign = 1.0
+    standoff = 0.05
+    stroke = 0.2
+    lift = 0.0  # m: aim the push this much higher (the weak position servos sag under contact)
+
+    def plan(self) -> list[Phase]:
+        h0 = self.site(self.handle)
+        d = self.direction / np.linalg.norm(self.direction)
+        start = h0 - d * self.standoff
+        approach = start - np.array([0.0, 0.12, 0.0])  # from the robot's side (-y)
+        return [
+            Phase("approach", lambda e: approach, 1, tol=0.02, max_steps=60),
+            Phase("start", lambda e: start, 1, tol=0.01, max_steps=60),
+            Phase(
+                "push",
+                lambda e: start + d * e.stroke + _up(e.lift),
+                1,
+                max_steps=80,
+                speed=0.4,
+                done=lambda e: e.sign * e.joint(e.joint_name) > e.sign * e.threshold,
+            ),
+            Phase("back", lambda e: e.mem["entry"] - np.array([0.0, 0.1, 0.0]), 1, max_steps=10**6),
+        ]
+
+
+class FlipSwitch(KitchenPush):
+    handle, joint_name, threshold, sign = "light_site", "light_switch", -0.6, -1.0
+    direction = np.array([-1.0, 0.0, 0.0])
+    stroke, lift = 0.15, 0.06
+
+
+class SlideDoor(KitchenPush):
+    handle, joint_name, threshold, sign = "slide_site", "slide_cabinet", 0.3, 1.0
+    direction = np.array([1.0, 0.0, 0.0])
+    standoff, stroke = 0.06, 0.35
+
+
+class KitchenHinge(KitchenExpert):
+    """micro / door: grasp the handle, then walk it round the hinge, turning the wrist with it."""
+
+    handle = ""
+    joint_name = ""
+    goal = 0.0
+    step_angle = 0.12
+
+    def plan(self) -> list[Phase]:
+        m, d = self.env.model, self.env.data
+        jid = m.joint(self.joint_name).id
+        anchor, axis = d.xanchor[jid].copy(), d.xaxis[jid].copy()
+        sgn = np.sign(self.goal)
+        theta0 = self.joint(self.joint_name)
+        grasp = lambda e: e.site(e.handle)  # noqa: E731
+
+        def next_point(e: KitchenHinge) -> Vec:
+            return rotate_about(grasp(e), anchor, axis, sgn * e.step_angle)
+
+        def turned(e: KitchenHinge) -> Vec:
+            return quat_rotate_world(e.q0, axis, e.joint(e.joint_name) - theta0)
+
+        return [
+            Phase("pregrasp", lambda e: grasp(e) - np.array([0.0, 0.1, 0.0]), -1, tol=0.015, max_steps=80),
+            Phase("reach", lambda e: grasp(e) - np.array([0.0, 0.0, 0.0]), -1, tol=0.008, max_steps=50),
+            Phase("grasp", lambda e: grasp(e), 1, min_steps=8, max_steps=8),
+            Phase(
+                "swing",
+                next_point,
+                1,
+                max_steps=150,
+                speed=0.5,
+                rot=turned,
+                done=lambda e: sgn * e.joint(e.joint_name) > sgn * e.goal,
+            ),
+            Phase("hold", lambda e: e.mem["entry"], 1, max_steps=10**6, rot=turned),
+        ]
+
+
+class OpenMicrowave(KitchenHinge):
+    handle, joint_name, goal = "microhandle_site", "microwave", -0.7
+
+
+class OpenHingeDoor(KitchenHinge):
+    handle, joint_name, goal = "hinge_site2", "right_hinge_cabinet", 1.4
+
+
+class TurnKnob(KitchenExpert):
+    """knob: grasp the bottom burner's knob and turn the wrist about the knob's axis."""
+
+    knob_site, joint_name, goal = "knob2_site", "knob_Joint_2", -0.8
+
+    def plan(self) -> list[Phase]:
+        m, d = self.env.model, self.env.data
+        jid = m.joint(self.joint_name).id
+        axis = d.xaxis[jid].copy()
+        k = lambda e: e.site(e.knob_site)  # noqa: E731
+
+        def turned(e: TurnKnob) -> Vec:
+            turn = min(e.t_phase * 0.08, 1.2)
+            return quat_rotate_world(e.q0, axis, -turn)
+
+        return [
+            Phase("pregrasp", lambda e: k(e) - np.array([0.0, 0.1, 0.0]), -1, tol=0.015, max_steps=80),
+            Phase("reach", lambda e: k(e) - np.array([0.0, 0.01, 0.0]), -1, tol=0.008, max_steps=50),
+            Phase("grasp", lambda e: k(e) - np.array([0.0, 0.01, 0.0]), 1, min_steps=8, max_steps=8),
+            Phase(
+                "turn",
+                lambda e: e.mem["entry"],
+                1,
+                max_steps=60,
+                rot=turned,
+                done=lambda e: e.joint(e.joint_name) < e.goal,
+            ),
+            Phase("hold", lambda e: e.mem["entry"], 1, max_steps=10**6, rot=turned),
+        ]
