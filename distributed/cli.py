@@ -11,6 +11,8 @@ from typing import Annotated
 
 import typer
 
+from roboact.cli_util import fail
+
 FeaturesOpt = Annotated[
     Path, typer.Option("--features", "-f", help="Feature store (HDF5) to train/evaluate on.")
 ]
@@ -37,11 +39,6 @@ def register(app: typer.Typer) -> None:
     app.add_typer(grp, name="eval")
 
 
-def _fail(msg: str) -> None:
-    typer.echo(msg, err=True)
-    raise typer.Exit(2)
-
-
 def _train_config(
     config: str,
     features: Path,
@@ -65,7 +62,7 @@ def _train_config(
     try:
         return load_config(TrainConfig, config, [*extra, *(overrides or [])])
     except (ConfigError, ValueError) as err:
-        _fail(f"train config: {err}")
+        fail(f"train config: {err}")
 
 
 def train_cmd(
@@ -88,7 +85,7 @@ def train_cmd(
     try:
         out = fit(cfg, address=address)
     except (StoreError, ValueError) as err:
-        _fail(str(err))
+        fail(str(err))
     val = {k: round(v, 4) for k, v in out["metrics"].items() if k.startswith("val/")}
     typer.echo(
         json.dumps(
@@ -132,7 +129,7 @@ def tune_cmd(
             overrides=overrides,
         )
     except (ConfigError, StoreError, ValueError) as err:
-        _fail(str(err))
+        fail(str(err))
     typer.echo(Path(out["results_md"]).read_text())
     typer.echo(
         json.dumps(
@@ -157,7 +154,7 @@ def recognition_cmd(
     try:
         res = evaluate_recognition(model, features, split=split, part=part, out_dir=out)
     except (StoreError, FileNotFoundError, ValueError) as err:
-        _fail(str(err))
+        fail(str(err))
     typer.echo(f"{res['n']} clips of {split}/{part}; outputs in {res['out_dir']}")
     for factor, by_source in res["accuracy"].items():
         typer.echo(f"{factor:>8}: " + "  ".join(f"{s} {100 * a:6.2f}%" for s, a in by_source.items()))
@@ -186,7 +183,7 @@ def table2_cmd(
     try:
         out = table_ii_fits(features, cfg, name=name, address=address)
     except (StoreError, ValueError) as err:
-        _fail(str(err))
+        fail(str(err))
     typer.echo(out["markdown"])
     typer.echo(f"\nwritten to {out['path']}")
 
@@ -215,6 +212,6 @@ def cross_embodiment_cmd(
     try:
         out = cross_embodiment(features, subject, cfg, name=name, address=address)
     except (StoreError, ValueError) as err:
-        _fail(str(err))
+        fail(str(err))
     typer.echo(out["markdown"])
     typer.echo(f"\nwritten to {out['path']}")

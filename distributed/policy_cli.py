@@ -12,6 +12,8 @@ from typing import Annotated
 
 import typer
 
+from roboact.cli_util import fail
+
 logger = logging.getLogger(__name__)
 
 
@@ -57,8 +59,7 @@ def register(app: typer.Typer) -> None:
 
         for p in demos:
             if not p.is_file():
-                typer.echo(f"--demos: file {p} does not exist", err=True)
-                raise typer.Exit(2)
+                fail(f"--demos: file {p} does not exist")
         try:
             cfg = load_config(PolicyTrainConfig, config, overrides)
             task_list = [t.strip() for t in tasks.split(",") if t.strip()] if tasks else None
@@ -67,8 +68,7 @@ def register(app: typer.Typer) -> None:
                 tasks=task_list, config=cfg,
             )  # fmt: skip
         except (ConfigError, ValueError, FileNotFoundError) as err:
-            typer.echo(f"policy train: {err}", err=True)
-            raise typer.Exit(2) from err
+            fail(f"policy train: {err}")
         typer.echo(
             json.dumps({"out": str(out), **{k: v for k, v in summary.items() if k != "loss_curve"}}, indent=1)
         )
@@ -81,8 +81,7 @@ def register(app: typer.Typer) -> None:
         try:
             meta = read_policy_meta(ckpt)
         except (ValueError, FileNotFoundError) as err:
-            typer.echo(f"policy info: {err}", err=True)
-            raise typer.Exit(2) from err
+            fail(f"policy info: {err}")
         training = {k: v for k, v in meta.get("training", {}).items() if k != "loss_curve"}
         shown = {
             k: meta.get(k) for k in ("features", "feature_dim", "state_dim", "action_dim", "obs_dim", "suite")

@@ -9,6 +9,8 @@ from typing import Annotated
 
 import typer
 
+from roboact.cli_util import fail
+
 logger = logging.getLogger(__name__)
 
 
@@ -109,8 +111,7 @@ def fake_controller(
     try:
         spec = FaultSpec.parse(faults)
     except ValueError as err:
-        typer.echo(str(err), err=True)
-        raise typer.Exit(2) from err
+        fail(str(err))
     fake = FakeController(robot, port=port, state_port=state_port, faults=spec).start()
     typer.echo(
         json.dumps({"host": "127.0.0.1", "port": fake.port, "state_port": fake.state_port, "faults": faults}),
@@ -162,13 +163,11 @@ def trials(
     from roboact.config import ConfigError
 
     if backend not in ("jaka", "fake", "sim"):
-        typer.echo(f"--backend must be jaka, fake or sim, got {backend!r}", err=True)
-        raise typer.Exit(2)
+        fail(f"--backend must be jaka, fake or sim, got {backend!r}")
     try:
         cfg = load_plan(plan)
     except (ConfigError, ValueError) as err:
-        typer.echo(f"plan {plan}: {err}", err=True)
-        raise typer.Exit(2) from err
+        fail(f"plan {plan}: {err}")
 
     def batch() -> dict:
         return run_trials(
@@ -208,6 +207,5 @@ def report(
     from roboact.hardware.report import table_v, table_v_dict
 
     if not store.is_file():
-        typer.echo(f"trial store not found: {store}", err=True)
-        raise typer.Exit(2)
+        fail(f"trial store not found: {store}")
     typer.echo(json.dumps(table_v_dict(store, plan), indent=2) if as_json else table_v(store, plan))

@@ -8,6 +8,8 @@ from typing import Annotated
 
 import typer
 
+from roboact.cli_util import fail
+
 
 def register(app: typer.Typer) -> None:
     """Add the core commands to the top-level app."""
@@ -48,8 +50,7 @@ def demo(
     try:
         cfg = load_demo_config(config, base + list(overrides or []))
     except (ConfigError, ValueError) as err:
-        typer.echo(f"error: {err}", err=True)
-        raise typer.Exit(2) from err
+        fail(f"error: {err}")
     console = Console()
     names = [s for s in ALL_STAGES if s in cfg.stages]
     console.rule(f"roboact demo ({cfg.scale}) -> {cfg.run_dir}")
@@ -71,8 +72,7 @@ def report(
     try:
         md, html_path = build_report(run_dir)
     except (FileNotFoundError, ValueError) as err:
-        typer.echo(f"error: {err}", err=True)
-        raise typer.Exit(2) from err
+        fail(f"error: {err}")
     typer.echo(f"{md}\n{html_path}")
 
 

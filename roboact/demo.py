@@ -29,21 +29,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from roboact.report import build_report, write_stage
+from roboact.report import STAGE_ORDER, build_report, write_stage
 
 logger = logging.getLogger(__name__)
 
-ALL_STAGES = [
-    "data",
-    "features",
-    "train",
-    "tune",
-    "recognition",
-    "sim_demos",
-    "policy",
-    "sim_eval",
-    "hardware",
-]
+ALL_STAGES = STAGE_ORDER  # the report lists stages in pipeline order
 
 
 @dataclass

@@ -8,6 +8,8 @@ from typing import Annotated
 
 import typer
 
+from roboact.cli_util import fail
+
 SuiteOpt = Annotated[str, typer.Option("--suite", help="libero or kitchen.")]
 TasksOpt = Annotated[
     str,
@@ -33,11 +35,6 @@ def register(app: typer.Typer) -> None:
     app.add_typer(grp, name="sim")
 
 
-def _fail(msg: str) -> None:
-    typer.echo(msg, err=True)
-    raise typer.Exit(2)
-
-
 def demos(
     suite: SuiteOpt = "libero",
     tasks: TasksOpt = "",
@@ -61,7 +58,7 @@ def demos(
     try:
         task_list = parse_tasks(suite, tasks or None)
     except ValueError as err:
-        _fail(f"--tasks/--suite: {err}")
+        fail(f"--tasks/--suite: {err}")
     path = out or Path("runs/demos") / f"demos_{suite}.hdf5"
     summary = collect_demos(
         suite,
@@ -143,7 +140,7 @@ def eval_cmd(
                 episode_timeout_s=timeout,
             )
     except (ValueError, FileNotFoundError) as err:
-        _fail(str(err))
+        fail(str(err))
     for task, s in summary["tasks"].items():
         typer.echo(
             f"{task:>7}: {100 * s['rate']:5.1f} %  [{100 * s['ci_low']:.0f}, {100 * s['ci_high']:.0f}]  "
@@ -167,4 +164,4 @@ def table(run_dir: Annotated[Path, typer.Argument(help="An eval run directory.")
     try:
         typer.echo(render_tables(run_dir))
     except FileNotFoundError as err:
-        _fail(str(err))
+        fail(str(err))
