@@ -16,7 +16,6 @@ Usage::
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import json
 import os
@@ -28,6 +27,7 @@ from pathlib import Path
 
 import av
 import numpy as np
+from _cli import parse_args
 
 
 @dataclass
@@ -50,19 +50,6 @@ class Args:
     """only run the decode part"""
     json_out: str = ""
     """also write the results as JSON here"""
-
-
-def parse_args() -> Args:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    for f in dataclasses.fields(Args):
-        flag = "--" + f.name.replace("_", "-")
-        if f.type in ("bool", bool):
-            parser.add_argument(flag, action="store_true")
-        else:
-            parser.add_argument(flag, type=type(f.default), default=f.default)
-    return Args(**vars(parser.parse_args()))
 
 
 def write_video(path: Path, n: int, width: int, seed: int) -> None:
@@ -151,7 +138,7 @@ def bench_features(store: Path, tmp: Path, args: Args) -> dict[str, object]:
 
 
 def main() -> None:
-    args = parse_args()
+    args = parse_args(Args, __doc__)
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
     from roboact.datasets.build import build_store
 

@@ -12,13 +12,12 @@ Usage::
 
 from __future__ import annotations
 
-import argparse
-import dataclasses
 import time
 from dataclasses import dataclass
 
 import numpy as np
 import torch
+from _cli import parse_args
 
 
 @dataclass
@@ -39,15 +38,6 @@ class Args:
     """captions for the text measurement (0 skips it)"""
 
 
-def parse_args() -> Args:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    for f in dataclasses.fields(Args):
-        parser.add_argument("--" + f.name.replace("_", "-"), type=type(f.default), default=f.default)
-    return Args(**vars(parser.parse_args()))
-
-
 def best_time(fn, repeats: int) -> float:
     times = []
     for _ in range(repeats):
@@ -58,7 +48,7 @@ def best_time(fn, repeats: int) -> float:
 
 
 def main() -> None:
-    args = parse_args()
+    args = parse_args(Args, __doc__)
     if args.threads:
         torch.set_num_threads(args.threads)
     from roboact.models.encoders import create_encoder

@@ -11,14 +11,14 @@ Everything runs against the fake controller on 127.0.0.1. Printed side by side:
 
 from __future__ import annotations
 
-import argparse
 import multiprocessing as mp
 import socket
 import threading
 import time
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 
 import numpy as np
+from _cli import parse_args
 from roboact.hardware.fake_controller import FakeController
 from roboact.hardware.jaka.client import JakaClient
 from roboact.hardware.jaka.config import JakaConfig
@@ -201,14 +201,5 @@ def main(args: Args) -> None:
     print(f"{'tick lateness':22}{l50:8.3f}{l99:8.3f}{lmax:8.3f}{l99 / (period * 1e3):12.2f}")
 
 
-def parse() -> Args:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    for f in fields(Args):
-        parser.add_argument(f"--{f.name.replace('_', '-')}", type=type(f.default), default=f.default)
-    return Args(**vars(parser.parse_args()))
-
-
 if __name__ == "__main__":
-    main(parse())
+    main(parse_args(Args, __doc__))

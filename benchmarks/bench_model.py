@@ -11,12 +11,11 @@ Usage::
 
 from __future__ import annotations
 
-import argparse
-import dataclasses
 import time
 from dataclasses import dataclass
 
 import torch
+from _cli import parse_args
 
 
 @dataclass
@@ -33,15 +32,6 @@ class Args:
     """timed repetitions; the best is reported (the machine is shared)"""
     threads: int = 0
     """torch intra-op threads; 0 = torch's default"""
-
-
-def parse_args() -> Args:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    for f in dataclasses.fields(Args):
-        parser.add_argument("--" + f.name.replace("_", "-"), type=type(f.default), default=f.default)
-    return Args(**vars(parser.parse_args()))
 
 
 def measure(n: int, args: Args) -> tuple[float, float, int]:
@@ -89,7 +79,7 @@ def _timed(fn) -> float:
 
 
 def main() -> None:
-    args = parse_args()
+    args = parse_args(Args, __doc__)
     if args.threads:
         torch.set_num_threads(args.threads)
     frames = [int(n) for n in args.frames.split(",")]

@@ -15,13 +15,13 @@ Usage: .venv/bin/python benchmarks/bench_sim_pool.py --workers 2 --steps 100 --i
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import time
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 
 import numpy as np
+from _cli import parse_args
 
 os.environ.setdefault("MUJOCO_GL", "egl")
 os.environ.setdefault("PYOPENGL_PLATFORM", "egl")
@@ -188,10 +188,7 @@ def bench_policy(a: Args) -> float:
 
 
 def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    for f in fields(Args):
-        p.add_argument("--" + f.name.replace("_", "-"), type=type(f.default), default=f.default)
-    a = Args(**vars(p.parse_args()))
+    a = parse_args(Args, __doc__)
     skip = set(a.skip.split(",")) if a.skip else set()
     out: dict = {"args": asdict(a), "load_avg": os.getloadavg()}
     if "raw" not in skip:

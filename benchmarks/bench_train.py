@@ -11,14 +11,15 @@ Usage: ``.venv/bin/python benchmarks/bench_train.py [--steps 60] [--tune]``
 
 from __future__ import annotations
 
-import argparse
 import json
 import statistics
 import sys
 import tempfile
 import time
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from pathlib import Path
+
+from _cli import parse_args
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -46,17 +47,6 @@ class Args:
     threads: int = 1
     """torch threads of the plain loop: 1 matches a 1-CPU Ray worker (Ray sets OMP_NUM_THREADS to the
     worker's CPUs); more threads on a busy machine oversubscribe the cores"""
-
-
-def parse() -> Args:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    for f in fields(Args):
-        if f.type in ("bool", bool):
-            parser.add_argument(f"--{f.name.replace('_', '-')}", action="store_true", default=f.default)
-        else:
-            kind = {"int": int, "str": str, "float": float}[str(f.type)]
-            parser.add_argument(f"--{f.name.replace('_', '-')}", type=kind, default=f.default)
-    return Args(**vars(parser.parse_args()))
 
 
 def plain_loop(cfg, steps: int, threads: int) -> float:  # noqa: ANN001
@@ -102,7 +92,7 @@ def ray_fit(cfg) -> dict:  # noqa: ANN001
 
 
 def main() -> None:
-    args = parse()
+    args = parse_args(Args, __doc__)
     sys.path.insert(0, str(REPO / "tests" / "distributed"))
     from conftest import build_feature_store  # the tests' separable synthetic store
     from roboact.distributed.train import DataConfig, OptimConfig, TrainConfig
