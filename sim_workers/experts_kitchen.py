@@ -24,6 +24,7 @@ class KitchenExpert(ScriptedExpert):
     ki = 1.5  # 1/s per step: integral term
     kr = 2.0  # 1/s: angular velocity per radian of error
     vmax = 0.6  # m/s cap
+    gravity_ff = 1.0
 
     def reset(self) -> None:
         self.posture = self.env.data.qpos[:7].copy()
@@ -49,9 +50,7 @@ class KitchenExpert(ScriptedExpert):
         mujoco.mj_jacSite(m, d, jp, jr, m.site("end_effector").id)
         J = np.vstack([jp[:, :7], jr[:, :7]])
         err = target - self.eef_pos()
-        integ = np.clip(
-            self.mem.get("integ", np.zeros(3)) + err, -0.5, 0.5
-        )  # gravity sag of the position servos
+        integ = np.clip(self.mem.get("integ", np.zeros(3)) + err, -0.5, 0.5)  # contact forces
         self.mem["integ"] = integ
         v = self.kp * err + self.ki * integ
         n = np.linalg.norm(v)
@@ -64,8 +63,20 @@ class KitchenExpert(ScriptedExpert):
         qd = J.T @ np.linalg.solve(JJt, np.concatenate([v, w]))
         null = np.eye(7) - J.T @ np.linalg.solve(JJt, J)
         qd += null @ (0.5 * (self.posture - d.qpos[:7]))
+        return self._servo_action(qd, grip)
+
+    def _servo_action(self, qd: Vec, grip: float) -> np.ndarray:
+        """Joint velocities ``qd`` as Kitchen's action, inverting its servo model.
+
+        Kitchen sends ``q + 2 a dt`` to position servos (gain kp) on joints with viscous damping, so
+        a joint settles at ``(kp * offset - gravity) / damping`` rad/s: the offset that moves it at
+        ``qd`` is ``(damping * qd + bias) / kp``. Without the gravity term the arm sags.
+        """
+        m, d = self.env.model, self.env.data
+        kp = m.actuator_gainprm[:7, 0]
+        offset = (m.dof_damping[:7] * qd + self.gravity_ff * d.qfrc_bias[:7]) / kp
         act = np.zeros(9, dtype=np.float32)
-        act[:7] = np.clip(qd / 2.0, -1, 1)  # Kitchen maps [-1, 1] to +-2 rad/s
+        act[:7] = np.clip(offset / (2.0 * self.env.robot.dt), -1, 1)  # Kitchen maps [-1, 1] to +-2 rad/s
         act[7:] = -grip  # finger velocity: + opens, - closes
         return act
 
