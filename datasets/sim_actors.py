@@ -67,10 +67,12 @@ class SimWorker:
 
     def run(self, job: SimJob) -> dict[str, Any]:
         """Execute one job; returns the records to write (none when every attempt failed)."""
+        from roboact.datasets.sim_scenes import env_label
+
         t0 = time.perf_counter()
         env = self.env(job.env_key)
         episode, views, attempts = execute_job(env, job, self.cfg)
-        records = records_for(job, episode, views, type(env).__name__) if episode is not None else []
+        records = records_for(job, episode, views, env_label(env)) if episode is not None else []
         return {"job": job, "records": records, "attempts": attempts, "seconds": time.perf_counter() - t0}
 
 

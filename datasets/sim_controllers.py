@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+from roboact.datasets.sim_scenes import SCENES, SceneSpec
 from scipy.spatial.transform import Rotation
 
 logger = logging.getLogger(__name__)
@@ -73,6 +74,11 @@ class Ctx:
     def sim(self) -> Any:
         return self.env.sim  # re-read every time: robosuite may rebuild the sim on reset
 
+    @property
+    def scene(self) -> SceneSpec | None:
+        """The scene the env was built for (``make_env`` tags it), None for an untagged env."""
+        return SCENES.get(getattr(self.env, "roboact_scene", ""))
+
     # -- poses ------------------------------------------------------------------------------------
     def eef(self) -> np.ndarray:
         return np.array(self.env._eef_xpos, dtype=np.float64)
@@ -89,6 +95,9 @@ class Ctx:
     def object_pos(self) -> np.ndarray:
         """Position of the manipulated object (the part a gripper acts on)."""
         env = self.env
+        scene = self.scene
+        if scene is not None and scene.libero_object:
+            return self.body_pos(env.objects_dict[scene.libero_object].root_body)
         name = type(env).__name__
         if name == "Lift":
             return self.body_pos(env.cube.root_body)
@@ -198,6 +207,10 @@ PLACE_OFFSET = np.array([0.0, 0.12, 0.0])
 
 
 def place_script(ctx: Ctx) -> Script:
+    scene = ctx.scene
+    if scene is not None and scene.libero_target:
+        yield from _place_into(ctx, scene.libero_target)
+        return
     target = ctx.start["object"] + PLACE_OFFSET
     yield from _grasp(ctx, lift=0.06)
     yield from ctx.move(target + UP * (ctx.eef()[2] - ctx.object_pos()[2] + 0.06), CLOSE, tol=0.015)
@@ -208,12 +221,30 @@ def place_script(ctx: Ctx) -> Script:
 
 
 def place_success(ctx: Ctx) -> bool:
-    """Cube within 3 cm of the target spot, resting on the table, gripper away from it."""
+    """Cube within 3 cm of the target spot, resting on the table, gripper away from it.
+
+    In a LIBERO scene: the problem's own BDDL goal (e.g. ``(On cream_cheese_1 akita_black_bowl_1)``)
+    holds and the hand is released and away from the object.
+    """
     obj = ctx.object_pos()
+    scene = ctx.scene
+    if scene is not None and scene.libero_target:
+        return bool(ctx.env._check_success() and np.linalg.norm(ctx.eef() - obj) > 0.05)
     target = ctx.start["object"] + PLACE_OFFSET
     resting = abs(obj[2] - ctx.start["object"][2]) < 0.01
     away = np.linalg.norm(ctx.eef() - obj) > 0.05
     return bool(np.linalg.norm((obj - target)[:2]) < 0.03 and resting and away)
+
+
+def _place_into(ctx: Ctx, target: str) -> Script:
+    """LIBERO place: grasp the object, carry it high over the target object, lower, release."""
+    yield from _grasp(ctx, lift=0.08)
+    goal = lambda: ctx.body_pos(ctx.env.objects_dict[target].root_body)  # noqa: E731
+    offset = ctx.eef() - ctx.object_pos()
+    yield from ctx.move(goal() + offset + UP * 0.14, CLOSE, tol=0.015)
+    yield from ctx.move(goal() + offset + UP * 0.06, CLOSE, tol=0.01, max_steps=50)
+    yield from ctx.hold(OPEN, 10)
+    yield from ctx.move(ctx.eef() + UP * 0.1, OPEN, tol=0.02, max_steps=40)
 
 
 # -- push / pull ------------------------------------------------------------------------------------

@@ -1,15 +1,23 @@
-"""robosuite 1.4 scenes of the simulated atomic-action source, with this machine's workarounds.
+"""robosuite 1.4 and LIBERO scenes of the simulated atomic-action source, with this machine's workarounds.
 
-One scene = one robosuite single-arm environment with fixed keyword arguments (``SCENES``); an
-env is built once per (robot, scene) and reset cheaply (``hard_reset=False``: ``reset()`` reuses
-the simulator, about 5 ms without cameras, instead of rebuilding it in 1.5-3.6 s).
+One scene = one robosuite single-arm environment with fixed keyword arguments, or one LIBERO
+problem (a BDDL file) built through LIBERO's ``ControlEnv`` (``SCENES``); an env is built once per
+(robot, scene) and reset cheaply (``hard_reset=False``: ``reset()`` reuses the simulator, about
+5 ms without cameras, instead of rebuilding it in 1.5-3.6 s).
+
+LIBERO's problem classes mount ``f"Mounted{robot}"`` for each name in ``robots=`` and LIBERO only
+ships ``MountedPanda``; any other robot fails in robosuite with ``KeyError: 'MountedUR5e'``
+(``ROBOT_CLASS_MAPPING``). ``register_libero_robots`` defines ``Mounted<Robot>`` for the other
+embodiments: robosuite's own model of the robot, placed where LIBERO places its Panda for every
+LIBERO arena (``MountedPanda.base_xpos_offset``), with its own init pose, mount and gripper.
 
 Workarounds (FACTS.md, re-checked here):
 - Sawyer does not load on mujoco 3.3.7 ("mesh volume is too small: robot0_head_1"): its head
   meshes get ``inertia="shell"``, and the contact between ``base_col`` and ``link0_collision`` is
   excluded (otherwise OSC keeps a 1.3 cm error and grasps fail).
 - Rendering dominates on llvmpipe: render contexts skip multisampling, reflections and shadows
-  (``patch_cheap_render``), and only the kept frames are rendered (``render_state``).
+  (``patch_cheap_render`` of ``roboact.sim_workers.envs.libero``, shared with the LIBERO workers),
+  and only the kept frames are rendered (``render_state``).
 - robosuite's ``sim.render`` returns OpenGL (upside-down) images; ``render_state`` flips them.
 """
 
@@ -21,6 +29,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+from roboact.sim_workers.envs.libero import patch_cheap_render
 
 logger = logging.getLogger(__name__)
 
@@ -30,10 +39,21 @@ ROBOTS = ("Panda", "Sawyer", "UR5e", "Kinova3", "IIWA", "Jaco")
 
 @dataclass(frozen=True)
 class SceneSpec:
-    """A robosuite environment and the fixed arguments that make one scene of the source."""
+    """A robosuite environment (or LIBERO problem) and the fixed arguments that make one scene."""
 
     env_name: str
+    """robosuite env name; for LIBERO scenes the problem, ``<benchmark>/<bddl stem>``."""
     kwargs: dict[str, Any] = field(default_factory=dict)
+    libero_bddl: str = ""
+    """LIBERO BDDL file relative to LIBERO's ``bddl_files`` (empty: a robosuite scene)."""
+    libero_object: str = ""
+    """LIBERO object instance the action manipulates (``objects_dict`` key)."""
+    libero_target: str = ""
+    """LIBERO object instance an object is placed on/in (``place``)."""
+
+    @property
+    def is_libero(self) -> bool:
+        return bool(self.libero_bddl)
 
 
 SCENES: dict[str, SceneSpec] = {
@@ -46,33 +66,16 @@ SCENES: dict[str, SceneSpec] = {
     "door": SceneSpec("Door", {"use_latch": False}),
     "door_latch": SceneSpec("Door", {"use_latch": True}),
     "round_nut": SceneSpec("NutAssemblyRound"),
+    "libero_goal_cheese_bowl": SceneSpec(
+        "libero_goal/put_the_cream_cheese_in_the_bowl",
+        libero_bddl="libero_goal/put_the_cream_cheese_in_the_bowl.bddl",
+        libero_object="cream_cheese_1",
+        libero_target="akita_black_bowl_1",
+    ),
 }
 """Scene name -> robosuite env; config files refer to scenes by these names."""
 
 _PATCHED: set[str] = set()
-
-
-def patch_cheap_render() -> None:
-    """Make robosuite render contexts skip multisampling, reflections and shadows (process-wide).
-
-    On llvmpipe these cost about half of every frame (FACTS.md); the patch wraps context creation
-    so it survives context rebuilds. Idempotent.
-    """
-    if "render" in _PATCHED:
-        return
-    import mujoco
-    from robosuite.utils.binding_utils import MjRenderContext
-
-    original = MjRenderContext._set_mujoco_context_and_buffers
-
-    def cheap(self: Any) -> None:
-        self.model._model.vis.quality.offsamples = 0
-        original(self)
-        self.scn.flags[mujoco.mjtRndFlag.mjRND_REFLECTION] = 0
-        self.scn.flags[mujoco.mjtRndFlag.mjRND_SHADOW] = 0
-
-    MjRenderContext._set_mujoco_context_and_buffers = cheap
-    _PATCHED.add("render")
 
 
 def patch_sawyer() -> None:
@@ -105,11 +108,40 @@ def patch_sawyer() -> None:
     _PATCHED.add("sawyer")
 
 
+def register_libero_robots() -> None:
+    """Define ``Mounted<Robot>`` models so LIBERO's problem classes accept every embodiment.
+
+    LIBERO rewrites ``robots=["UR5e"]`` to ``"MountedUR5e"``, which only exists for the Panda. The
+    classes made here subclass robosuite's model of the robot (so the robot, its default mount
+    and gripper are unchanged) and take LIBERO's base placements for each arena from
+    ``MountedPanda``, so every robot stands where LIBERO's Panda stands. Idempotent.
+    """
+    if "libero_robots" in _PATCHED:
+        return
+    import libero.libero.envs.robots  # noqa: F401 - registers MountedPanda in ROBOT_CLASS_MAPPING
+    from libero.libero.envs.robots.mounted_panda import MountedPanda
+    from robosuite.models.robots import manipulators
+    from robosuite.robots import ROBOT_CLASS_MAPPING
+    from robosuite.robots.single_arm import SingleArm
+
+    offsets = MountedPanda.base_xpos_offset.fget(None)  # plain dict of LIBERO arena placements
+    for robot in ROBOTS:
+        name = f"Mounted{robot}"
+        if robot == "Panda" or name in ROBOT_CLASS_MAPPING:
+            continue
+        base = getattr(manipulators, robot)
+        # the class statement registers the model by name (robosuite's RobotModelMeta)
+        type(name, (base,), {"base_xpos_offset": property(lambda self, o=offsets: dict(o))})
+        ROBOT_CLASS_MAPPING[name] = SingleArm
+    _PATCHED.add("libero_robots")
+
+
 def make_env(robot: str, scene: str, cameras: list[str], image_size: int, control_freq: int = 20) -> Any:
-    """Build one robosuite env for (robot, scene) with OSC_POSE, cheap rendering and soft resets.
+    """Build one env for (robot, scene) with OSC_POSE, cheap rendering and soft resets.
 
     Cameras are not observed (``use_camera_obs=False``): frames are rendered on demand from saved
-    states by ``render_state``, only for the frames a clip keeps.
+    states by ``render_state``, only for the frames a clip keeps. The returned env carries
+    ``roboact_scene`` (the scene name) so scripts find the scene's objects.
     """
     if robot not in ROBOTS:
         raise ValueError(f"embodiment {robot!r} is not supported; use one of {ROBOTS}")
@@ -124,15 +156,10 @@ def make_env(robot: str, scene: str, cameras: list[str], image_size: int, contro
     patch_cheap_render()
     patch_sawyer()
     spec = SCENES[scene]
-    controller = robosuite.load_controller_config(default_controller="OSC_POSE")
-    env = robosuite.make(
-        spec.env_name,
-        robots=robot,
-        controller_configs=controller,
+    common: dict[str, Any] = dict(
         has_renderer=False,
         has_offscreen_renderer=image_size > 0,
         use_camera_obs=False,
-        use_object_obs=False,
         camera_names=list(cameras) or ["agentview"],
         camera_heights=image_size or 64,
         camera_widths=image_size or 64,
@@ -140,10 +167,46 @@ def make_env(robot: str, scene: str, cameras: list[str], image_size: int, contro
         horizon=100000,
         ignore_done=True,
         hard_reset=False,
-        reward_shaping=False,
-        **spec.kwargs,
     )
+    if spec.is_libero:
+        env = _make_libero_env(robot, spec, common)
+    else:
+        controller = robosuite.load_controller_config(default_controller="OSC_POSE")
+        env = robosuite.make(
+            spec.env_name,
+            robots=robot,
+            controller_configs=controller,
+            use_object_obs=False,
+            reward_shaping=False,
+            **common,
+            **spec.kwargs,
+        )
+    env.roboact_scene = scene
     return env
+
+
+def _make_libero_env(robot: str, spec: SceneSpec, common: dict[str, Any]) -> Any:
+    """The robosuite env of a LIBERO problem, built by LIBERO's ``ControlEnv`` for ``robot``."""
+    from libero.libero import get_libero_path
+    from libero.libero.envs.env_wrapper import ControlEnv
+
+    register_libero_robots()
+    bddl = os.path.join(get_libero_path("bddl_files"), spec.libero_bddl)
+    if not os.path.isfile(bddl):
+        raise FileNotFoundError(f"LIBERO BDDL file {bddl} not found (scene {spec.env_name})")
+    wrapper = ControlEnv(bddl_file_name=bddl, robots=[robot], controller="OSC_POSE", **common, **spec.kwargs)
+    env = wrapper.env
+    env.roboact_bddl = spec.libero_bddl
+    env.reset()  # LIBERO builds its object-state tables on the first reset
+    return env
+
+
+def env_label(env: Any) -> str:
+    """What a clip's provenance names as its env: robosuite class, or ``LIBERO:<problem>``."""
+    spec = SCENES.get(getattr(env, "roboact_scene", ""))
+    if spec is not None and spec.is_libero:
+        return f"LIBERO:{spec.env_name}"
+    return type(env).__name__
 
 
 def render_state(env: Any, state: np.ndarray, camera: str, image_size: int) -> np.ndarray:

@@ -4,16 +4,18 @@ The paper (Sec. III-A) builds a heterogeneous single-action dataset so that the 
 is performed by different subjects and the model learns the action, not the actor. RH20T and
 BridgeData V2 cannot be downloaded here, so this source does the same in simulation: scripted
 controllers (``sim_controllers``) make six robot embodiments perform labelled atomic actions in
-robosuite 1.4 scenes (``sim_scenes``), a pool of Ray simulator actors (``sim_actors``) runs the
-(embodiment, action, seed) jobs, and the driver writes each finished clip into the clip store.
+robosuite 1.4 scenes and LIBERO scenes (``sim_scenes``), a pool of Ray simulator actors
+(``sim_actors``) runs the (embodiment, action, seed) jobs, and the driver writes each finished
+clip into the clip store.
 
 Each kept clip is one camera view of one successful episode, with an Algorithm 1 caption in its
 closest faithful form (the subject is the robot's name, because the subject is what varies here)::
 
     "Panda robot pick can. Action is pick, Object is can."
 
-Clip ids are deterministic, ``sim-<Robot>-<action>-<object>-s<seed index>-<camera>``, so a rerun
-skips finished jobs and a retried job overwrites nothing twice.
+Clip ids are deterministic, ``sim-<Robot>-<action>-<object>-s<seed index>-<camera>`` (spaces of
+the object label become ``_``), so a rerun skips finished jobs and a retried job overwrites
+nothing twice.
 """
 
 from __future__ import annotations
@@ -125,7 +127,8 @@ class SimJob:
 
     @property
     def key(self) -> str:
-        return f"sim-{self.robot}-{self.action}-{self.object}-s{self.index:03d}"
+        obj = self.object.replace(" ", "_")
+        return f"sim-{self.robot}-{self.action}-{obj}-s{self.index:03d}"
 
     @property
     def env_key(self) -> tuple[str, str]:
@@ -204,7 +207,11 @@ def execute_job(
 def records_for(
     job: SimJob, episode: Episode, views: list[dict[str, Any]], env_name: str
 ) -> list[ClipRecord]:
-    """Clip records (one per camera) of a successful job, trajectories duplicated on each view."""
+    """Clip records (one per camera) of a successful job, trajectories duplicated on each view.
+
+    ``env_name`` is ``sim_scenes.env_label(env)``: the robosuite class, or ``LIBERO:<problem>``
+    for a LIBERO scene, whose provenance also names its BDDL file (``libero_bddl``).
+    """
     extras = {
         "states": episode.states,
         "actions": episode.actions,
@@ -212,6 +219,8 @@ def records_for(
         "object_pos": episode.object_pos,
         "frame_steps": np.asarray(episode.info["frame_steps"], dtype=np.int64),
     }
+    scene = SCENES[job.scene]
+    libero = {"libero_bddl": scene.libero_bddl} if scene.is_libero else {}
     out = []
     for view in views:
         out.append(
@@ -234,6 +243,7 @@ def records_for(
                     "steps": int(len(episode.actions)),
                     "frame_steps": list(episode.info["frame_steps"]),
                     "controller": "OSC_POSE",
+                    **libero,
                 },
                 n_source_frames=int(len(episode.states)),
                 frames=view["frames"],

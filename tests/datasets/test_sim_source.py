@@ -163,3 +163,60 @@ def test_heldout_embodiment_split_never_leaks_the_held_out_robot(tmp_path):
         assert split["test"] and all(subject[i] == robot for i in split["test"])
         assert len(split["train"]) + len(split["val"]) + len(split["test"]) == len(store)
     store.close()
+
+
+def test_object_labels_with_spaces_give_clip_ids_without_spaces():
+    job = SimJob("UR5e", "pick", "cream cheese", "libero_goal_cheese_bowl", 2, base_seed=0)
+    assert job.clip_id("agentview") == "sim-UR5e-pick-cream_cheese-s002-agentview"
+
+
+@pytest.mark.sim
+@pytest.mark.timeout(240)
+def test_libero_scene_clip_has_labels_caption_frames_and_provenance_naming_the_problem():
+    """A non-Panda robot (LIBERO ships only its mounted Panda) picks LIBERO's cream cheese."""
+    from roboact.datasets.sim_scenes import SCENES, env_label, make_env
+
+    scene = "libero_goal_cheese_bowl"
+    cfg = _cfg(embodiments=["UR5e"], max_attempts=2)
+    job = SimJob("UR5e", "pick", "cream cheese", scene, 0, base_seed=0)
+    env = make_env("UR5e", scene, CAMERAS, 32)
+    try:
+        assert type(env.robots[0].robot_model).__name__ == "MountedUR5e"
+        episode, views, attempts = execute_job(env, job, cfg)
+        assert episode is not None, f"no LIBERO pick in {attempts} attempts"
+        records = records_for(job, episode, views, env_label(env))
+    finally:
+        env.close()
+    assert episode.object_pos[-1][2] > episode.object_pos[0][2] + 0.10  # lifted, read from the sim
+    for record, camera in zip(records, CAMERAS, strict=True):
+        assert (record.subject, record.action, record.object) == ("UR5e", "pick", "cream cheese")
+        assert record.caption == "UR5e robot pick cream cheese. Action is pick, Object is cream cheese."
+        assert record.frames.shape == (cfg.n_frames, 32, 32, 3) and record.frames.dtype == np.uint8
+        assert record.frames.std() > 0
+        prov = record.provenance
+        assert prov["env"] == "LIBERO:libero_goal/put_the_cream_cheese_in_the_bowl"
+        assert prov["libero_bddl"] == SCENES[scene].libero_bddl
+        assert prov["camera"] == camera and prov["robot"] == "UR5e" and prov["seed"] == job.seed(0)
+        assert record.n_source_frames == len(episode.actions) + 1
+
+
+def test_cli_build_without_frames_keeps_the_config_frame_count(monkeypatch, tmp_path):
+    """`roboact data build --source sim` without --frames/--image-size: the config's values."""
+    import roboact.cluster
+    from roboact.datasets import sim_actors
+    from typer.testing import CliRunner
+
+    from roboact.cli import app
+
+    ran: list[SimSourceConfig] = []
+    monkeypatch.setattr(roboact.cluster, "init_ray", lambda address=None, **kw: None)
+    monkeypatch.setattr(sim_actors, "run_pool", lambda jobs, cfg, store, stats: ran.append(cfg) or stats)
+    out = tmp_path / "sim.h5"
+    result = CliRunner().invoke(
+        app, ["data", "build", "--source", "sim", "--out", str(out), "--config", "sim_tiny", "--json"]
+    )
+    assert result.exit_code == 0, result.output
+    tiny = load_config(SimSourceConfig, "sim_tiny")
+    assert [(c.n_frames, c.image_size, c.seed) for c in ran] == [(tiny.n_frames, tiny.image_size, tiny.seed)]
+    with ClipStore(out) as store:
+        assert (store.attrs["n_frames"], store.attrs["image_size"]) == (tiny.n_frames, tiny.image_size)
