@@ -79,6 +79,10 @@ class Ctx:
         """The scene the env was built for (``make_env`` tags it), None for an untagged env."""
         return SCENES.get(getattr(self.env, "roboact_scene", ""))
 
+    def robot(self) -> str:
+        """Embodiment name (LIBERO's ``Mounted<Robot>`` models count as ``<Robot>``)."""
+        return type(self.env.robots[0].robot_model).__name__.removeprefix("Mounted")
+
     # -- poses ------------------------------------------------------------------------------------
     def eef(self) -> np.ndarray:
         return np.array(self.env._eef_xpos, dtype=np.float64)
@@ -173,8 +177,14 @@ class Ctx:
 UP = np.array([0.0, 0.0, 1.0])
 
 
-def _grasp(ctx: Ctx, lift: float = 0.1, z_off: float = 0.0) -> Script:
-    """Approach the object from above, close on it and lift it by ``lift`` m."""
+def _grasp(ctx: Ctx, lift: float = 0.1, z_off: float | None = None) -> Script:
+    """Approach the object from above, close on it and lift it by ``lift`` m.
+
+    ``z_off``: grasp point above the object's centre; default the scene's ``grasp_height`` for
+    the robot (0 unless a scene says otherwise).
+    """
+    if z_off is None:
+        z_off = ctx.scene.grasp_height.get(ctx.robot(), 0.0) if ctx.scene is not None else 0.0
     obj = ctx.object_pos()
     yield from ctx.move(obj + UP * 0.08 + UP * z_off, OPEN, tol=0.015)
     yield from ctx.move(ctx.object_pos() + UP * z_off, OPEN, tol=0.008, max_steps=50)
@@ -371,6 +381,56 @@ def insert_success(ctx: Ctx) -> bool:
     return bool(ctx.env._check_success())  # robosuite NutAssembly: nut around its peg, released
 
 
+# -- turn -------------------------------------------------------------------------------------------
+TURN_ANGLE = np.pi / 2  # rad commanded about the vertical; success needs TURN_MIN
+TURN_MIN = np.deg2rad(60.0)
+TURN_STEPS = 30
+
+
+def _yaw(ctx: Ctx, body: str) -> float:
+    mat = np.array(ctx.sim.data.body_xmat[ctx.sim.model.body_name2id(body)]).reshape(3, 3)
+    return float(np.arctan2(mat[1, 0], mat[0, 0]))
+
+
+def _nut_turn(ctx: Ctx) -> float:
+    """Signed rotation of the nut about the vertical since the episode started (rad, wrapped)."""
+    nut = ctx.env.nuts[ctx.env.nut_id]
+    turn = _yaw(ctx, nut.root_body) - ctx.start["nut_yaw"][0]
+    return float((turn + np.pi) % (2 * np.pi) - np.pi)
+
+
+def turn_script(ctx: Ctx) -> Script:
+    """Grasp the round nut's handle, raise it 3 cm, turn it a quarter turn about its own centre
+    (the hand circles the centre while the wrist turns), set it down and release."""
+    env = ctx.env
+    nut = env.nuts[env.nut_id]
+    ctx.start["nut_yaw"] = np.array([_yaw(ctx, nut.root_body)])
+    along = ctx.object_pos() - ctx.body_pos(nut.root_body)
+    ctx.yaw_to(np.cross(UP, along))  # fingers close across the handle bar (as for insert)
+    yield from _grasp(ctx, lift=0.03)
+    centre = ctx.body_pos(nut.root_body)
+    hand, start = ctx.eef(), ctx.q0
+    target, rot = hand, start
+    for k in range(1, TURN_STEPS + 16):  # 15 extra steps let the hand catch up with the last target
+        turn = Rotation.from_rotvec(UP * TURN_ANGLE * min(k, TURN_STEPS) / TURN_STEPS)
+        target, rot = centre + turn.apply(hand - centre), turn * start
+        yield ctx.action(target, CLOSE, gain=2.0, rot=rot)
+    ctx.q0 = rot
+    yield from ctx.move(target - UP * 0.025, CLOSE, tol=0.008, max_steps=30)
+    yield from ctx.hold(OPEN, 10)
+    yield from ctx.move(ctx.eef() + UP * 0.08, OPEN, tol=0.02, max_steps=30)
+
+
+def turn_success(ctx: Ctx) -> bool:
+    """Nut turned >= 60 deg about the vertical, back on the table, hand released and away."""
+    if "nut_yaw" not in ctx.start:
+        return False
+    nut = ctx.body_pos(ctx.env.nuts[ctx.env.nut_id].root_body)
+    resting = nut[2] < ctx.start["object"][2] + 0.01
+    away = np.linalg.norm(ctx.eef() - ctx.object_pos()) > 0.05
+    return bool(abs(_nut_turn(ctx)) >= TURN_MIN and resting and away)
+
+
 ACTIONS: dict[str, ActionSpec] = {
     "lift": ActionSpec("cube", "table_cube", lift_script, lift_success),
     "pick": ActionSpec("can", "bin_can", pick_script, pick_success),
@@ -380,6 +440,7 @@ ACTIONS: dict[str, ActionSpec] = {
     "stack": ActionSpec("cube", "two_cubes", stack_script, stack_success),
     "close": ActionSpec("door", "door", close_script, close_success, setup=close_setup),
     "insert": ActionSpec("nut", "round_nut", insert_script, insert_success),
+    "turn": ActionSpec("nut", "round_nut", turn_script, turn_success),
 }
 """Atomic actions (plain verbs, as Algorithm 1 captions use them) and how each is scripted."""
 

@@ -50,6 +50,8 @@ class SceneSpec:
     """LIBERO object instance the action manipulates (``objects_dict`` key)."""
     libero_target: str = ""
     """LIBERO object instance an object is placed on/in (``place``)."""
+    grasp_height: dict[str, float] = field(default_factory=dict)
+    """Robot -> grasp point height above the object's centre (m); default 0."""
 
     @property
     def is_libero(self) -> bool:
@@ -71,6 +73,9 @@ SCENES: dict[str, SceneSpec] = {
         libero_bddl="libero_goal/put_the_cream_cheese_in_the_bowl.bddl",
         libero_object="cream_cheese_1",
         libero_target="akita_black_bowl_1",
+        # the cheese is 1.8 cm tall: Jaco's fingers close below its end-effector site and meet
+        # the table when the site is at the cheese's centre (0/3 picks; 1.5 cm higher: 2/2)
+        grasp_height={"Jaco": 0.015},
     ),
 }
 """Scene name -> robosuite env; config files refer to scenes by these names."""
