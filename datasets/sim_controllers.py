@@ -353,6 +353,35 @@ def close_success(ctx: Ctx) -> bool:
     return _hinge_qpos(ctx) < 0.05
 
 
+OPEN_TILT = 0.6  # rad the fingertips lean toward the door: the palm stays clear of the panel
+OPEN_HOOK_DEPTH = 0.045  # m behind the handle bar's centre: the middle of the bar-panel gap
+
+
+def open_script(ctx: Ctx) -> Script:
+    """Hook the closed fingers behind the handle bar and pull the (closed) door open along its arc.
+
+    The fingers close along the door so the hand's wide side is parallel to the panel, and the
+    hand leans 0.6 rad so only the fingertips enter the 6 cm gap between bar and panel: upright,
+    the palm hits the panel (the failure of grasping or hooking the bar straight from above).
+    """
+    normal = _door_normal(ctx)
+    tangent = np.cross(UP, normal)
+    ctx.yaw_to(tangent)
+    ctx.q0 = Rotation.from_rotvec(tangent * OPEN_TILT) * ctx.q0  # fingertips toward the door
+    bar_geom = ctx.sim.model.geom_name2id(ctx.env.door.naming_prefix + "handle")  # the bar, not its base
+    bar = np.array(ctx.sim.data.geom_xpos[bar_geom])
+    hook = bar - normal * OPEN_HOOK_DEPTH
+    yield from ctx.move(hook + UP * 0.12, CLOSE, tol=0.01)
+    yield from ctx.move(hook + UP * 0.06, CLOSE, tol=0.005, max_steps=40, gain=1.0)
+    yield from ctx.move(hook, CLOSE, tol=0.008, max_steps=60)
+    yield from ctx.follow(lambda: _arc_target(ctx, 0.25), CLOSE, lambda: _hinge_qpos(ctx) > 0.35, 150)
+    yield from ctx.move(ctx.eef() + UP * 0.1, CLOSE, tol=0.02, max_steps=30)
+
+
+def open_success(ctx: Ctx) -> bool:
+    return bool(ctx.env._check_success())  # robosuite Door: hinge opened > 0.3 rad
+
+
 # -- insert -----------------------------------------------------------------------------------------
 def insert_script(ctx: Ctx) -> Script:
     """Grasp the round nut by its handle and lower it over the round peg."""
@@ -441,6 +470,7 @@ ACTIONS: dict[str, ActionSpec] = {
     "close": ActionSpec("door", "door", close_script, close_success, setup=close_setup),
     "insert": ActionSpec("nut", "round_nut", insert_script, insert_success),
     "turn": ActionSpec("nut", "round_nut", turn_script, turn_success),
+    "open": ActionSpec("door", "door", open_script, open_success),
 }
 """Atomic actions (plain verbs, as Algorithm 1 captions use them) and how each is scripted."""
 

@@ -52,6 +52,8 @@ class SceneSpec:
     """LIBERO object instance an object is placed on/in (``place``)."""
     grasp_height: dict[str, float] = field(default_factory=dict)
     """Robot -> grasp point height above the object's centre (m); default 0."""
+    actions: tuple[str, ...] = ()
+    """Actions whose scripts know this scene's objects; empty = any (robosuite scenes)."""
 
     @property
     def is_libero(self) -> bool:
@@ -76,6 +78,7 @@ SCENES: dict[str, SceneSpec] = {
         # the cheese is 1.8 cm tall: Jaco's fingers close below its end-effector site and meet
         # the table when the site is at the cheese's centre (0/3 picks; 1.5 cm higher: 2/2)
         grasp_height={"Jaco": 0.015},
+        actions=("pick", "place"),
     ),
 }
 """Scene name -> robosuite env; config files refer to scenes by these names."""

@@ -44,7 +44,8 @@ class SimActionConfig:
     """One atomic action of the source and who performs it."""
 
     name: str = "lift"
-    """Action verb with a scripted controller (lift, pick, place, push, pull, stack, close, insert)."""
+    """Action verb with a scripted controller (lift, pick, place, push, pull, stack, open, close,
+    insert, turn)."""
     object: str = ""
     """Object label; empty = the action's default (e.g. cube for lift)."""
     scene: str = ""
@@ -93,6 +94,12 @@ class SimSourceConfig:
                 )
             if act.scene and act.scene not in SCENES:
                 raise ValueError(f"actions[{i}].scene: {act.scene!r} unknown; use one of {sorted(SCENES)}")
+            allowed = SCENES[act.scene].actions if act.scene else ()
+            if allowed and act.name not in allowed:
+                raise ValueError(
+                    f"actions[{i}]: scene {act.scene!r} has scripts for {list(allowed)} only, "
+                    f"not {act.name!r}"
+                )
             extra = [r for r in act.embodiments if r not in self.embodiments]
             if extra:
                 raise ValueError(

@@ -46,6 +46,22 @@ def test_large_config_has_thousands_of_clips():
     assert len(make_jobs(cfg)) * len(cfg.cameras) >= 1000
 
 
+@pytest.mark.parametrize("name", ["sim_large", "sim_libero"])
+def test_libero_scene_actions_are_done_by_at_least_three_embodiments(name):
+    from roboact.datasets.sim_scenes import SCENES
+
+    jobs = [j for j in make_jobs(load_config(SimSourceConfig, name)) if SCENES[j.scene].is_libero]
+    robots_per_action: dict[str, set[str]] = {}
+    for job in jobs:
+        robots_per_action.setdefault(job.action, set()).add(job.robot)
+    assert robots_per_action and all(len(r) >= MIN_SUBJECTS_PER_ACTION for r in robots_per_action.values())
+
+
+def test_libero_scene_rejects_actions_it_has_no_script_for():
+    with pytest.raises(ValueError, match=r"actions\[0\]: scene 'libero_goal_cheese_bowl'.*'push'"):
+        SimSourceConfig(actions=[SimActionConfig(name="push", scene="libero_goal_cheese_bowl")])
+
+
 def test_bad_config_values_are_rejected_naming_the_field():
     with pytest.raises((ValueError, ConfigError), match="embodiments"):
         SimSourceConfig(embodiments=["R2D2"])
@@ -202,10 +218,10 @@ def test_libero_scene_clip_has_labels_caption_frames_and_provenance_naming_the_p
 
 def test_cli_build_without_frames_keeps_the_config_frame_count(monkeypatch, tmp_path):
     """`roboact data build --source sim` without --frames/--image-size: the config's values."""
-    import roboact.cluster
     from roboact.datasets import sim_actors
     from typer.testing import CliRunner
 
+    import roboact.cluster
     from roboact.cli import app
 
     ran: list[SimSourceConfig] = []
