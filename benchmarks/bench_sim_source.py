@@ -1,4 +1,5 @@
-"""Benchmark the simulated source: raw single-env loop vs a Ray actor pool of 1 and of 2 actors.
+"""Benchmark the simulated source: raw single-env loop vs a Ray actor pool of 1 and of 2 actors,
+and (``--success``) the scripted controllers' success per (embodiment, action).
 
 Same work in every mode: the same jobs (episodes), rendered at the same size, written into a
 fresh clip store. The raw loop builds its env(s) in this process and runs ``execute_job`` +
@@ -7,6 +8,11 @@ fresh clip store. The raw loop builds its env(s) in this process and runs ``exec
 clips/min per mode, the per-actor ratio to the raw loop (goal >= 0.9) and memory per actor.
 
     .venv/bin/python benchmarks/bench_sim_source.py --jobs-per-action 2
+    .venv/bin/python benchmarks/bench_sim_source.py --success open:door,turn:round_nut --seeds 3
+
+``--success action:scene[:object],...`` runs, for every robot of ``--robots``, the first attempt
+of job seed indices 0..seeds-1 (the seeds a build tries first) without rendering, and prints
+successes/attempts, env build seconds and seconds per episode.
 """
 
 from __future__ import annotations
@@ -41,6 +47,12 @@ class Args:
     """camera views (one clip each)"""
     modes: str = "raw,1,2"
     """which measurements to run: raw and/or actor counts"""
+    success: str = ""
+    """success table instead: comma-separated action:scene[:object] (e.g. open:door)"""
+    robots: str = "Panda,Sawyer,UR5e,Kinova3,IIWA,Jaco"
+    """embodiments of the success table"""
+    seeds: int = 3
+    """seed indices per (embodiment, action) in the success table"""
 
 
 def make_cfg(args: Args, workers: int):
@@ -102,12 +114,43 @@ def pool(args: Args, n: int, out: Path) -> tuple[float, int, float, float]:
     return seconds, stats["new_clips"], startup, sum(rss) / len(rss)
 
 
+def success_table(args: Args) -> None:
+    """Success per (embodiment, action) of the scripted controllers, first-attempt seeds."""
+    import numpy as np
+    from roboact.datasets.sim_controllers import ACTIONS, run_episode
+    from roboact.datasets.sim_scenes import make_env
+    from roboact.datasets.sim_source import SimJob
+
+    print("| robot | action | scene | object | successes | env build s | s/episode |")
+    print("|---|---|---|---|---|---|---|")
+    for item in args.success.split(","):
+        action, scene, *obj = item.split(":")
+        obj_name = obj[0] if obj else ACTIONS[action].object
+        for robot in args.robots.split(","):
+            t0 = time.perf_counter()
+            env = make_env(robot, scene, args.cameras.split(","), args.image_size)
+            build = time.perf_counter() - t0
+            ok, secs = 0, []
+            for index in range(args.seeds):
+                seed = SimJob(robot, action, obj_name, scene, index, 0).seed(0)
+                t0 = time.perf_counter()
+                ok += run_episode(env, action, seed, 250, min_steps=args.n_frames).success
+                secs.append(time.perf_counter() - t0)
+            env.close()
+            row = f"| {robot} | {action} | {scene} | {obj_name} | {ok}/{args.seeds} | {build:.1f} |"
+            print(f"{row} {np.mean(secs):.1f} |", flush=True)
+    print(f"\nargs: {args}; cpus: {os.cpu_count()}; load average: {os.getloadavg()}")
+
+
 def main() -> None:
     fmt = argparse.RawDescriptionHelpFormatter
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=fmt)
     for f in fields(Args):
         parser.add_argument(f"--{f.name.replace('_', '-')}", type=type(f.default), default=f.default)
     args = Args(**vars(parser.parse_args()))
+    if args.success:
+        success_table(args)
+        return
     modes = args.modes.split(",")
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
