@@ -186,6 +186,10 @@ def _grasp(ctx: Ctx, lift: float = 0.1, z_off: float | None = None) -> Script:
     if z_off is None:
         z_off = ctx.scene.grasp_height.get(ctx.robot(), 0.0) if ctx.scene is not None else 0.0
     obj = ctx.object_pos()
+    above = obj[2] + 0.08 + z_off
+    if ctx.eef()[2] < above - 0.02:  # starts low (IIWA on LIBERO's higher table): rise first, or
+        # the arm sweeps the objects in between (it dragged LIBERO's bowl off the table)
+        yield from ctx.move(np.r_[ctx.eef()[:2], above], OPEN, tol=0.015, max_steps=40)
     yield from ctx.move(obj + UP * 0.08 + UP * z_off, OPEN, tol=0.015)
     yield from ctx.move(ctx.object_pos() + UP * z_off, OPEN, tol=0.008, max_steps=50)
     yield from ctx.hold(CLOSE, 10)
