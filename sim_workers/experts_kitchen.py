@@ -22,6 +22,9 @@ class KitchenExpert(ScriptedExpert):
     suite = "kitchen"
     kp = 8.0  # 1/s: Cartesian velocity per metre of error
     ki = 1.5  # 1/s per step: integral term
+    # m: integrate only within this error. The hinge swings need the wound-up integral as pulling
+    # force; fine approaches (knob, switch) overshoot into the handle with it.
+    integ_radius = np.inf
     kr = 2.0  # 1/s: angular velocity per radian of error
     vmax = 0.6  # m/s cap
     gravity_ff = 1.0
@@ -50,7 +53,9 @@ class KitchenExpert(ScriptedExpert):
         mujoco.mj_jacSite(m, d, jp, jr, m.site("end_effector").id)
         J = np.vstack([jp[:, :7], jr[:, :7]])
         err = target - self.eef_pos()
-        integ = np.clip(self.mem.get("integ", np.zeros(3)) + err, -0.5, 0.5)  # contact forces
+        integ = self.mem.get("integ", np.zeros(3))
+        if np.linalg.norm(err) < self.integ_radius:
+            integ = np.clip(integ + err, -0.5, 0.5)
         self.mem["integ"] = integ
         v = self.kp * err + self.ki * integ
         n = np.linalg.norm(v)
@@ -63,9 +68,9 @@ class KitchenExpert(ScriptedExpert):
         qd = J.T @ np.linalg.solve(JJt, np.concatenate([v, w]))
         null = np.eye(7) - J.T @ np.linalg.solve(JJt, J)
         qd += null @ (0.5 * (self.posture - d.qpos[:7]))
-        return self._servo_action(qd, grip)
+        return self.servo_action(qd, grip)
 
-    def _servo_action(self, qd: Vec, grip: float) -> np.ndarray:
+    def servo_action(self, qd: Vec, grip: float) -> np.ndarray:
         """Joint velocities ``qd`` as Kitchen's action, inverting its servo model.
 
         Kitchen sends ``q + 2 a dt`` to position servos (gain kp) on joints with viscous damping, so
@@ -117,6 +122,7 @@ class FlipSwitch(KitchenPush):
     handle, joint_name, threshold, sign = "light_site", "light_switch", -0.6, -1.0
     direction = np.array([-1.0, 0.0, 0.0])
     stroke, lift = 0.15, 0.06
+    integ_radius = 0.03
 
 
 class SlideDoor(KitchenPush):
@@ -176,6 +182,7 @@ class TurnKnob(KitchenExpert):
     """knob: grasp the bottom burner's knob and turn the wrist about the knob's axis."""
 
     knob_site, joint_name, goal = "knob2_site", "knob_Joint_2", -0.8
+    integ_radius = 0.03
 
     def plan(self) -> list[Phase]:
         m, d = self.env.model, self.env.data
