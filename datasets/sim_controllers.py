@@ -250,13 +250,16 @@ def place_success(ctx: Ctx) -> bool:
     return bool(np.linalg.norm((obj - target)[:2]) < 0.03 and resting and away)
 
 
+PLACE_RELEASE_HEIGHT = 0.09  # m of the object's centre above the target's origin when released
+
+
 def _place_into(ctx: Ctx, target: str) -> Script:
     """LIBERO place: grasp the object, carry it high over the target object, lower, release."""
     yield from _grasp(ctx, lift=0.08)
     goal = lambda: ctx.body_pos(ctx.env.objects_dict[target].root_body)  # noqa: E731
     offset = ctx.eef() - ctx.object_pos()
     yield from ctx.move(goal() + offset + UP * 0.14, CLOSE, tol=0.015)
-    yield from ctx.move(goal() + offset + UP * 0.06, CLOSE, tol=0.01, max_steps=50)
+    yield from ctx.move(goal() + offset + UP * PLACE_RELEASE_HEIGHT, CLOSE, tol=0.01, max_steps=50)
     yield from ctx.hold(OPEN, 10)
     yield from ctx.move(ctx.eef() + UP * 0.1, OPEN, tol=0.02, max_steps=40)
 
