@@ -6,6 +6,7 @@ by 0.5 rad (world axis-angle), grip -1 open / +1 close.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -97,65 +98,115 @@ class OpenMiddleDrawer(LiberoExpert):
 
 
 class PushPlate(LiberoExpert):
-    """T2: two straight pushes with the closed gripper turned 90 deg (palm edge-on to the cabinet).
+    """T2: lower the closed fingertips into the plate and push its rim from the inside to the goal.
 
-    Leg 1 pushes the plate along +y until it is level with the stove-front region, leg 2 along
-    x onto it. A single diagonal push needs a stand-off behind the plate that the hand cannot
-    reach: the cabinet stands there and the palm is 20 cm wide across the fingers.
+    LIBERO's goal is ``On(plate, stove_front_region)``: the plate's centre within the region's
+    x/y half-sizes and the plate touching the table. Pushing from outside needs a stand-off
+    behind the plate, and the cabinet's handles stand 3 cm behind its rim; from inside the
+    1 cm high rim there is nothing in the way, and the light plate (12 g) follows the fingertips.
     """
 
-    def plan(self) -> list[Phase]:
-        goal = self.site("main_table_stove_front_region")
-        plate = lambda e: e.body("plate_1_main")  # noqa: E731
-        yaw = quat_rotate_world(self.q0, np.array([0.0, 0.0, 1.0]), np.pi / 2)
-        rot = lambda e: yaw  # noqa: E731
-        ey, ex = np.array([0.0, 1.0, 0.0]), np.array([np.sign(goal[0] - plate(self)[0]) or -1.0, 0.0, 0.0])
+    plate = "plate_1_main"
+    goal_site = "main_table_stove_front_region"
+    inner = 0.018  # m: grip site to plate centre when a finger's flat side touches the rim's inner wall
+    beyond = 0.025  # m: aim this far past the region's centre along leg 1 (the region is +-4 cm)
+    clear = 0.01  # m: leg 1 bends this far away from the bowl and the cream cheese
+    pads = ("gripper0_finger1_pad_collision", "gripper0_finger2_pad_collision")
 
-        def flat(p: Vec) -> Vec:
-            return p * [1, 1, 0]
+    def _bottom_below_grip(self) -> float:
+        """Height of the grip site above the lowest point of the finger pads."""
+        m, d = self.sim.model, self.sim.data
+        low = []
+        for name in self.pads:
+            g = m.geom_name2id(name)
+            half = np.abs(d.geom_xmat[g].reshape(3, 3)[2]) @ m.geom_size[g]
+            low.append(d.geom_xpos[g][2] - half)
+        return float(self.eef_pos()[2] - min(low))
+
+    def _floor_top(self) -> float:
+        """Top of the plate's floor: the collision box at the plate's centre, relative to the body."""
+        m, d = self.sim.model, self.sim.data
+        mm = m._model
+        b = m.body_name2id(self.plate)
+        centre = d.xpos[b]
+        best, top = np.inf, 0.0
+        for g in np.flatnonzero((mm.geom_bodyid == b) & (mm.geom_contype > 0)):
+            dist = np.linalg.norm((d.geom_xpos[g] - centre)[:2])
+            if dist < best:
+                half = np.abs(d.geom_xmat[g].reshape(3, 3)[2]) @ m.geom_size[g]
+                best, top = dist, d.geom_xpos[g][2] + half - centre[2]
+        return float(top)
+
+    def plan(self) -> list[Phase]:
+        region = self.site(self.goal_site) * [1, 1, 0]
+        plate = lambda e: e.body(e.plate)  # noqa: E731
+        start = plate(self) * [1, 1, 0]
+        ahead = (region - start) * [0, 1, 0]
+        ahead /= np.linalg.norm(ahead)
+        side = np.array([-ahead[1], ahead[0], 0.0])  # the bowl and the cream cheese stand this side
+        # aim past the region's centre along leg 1 (still inside it): the cream cheese stands in
+        # front of the region's near edge, in the way of a plate pushed across at the centre line
+        goal = region + ahead * self.beyond
+        # leg 1 along y, bending away from the bowl and the cream cheese (their edges are level
+        # with the rim); leg 2 across onto the region
+        waypoint = start + (goal - start) @ ahead * ahead - side * self.clear
+        floor, tip = self._floor_top(), self._bottom_below_grip()
+        # pads resting on the floor: the rim is only 1 cm high, hovering lets them ride over it
+        z = lambda e: plate(e)[2] + floor + tip - 0.004  # noqa: E731
+        # the hand is 20 cm wide across the fingers: on leg 1 it is turned 90 deg to pass the
+        # cabinet handles; on leg 2 it is turned back so it does not sweep over the stove
+        yaw = quat_rotate_world(self.q0, np.array([0.0, 0.0, 1.0]), np.pi / 2)
+        turned = lambda e: yaw  # noqa: E731
+        centre = lambda e: plate(e) * [1, 1, 0]  # noqa: E731
+
+        def pusher(target: Vec, off: Vec, inner: float) -> Callable[[LiberoExpert], Vec]:
+            def push(e: LiberoExpert) -> Vec:
+                # the fingertips press the rim's inner wall ahead of them, ``inner`` from the centre
+                err = target - centre(e)
+                dist = np.linalg.norm(err)
+                return centre(e) + err / max(dist, 1e-6) * (inner + min(dist, 0.03)) + off + _up(z(e))
+
+            return push
+
+        dist = lambda e: float(np.linalg.norm((goal - centre(e))[:2]))  # noqa: E731
+
+        def down(name: str, rot: Callable[[Any], Vec] | None) -> Phase:
+            return Phase(
+                name,
+                lambda e: centre(e) + _up(z(e)),
+                1,
+                max_steps=30,
+                speed=0.6,
+                rot=rot,
+                done=lambda e: e.eef_pos()[2] < z(e) + 0.008,
+            )
 
         return [
+            Phase("above", lambda e: centre(e) + _up(z(e) + 0.06), 1, tol=0.012, rot=turned),
+            down("down", turned),
             Phase(
-                "y_high",
-                lambda e: flat(plate(e) - ey * 0.075) + _up(plate(e)[2] + 0.12),
-                1,
-                tol=0.015,
-                rot=rot,
-            ),
-            Phase(
-                "y_low", lambda e: flat(plate(e) - ey * 0.075) + _up(plate(e)[2] + 0.02), 1, tol=0.01, rot=rot
-            ),
-            Phase(
-                "y_push",
-                lambda e: flat(plate(e) - ey * 0.02) + _up(plate(e)[2] + 0.02),
+                "push1",
+                pusher(waypoint, -side * 0.015, self.inner),  # fingers on the far side from the bowl
                 1,
                 max_steps=90,
-                speed=0.5,
-                rot=rot,
-                done=lambda e: plate(e)[1] > goal[1] - 0.005,
+                speed=0.6,
+                rot=turned,
+                done=lambda e: (centre(e) - waypoint) @ ahead > -0.03,
             ),
-            Phase("lift", lambda e: e.mem["entry"] + _up(0.1), 1, tol=0.015, rot=rot),
             Phase(
-                "x_high",
-                lambda e: flat(plate(e) - ex * 0.075) + _up(plate(e)[2] + 0.12),
+                "push2",
+                pusher(goal, np.zeros(3), self.inner),
                 1,
-                tol=0.015,
-                rot=rot,
+                max_steps=100,
+                speed=0.6,
+                rot=turned,
+                done=lambda e: dist(e) < 0.01,
             ),
-            Phase(
-                "x_low", lambda e: flat(plate(e) - ex * 0.075) + _up(plate(e)[2] + 0.02), 1, tol=0.01, rot=rot
-            ),
-            Phase(
-                "x_push",
-                lambda e: flat(plate(e) - ex * 0.02) + _up(plate(e)[2] + 0.02),
-                1,
-                max_steps=60,
-                speed=0.5,
-                rot=rot,
-                done=lambda e: abs(plate(e)[0] - goal[0]) < 0.012,
-            ),
-            Phase("retreat", lambda e: e.mem["entry"] + _up(0.08), 1, max_steps=10**6, rot=rot),
+            Phase("up", lambda e: e.mem["entry"] + _up(0.08), 1, max_steps=10**6, rot=turned),
         ]
+
+    def probe(self) -> str:
+        return f"plate={self.body(self.plate).round(3)} eef={self.eef_pos().round(3)}"
 
 
 class CheeseInBowl(LiberoExpert):
@@ -181,35 +232,66 @@ class CheeseInBowl(LiberoExpert):
 
 
 class TurnOnStove(LiberoExpert):
-    """T4: push the stove knob's lever sideways, following its tip round, past the 'on' angle."""
+    """T4: grasp the knob's bar between the fingers and turn the hand about the knob axis.
+
+    The stove counts as on once its knob hinge reaches the low end of LIBERO's ``turnon`` range
+    (0.5 rad). Pushing the bar's tip sideways with the closed hand jams (the hand catches on the
+    bar and the dial ring); closing the fingers across the bar and yawing the hand turns the knob
+    like a wrist would, and keeps working whatever the stove's placement.
+    """
 
     knob = "flat_stove_1_button"
-    tip_geom = "flat_stove_1_g22"
+    bar_tip = "flat_stove_1_g22"  # outer end of the knob's bar
+    bar_hub = "flat_stove_1_g19"  # the bar's centre block (top is the highest point of the knob)
+    pads = ("gripper0_finger1_pad_collision", "gripper0_finger2_pad_collision")
+
+    def turnon_angle(self) -> float:
+        """The lower end of LIBERO's ``turnon`` range of the knob hinge."""
+        obj = self.env.raw.get_object(self.knob.removesuffix("_button"))
+        return float(min(obj.object_properties["articulation"]["default_turnon_ranges"]))
 
     def plan(self) -> list[Phase]:
         m, d = self.sim.model, self.sim.data
-        anchor = d.xanchor[m.joint_name2id(self.knob)].copy()
+        jid = m.joint_name2id(self.knob)
+        anchor, axis = d.xanchor[jid].copy(), d.xaxis[jid].copy()
+        bar = (self.geom(self.bar_tip) - anchor) * [1, 1, 0]
+        bar /= np.linalg.norm(bar)
+        sep = (self.geom(self.pads[1]) - self.geom(self.pads[0])) * [1, 1, 0]
+        sep /= np.linalg.norm(sep)
+        # yaw that makes the finger separation perpendicular to the bar (smallest of the two)
+        want = np.cross([0.0, 0.0, 1.0], bar)
+        yaw = np.arctan2(np.cross(sep, want)[2], np.dot(sep, want))
+        yaw = (yaw + np.pi / 2) % np.pi - np.pi / 2
+        aligned = quat_rotate_world(self.q0, np.array([0.0, 0.0, 1.0]), yaw)
+        g = m.geom_name2id(self.bar_hub)
+        half_height = np.abs(d.geom_xmat[g].reshape(3, 3)[2]) @ m.geom_size[g]  # world-z half extent
+        z = self.geom(self.bar_hub)[2] + half_height - 0.012  # pads close on the bar's upper part
+        centre = anchor * [1, 1, 0]
+        goal = self.turnon_angle() + 0.15
+        rot = lambda e: aligned  # noqa: E731
 
-        def frame(e: LiberoExpert) -> tuple[Vec, Vec, Vec]:
-            tip = e.geom(e.tip_geom)
-            radial = (tip - anchor) * [1, 1, 0]
-            radial /= np.linalg.norm(radial)
-            return tip, radial, np.cross([0, 0, 1.0], radial)  # +z rotation moves the tip along tangent
-
-        tip0, radial0, tangent0 = frame(self)
-        z = tip0[2] + 0.005
-        start = tip0 - tangent0 * 0.04 - radial0 * 0.005
-
-        def push(e: LiberoExpert) -> Vec:
-            tip, radial, tangent = frame(e)
-            return tip + tangent * 0.05 - radial * 0.008 + _up(z - tip[2])
+        def turning(e: LiberoExpert) -> Vec:
+            # lead the knob by a fixed angle: the hand keeps turning until the hinge follows
+            return quat_rotate_world(aligned, axis, e.joint(e.knob) + 0.35)
 
         return [
-            Phase("above", lambda e: start * [1, 1, 0] + _up(z + 0.08), 1, tol=0.012),
-            Phase("down", lambda e: start * [1, 1, 0] + _up(z), 1, tol=0.008),
-            Phase("push", push, 1, max_steps=80, speed=1.0, done=lambda e: e.joint(e.knob) > 0.6),
-            Phase("up", lambda e: e.mem["entry"] + _up(0.08), 1, max_steps=10**6),
+            Phase("above", lambda e: centre + _up(z + 0.08), -1, tol=0.01, rot=rot),
+            Phase("down", lambda e: centre + _up(z), -1, tol=0.005, max_steps=40, rot=rot, speed=0.5),
+            Phase("grasp", lambda e: centre + _up(z), 1, min_steps=8, max_steps=8, rot=rot),
+            Phase(
+                "turn",
+                lambda e: centre + _up(z),
+                1,
+                max_steps=80,
+                rot=turning,
+                done=lambda e: e.joint(e.knob) > goal,
+            ),
+            Phase("release", lambda e: centre + _up(z), -1, min_steps=6, max_steps=6, rot=turning),
+            Phase("up", lambda e: e.mem["entry"] + _up(0.08), -1, max_steps=10**6, rot=turning),
         ]
+
+    def probe(self) -> str:
+        return f"knob={self.joint(self.knob):.3f}"
 
 
 class SoupAndCheeseInBasket(LiberoExpert):
