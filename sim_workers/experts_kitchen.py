@@ -183,6 +183,7 @@ class TurnKnob(KitchenExpert):
 
     knob_site, joint_name, goal = "knob2_site", "knob_Joint_2", -0.8
     integ_radius = 0.03
+    depth = 0.028  # m: hand site this far in front of the lever, so the fingertips stop short of the dial
 
     def plan(self) -> list[Phase]:
         m, d = self.env.model, self.env.data
@@ -190,21 +191,26 @@ class TurnKnob(KitchenExpert):
         axis = d.xaxis[jid].copy()
         k = lambda e: e.site(e.knob_site)  # noqa: E731
 
-        def turned(e: TurnKnob) -> Vec:
-            turn = min(e.t_phase * 0.08, 1.2)
-            return quat_rotate_world(e.q0, axis, -turn)
+        depth = np.array([0.0, self.depth, 0.0])
+
+        def turning(e: TurnKnob) -> Vec:
+            e.mem["turn"] = min(e.t_phase * 0.08, 1.2)  # rad of wrist turn so far
+            return quat_rotate_world(e.q0, axis, -e.mem["turn"])
+
+        def held(e: TurnKnob) -> Vec:  # keep the turn that reached the goal: no turning back
+            return quat_rotate_world(e.q0, axis, -e.mem.get("turn", 0.0))
 
         return [
             Phase("pregrasp", lambda e: k(e) - np.array([0.0, 0.1, 0.0]), -1, tol=0.015, max_steps=80),
-            Phase("reach", lambda e: k(e) - np.array([0.0, 0.01, 0.0]), -1, tol=0.008, max_steps=50),
-            Phase("grasp", lambda e: k(e) - np.array([0.0, 0.01, 0.0]), 1, min_steps=8, max_steps=8),
+            Phase("reach", lambda e: k(e) - depth, -1, tol=0.008, max_steps=20),
+            Phase("grasp", lambda e: k(e) - depth, 1, min_steps=8, max_steps=8),
             Phase(
                 "turn",
                 lambda e: e.mem["entry"],
                 1,
                 max_steps=60,
-                rot=turned,
+                rot=turning,
                 done=lambda e: e.joint(e.joint_name) < e.goal,
             ),
-            Phase("hold", lambda e: e.mem["entry"], 1, max_steps=10**6, rot=turned),
+            Phase("hold", lambda e: e.mem["entry"], 1, max_steps=10**6, rot=held),
         ]
