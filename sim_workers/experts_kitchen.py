@@ -1,5 +1,6 @@
 """Franka Kitchen scripted experts (knob, door, switch, micro, slide): joint velocities from a
-damped least-squares inverse of the end-effector site Jacobian."""
+damped least-squares inverse of the end-effector site Jacobian, turned into Kitchen's action by
+inverting its damped position servos (with gravity), so the arm goes where it is sent without sag."""
 
 from __future__ import annotations
 
@@ -27,7 +28,7 @@ class KitchenExpert(ScriptedExpert):
     integ_radius = np.inf
     kr = 2.0  # 1/s: angular velocity per radian of error
     vmax = 0.6  # m/s cap
-    gravity_ff = 1.0
+    gravity_ff = 1.0  # weight of the gravity offset in the servo inversion (0 = the arm sags)
 
     def reset(self) -> None:
         self.posture = self.env.data.qpos[:7].copy()
