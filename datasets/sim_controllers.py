@@ -3,7 +3,8 @@
 Each action is a generator that yields 7-d OSC_POSE actions ``[dx, dy, dz, ax, ay, az, grip]`` in
 [-1, 1] (position scaled by 0.05 m, rotation by 0.5 rad world axis-angle, grip -1 open / +1 close)
 from the live simulator state, plus a success check on the simulator's own state (the env's
-``_check_success`` where robosuite defines one for the action, joint/object state otherwise). The
+``_check_success`` where robosuite defines one for the action, the problem's BDDL goal in a
+LIBERO scene, joint/object state otherwise). The
 same script drives every embodiment: targets are end-effector positions, orientation is held at
 the episode's start, so only the robot underneath changes: the heterogeneity the paper relies on.
 
