@@ -52,6 +52,10 @@ class LiberoExpert(ScriptedExpert):
         m = self.sim.model
         return _mat_quat(self.sim.data.site_xmat[m.site_name2id("gripper0_grip_site")])
 
+    def probe(self) -> str:
+        """One-line summary of the task state (joint angles, object poses) for debugging logs."""
+        return ""
+
     def control(self, target: Vec, q_target: Vec, grip: float, speed: float) -> np.ndarray:
         dp = (target - self.eef_pos()) / 0.05 * self.kp
         n = np.linalg.norm(dp)
@@ -96,6 +100,10 @@ class OpenMiddleDrawer(LiberoExpert):
             Phase("hold", lambda e: h(e) + pull * 0.1, -1, max_steps=10**6, rot=rot),
         ]
 
+    def probe(self) -> str:
+        off = self.eef_pos() - self.geom(self.handle)
+        return f"slide={self.joint(self.slide_joint):.3f} grip-handle={off.round(3)}"
+
 
 class PushPlate(LiberoExpert):
     """T2: lower the closed fingertips into the plate and push its rim from the inside to the goal.
@@ -104,6 +112,11 @@ class PushPlate(LiberoExpert):
     x/y half-sizes and the plate touching the table. Pushing from outside needs a stand-off
     behind the plate, and the cabinet's handles stand 3 cm behind its rim; from inside the
     1 cm high rim there is nothing in the way, and the light plate (12 g) follows the fingertips.
+
+    Leg 1 (+y, away from the cabinet) works; leg 2 (across, -x) often fails: the turned fingers
+    ride up onto the 1 cm rim instead of pushing it, turning the hand back in contact knocks the
+    plate away, and pushing from outside the rim's +x side is beyond the arm's reach at table
+    height there (x > 0.14 m at y 0.2 m). Measured rates are in the subsystem docs.
     """
 
     plate = "plate_1_main"
@@ -153,8 +166,7 @@ class PushPlate(LiberoExpert):
         floor, tip = self._floor_top(), self._bottom_below_grip()
         # pads resting on the floor: the rim is only 1 cm high, hovering lets them ride over it
         z = lambda e: plate(e)[2] + floor + tip - 0.004  # noqa: E731
-        # the hand is 20 cm wide across the fingers: on leg 1 it is turned 90 deg to pass the
-        # cabinet handles; on leg 2 it is turned back so it does not sweep over the stove
+        # the hand is 20 cm wide across the fingers: turned 90 deg it passes the cabinet handles
         yaw = quat_rotate_world(self.q0, np.array([0.0, 0.0, 1.0]), np.pi / 2)
         turned = lambda e: yaw  # noqa: E731
         centre = lambda e: plate(e) * [1, 1, 0]  # noqa: E731
