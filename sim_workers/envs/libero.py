@@ -147,6 +147,7 @@ class LiberoEnv(gym.Env):
         self._env.seed(seed)  # np.random.seed: fixture placement on the soft reset below
         self._env.reset()  # resets the step counter; cheap because hard_reset=False
         raw = self._env.set_init_state(self.init_states[episode % len(self.init_states)])
+        self._forget_previous_episode()
         self._steps = 0
         return self._obs(raw), {
             "episode": episode,
@@ -154,6 +155,25 @@ class LiberoEnv(gym.Env):
             "init_state": episode % len(self.init_states),
             "success": False,
         }
+
+    def _forget_previous_episode(self) -> None:
+        """Clear what a soft reset leaves behind, so an episode does not depend on the one before.
+
+        ``set_init_state`` writes qpos/qvel only: the OSC controller keeps the end-effector pose
+        and goal it computed at the previous episode's last step, and MuJoCo keeps that step's
+        solver warm start. Without this, episode k run after another episode diverged from episode
+        k run first from step 1 on (a T1 expert episode succeeded in one order and failed in the
+        other). The gripper's speed-limited command (``current_action``) was the culprit; the
+        controller goal and the warm start are cleared too so nothing of the last episode remains.
+        """
+        inner = getattr(self._env, "env", self._env)
+        inner.sim.data.qacc_warmstart[:] = 0.0
+        for robot in inner.robots:
+            robot.controller.reset_goal()  # re-reads the pose from the new state, goal = current pose
+            gripper = getattr(robot, "gripper", None)
+            if gripper is not None and hasattr(gripper, "current_action"):
+                # the Panda gripper integrates its command at a fixed speed from this value
+                gripper.current_action = np.zeros(gripper.dof)
 
     def step(self, action: np.ndarray) -> tuple[dict, float, bool, bool, dict]:
         raw, reward, _, info = self._env.step(np.asarray(action, dtype=np.float64))
