@@ -413,6 +413,17 @@ class Demo:
     def demos_path(self, suite: str) -> Path:
         return self.run / "sim" / f"demos_{suite}.h5"
 
+    def demo_tasks(self, suite: str, tasks: list[str]) -> list[str]:
+        """The tasks with at least one successful expert demo: BC trains on these.
+
+        A task whose scripted expert failed every demo episode is still evaluated, as a task the
+        heads never saw, rather than dropping the whole suite.
+        """
+        from roboact.sim_workers.demos import demo_stats
+
+        stats = demo_stats(self.demos_path(suite), tasks)
+        return [t for t in tasks if stats.get(t, {}).get("successes", 0) > 0]
+
     def stage_sim_demos(self) -> dict[str, Any]:
         from roboact.sim_workers.demos import collect_demos
 
@@ -462,6 +473,15 @@ class Demo:
         c = self.cfg
         results, rows, notes = {}, [], []
         for suite, tasks in self.suites():
+            trainable = self.demo_tasks(suite, tasks)
+            unseen = [t for t in tasks if t not in trainable]
+            if unseen:
+                notes.append(
+                    f"{suite}: no successful expert demo of {unseen}; the heads train on {trainable} "
+                    f"and are still evaluated on {unseen}, as tasks they never saw"
+                )
+            if not trainable:
+                continue
             for head, spec in self.heads().items():
                 try:
                     out = train_policy(
@@ -470,7 +490,7 @@ class Demo:
                         out=self.policy_dir(suite, head),
                         iterations=c.policy_iterations,
                         address=c.address,
-                        tasks=tasks,
+                        tasks=trainable,
                     )
                 except ValueError as err:  # no successful expert demo for these tasks: say so, go on
                     notes.append(f"{suite}/{head}: not trained: {err}")
@@ -499,12 +519,13 @@ class Demo:
         from roboact.sim_workers.tables import render_tables
 
         c = self.cfg
-        tables, figures, videos, results = [], [], [], {}
+        tables, figures, videos, results, unseen = [], [], [], {}, []
         for suite, tasks in self.suites():
             run = self.run / "sim_eval" / suite
             trained = [h for h in self.heads() if (self.policy_dir(suite, h) / "policy.json").is_file()]
             if not trained:
                 continue
+            unseen += [t for t in tasks if t not in self.demo_tasks(suite, tasks)]
             for head in trained:
                 results[f"{suite}/{head}"] = evaluate(
                     suite=suite,
@@ -537,7 +558,8 @@ class Demo:
             "what_ran": f"{c.eval_episodes} episodes per task and policy, horizon {c.max_steps} steps, "
             f"evaluation "
             f"seeds from {c.seed + 1000} (disjoint from the demos), {c.workers} simulator actors; "
-            "R3M, MPI and Robotic-CLIP rows are the paper's (not run: no weights)",
+            "R3M, MPI and Robotic-CLIP rows are the paper's (not run: no weights)"
+            + (f"; no expert demo of {unseen}, so the heads never saw those tasks" if unseen else ""),
             "tables": tables,
             "figures": figures,
             "videos": videos,
