@@ -100,3 +100,18 @@ def test_rerun_resumes_without_redoing_finished_stages(tiny_run) -> None:
         return [line for line in Path(path).read_text().splitlines() if not line.startswith("Generated ")]
 
     assert without_timestamp(again["report_md"]) == without_timestamp(first["report_md"])
+
+
+def test_bc_trains_on_the_tasks_with_a_successful_expert_demo(tmp_path) -> None:
+    """A task whose expert failed every demo episode is left out of BC, not the whole suite."""
+    import h5py
+
+    cfg = load_demo_config(None, ["scale=tiny", f"run_dir={tmp_path}"])
+    demo = Demo(cfg)
+    demo.demos_path("libero").parent.mkdir(parents=True)
+    with h5py.File(demo.demos_path("libero"), "w") as f:
+        for k, (task, success) in enumerate([("T1", True), ("T2", False), ("T2", False), ("T3", True)]):
+            g = f.create_group(f"data/demo_{k}")
+            g.attrs.update(task=task, success=success, num_samples=10)
+    assert demo.demo_tasks("libero", ["T1", "T2", "T3", "T4"]) == ["T1", "T3"]
+    assert demo.demo_tasks("kitchen", ["micro"]) == []  # no demo file yet
