@@ -2,7 +2,8 @@
 
 Prints, side by side in one run (LIBERO task T1, agentview camera):
   raw      one env, our adapter (cheap render), stepping only                      -> steps/s
-  (SubprocVectorEnv forks: it runs before Ray starts, or its children can deadlock on Ray's threads)
+  (SubprocVectorEnv forks: it runs first, before Ray and before this process makes an EGL context,
+   or its children deadlock)
   pool     N Ray actors running whole episodes (stepping; incl. resets)            -> steps/s, / (raw x N)
   subproc  LIBERO SubprocVectorEnv, N envs, same render settings (cheap, 1 camera) -> pool / subproc
   default  LIBERO SubprocVectorEnv, N envs, LIBERO's defaults (2 cameras, MSAA,
@@ -191,15 +192,17 @@ def main() -> None:
     a = parse_args(Args, __doc__)
     skip = set(a.skip.split(",")) if a.skip else set()
     out: dict = {"args": asdict(a), "load_avg": os.getloadavg()}
-    if "raw" not in skip:
-        out["raw_steps_s"] = bench_raw(a)
-        print(f"raw single env          {out['raw_steps_s']:7.1f} steps/s", flush=True)
     if "subproc" not in skip:
         out["subproc_cheap_steps_s"] = _subproc(a, cheap=True)
         print(f"SubprocVectorEnv x{a.workers} cheap {out['subproc_cheap_steps_s']:7.1f} steps/s", flush=True)
     if "default" not in skip:
         out["subproc_default_steps_s"] = _subproc(a, cheap=False)
         print(f"SubprocVectorEnv default {out['subproc_default_steps_s']:7.1f} steps/s", flush=True)
+    # the raw loop makes an EGL context in this process: fork SubprocVectorEnv's children before it,
+    # or they hang in llvmpipe's threads (seen on an idle machine)
+    if "raw" not in skip:
+        out["raw_steps_s"] = bench_raw(a)
+        print(f"raw single env          {out['raw_steps_s']:7.1f} steps/s", flush=True)
     if "reset" not in skip:
         out["soft_reset_s"], out["hard_reset_s"], out["same_state"] = bench_reset(a)
         print(

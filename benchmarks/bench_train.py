@@ -50,7 +50,11 @@ class Args:
 
 
 def plain_loop(cfg, steps: int, threads: int) -> float:  # noqa: ANN001
-    """Median seconds per step of the same step function without Ray."""
+    """Seconds per step of the same step function without Ray, timed like the Ray worker times it.
+
+    The worker reports wall time per step over an interval, data loading included; so does this
+    loop (from step 5 on, after warm-up), so the ratio is the cost of Ray Train and DDP alone.
+    """
     import torch
     from roboact.distributed.train import prepare_fit
     from roboact.distributed.train_loop import StepRunner, as_batch, build_model, make_loader
@@ -61,17 +65,17 @@ def plain_loop(cfg, steps: int, threads: int) -> float:  # noqa: ANN001
     model = build_model(model_cfg, data).train()
     runner = StepRunner(model, model, cfg, steps, torch.device("cpu"))
     loader, sampler = make_loader(data["train"], cfg.optim.batch_size, 0, 1, 0)
-    times, step = [], 0
+    warmup, step, t0 = 5, 0, 0.0
     while step < steps:
         sampler.set_epoch(step)
         for row in loader:
-            t = time.perf_counter()
+            if step == warmup:
+                t0 = time.perf_counter()
             runner.step(as_batch(row, torch.device("cpu")), step)
-            times.append(time.perf_counter() - t)
             step += 1
             if step >= steps:
                 break
-    return statistics.median(times[5:])
+    return (time.perf_counter() - t0) / (steps - warmup)
 
 
 def ray_fit(cfg) -> dict:  # noqa: ANN001
