@@ -204,7 +204,6 @@ def _make_libero_env(robot: str, spec: SceneSpec, common: dict[str, Any]) -> Any
         raise FileNotFoundError(f"LIBERO BDDL file {bddl} not found (scene {spec.env_name})")
     wrapper = ControlEnv(bddl_file_name=bddl, robots=[robot], controller="OSC_POSE", **common, **spec.kwargs)
     env = wrapper.env
-    env.roboact_bddl = spec.libero_bddl
     env.reset()  # LIBERO builds its object-state tables on the first reset
     return env
 

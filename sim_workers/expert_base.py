@@ -120,12 +120,14 @@ class ScriptedExpert:
 
     def act(self, obs: dict[str, Any]) -> np.ndarray:
         while self.k < len(self.phases) - 1 and self._phase_over(self.phases[self.k]):
-            logger.debug(
-                "%s: phase %s done after %d steps",
-                type(self).__name__,
-                self.phases[self.k].name,
-                self.t_phase,
-            )
+            if logger.isEnabledFor(logging.DEBUG):  # probe() reads the sim: only when asked for
+                logger.debug(
+                    "%s: phase %s done after %d steps %s",
+                    type(self).__name__,
+                    self.phases[self.k].name,
+                    self.t_phase,
+                    self.probe(),
+                )
             self.k, self.t_phase, self.mem["entry"] = self.k + 1, 0, self.eef_pos().copy()
             self.mem["integ"] = np.zeros(3)
         ph = self.phases[self.k]
@@ -143,6 +145,10 @@ class ScriptedExpert:
         return bool(np.linalg.norm(ph.target(self) - self.eef_pos()) < ph.tol)
 
     # Suite-specific ------------------------------------------------------------------------------
+    def probe(self) -> str:
+        """One-line summary of the task state (joint angles, object poses) for the debug log."""
+        return ""
+
     def plan(self) -> list[Phase]:
         raise TypeError(f"{type(self).__name__} must define plan()")
 

@@ -28,7 +28,6 @@ class KitchenExpert(ScriptedExpert):
     integ_radius = np.inf
     kr = 2.0  # 1/s: angular velocity per radian of error
     vmax = 0.6  # m/s cap
-    gravity_ff = 1.0  # weight of the gravity offset in the servo inversion (0 = the arm sags)
 
     def reset(self) -> None:
         self.posture = self.env.data.qpos[:7].copy()
@@ -80,7 +79,7 @@ class KitchenExpert(ScriptedExpert):
         """
         m, d = self.env.model, self.env.data
         kp = m.actuator_gainprm[:7, 0]
-        offset = (m.dof_damping[:7] * qd + self.gravity_ff * d.qfrc_bias[:7]) / kp
+        offset = (m.dof_damping[:7] * qd + d.qfrc_bias[:7]) / kp
         act = np.zeros(9, dtype=np.float32)
         act[:7] = np.clip(offset / (2.0 * self.env.robot.dt), -1, 1)  # Kitchen maps [-1, 1] to +-2 rad/s
         act[7:] = -grip  # finger velocity: + opens, - closes

@@ -52,10 +52,6 @@ class LiberoExpert(ScriptedExpert):
         m = self.sim.model
         return _mat_quat(self.sim.data.site_xmat[m.site_name2id("gripper0_grip_site")])
 
-    def probe(self) -> str:
-        """One-line summary of the task state (joint angles, object poses) for debugging logs."""
-        return ""
-
     def control(self, target: Vec, q_target: Vec, grip: float, speed: float) -> np.ndarray:
         dp = (target - self.eef_pos()) / 0.05 * self.kp
         n = np.linalg.norm(dp)
