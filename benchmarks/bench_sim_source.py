@@ -17,12 +17,13 @@ successes/attempts, env build seconds and seconds per episode.
 
 from __future__ import annotations
 
-import argparse
 import os
 import tempfile
 import time
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from pathlib import Path
+
+from _cli import parse_args
 
 os.environ.setdefault("MUJOCO_GL", "egl")
 os.environ.setdefault("LP_NUM_THREADS", "1")
@@ -143,11 +144,7 @@ def success_table(args: Args) -> None:
 
 
 def main() -> None:
-    fmt = argparse.RawDescriptionHelpFormatter
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=fmt)
-    for f in fields(Args):
-        parser.add_argument(f"--{f.name.replace('_', '-')}", type=type(f.default), default=f.default)
-    args = Args(**vars(parser.parse_args()))
+    args = parse_args(Args, __doc__)
     if args.success:
         success_table(args)
         return

@@ -492,7 +492,7 @@ class Demo:
                         address=c.address,
                         tasks=trainable,
                     )
-                except ValueError as err:  # no successful expert demo for these tasks: say so, go on
+                except ValueError as err:  # demos BC cannot use (e.g. inconsistent shapes): say so, go on
                     notes.append(f"{suite}/{head}: not trained: {err}")
                     continue
                 results[f"{suite}/{head}"] = out
