@@ -62,27 +62,34 @@ class LiberoExpert(ScriptedExpert):
 
 
 class OpenMiddleDrawer(LiberoExpert):
-    """T1: turn the gripper to face the drawer, grasp the handle bar from the front, pull it out.
+    """T1: grasp the handle bar from the front with the fingers tilted down, pull the drawer out.
 
-    A top-down grasp is blocked by the top drawer above the handle, so the gripper pitches 90 deg
-    (fingers vertical) and closes on the horizontal bar from the front.
+    A top-down grasp is blocked by the top drawer above the handle, so the gripper pitches until
+    the fingers point at the drawer and close vertically on the horizontal bar. Not quite level,
+    though: the hand is 20 cm across the fingers, and with the fingers level its lower half
+    reaches 10 cm below the bar, onto the plate and the bowl that stand on the table in front
+    of the drawer. It then drags them and the pull stalls (16/20 at 90 deg). Tilting the fingers
+    15 deg down (``pitch`` 75 deg) lifts that edge clear while the upper edge still passes the
+    top drawer's front: 70-80 deg all solved 20/20; 60 deg and less jam on the top drawer.
     """
 
     handle = "wooden_cabinet_1_g29"
     slide_joint = "wooden_cabinet_1_middle_level"
+    pitch = np.deg2rad(75)  # from fingers-down towards fingers-at-the-drawer
 
     def plan(self) -> list[Phase]:
         pull = -self.env.sim.data.xaxis[self.sim.model.joint_name2id(self.slide_joint)]  # opening direction
         side = np.cross([0.0, 0.0, 1.0], pull)  # horizontal axis to pitch about
-        facing = quat_rotate_world(self.q0, side, -np.pi / 2)
-        if np.dot(_quat_zaxis(facing), -pull) < 0.9:
-            facing = quat_rotate_world(self.q0, side, np.pi / 2)
+        facing = quat_rotate_world(self.q0, side, -self.pitch)
+        if np.dot(_quat_zaxis(facing), -pull) < 0:
+            facing = quat_rotate_world(self.q0, side, self.pitch)
+        fingers = _quat_zaxis(facing)  # approach along the fingers, so they slide onto the bar
         h = lambda e: e.geom(e.handle)  # noqa: E731
         rot = lambda e: facing  # noqa: E731
         return [
-            Phase("front", lambda e: h(e) + pull * 0.12, -1, tol=0.015, max_steps=80, rot=rot),
-            Phase("reach", lambda e: h(e) - pull * 0.02, -1, tol=0.006, max_steps=40, rot=rot, speed=0.5),
-            Phase("grasp", lambda e: h(e) - pull * 0.02, 1, min_steps=10, max_steps=10, rot=rot),
+            Phase("front", lambda e: h(e) - fingers * 0.12, -1, tol=0.015, max_steps=80, rot=rot),
+            Phase("reach", lambda e: h(e) + fingers * 0.02, -1, tol=0.006, max_steps=40, rot=rot, speed=0.5),
+            Phase("grasp", lambda e: h(e) + fingers * 0.02, 1, min_steps=10, max_steps=10, rot=rot),
             Phase(
                 "pull",
                 lambda e: h(e) + pull * 0.06,

@@ -6,7 +6,7 @@ import pytest
 from roboact.sim_workers.envs.registry import make_env
 from roboact.sim_workers.eval import rollout
 from roboact.sim_workers.experts import ExpertPolicy
-from roboact.sim_workers.experts_libero import TurnOnStove
+from roboact.sim_workers.experts_libero import OpenMiddleDrawer, TurnOnStove
 
 pytestmark = pytest.mark.sim
 
@@ -53,3 +53,37 @@ def test_stove_expert_starts_with_the_fingers_across_the_knob_bar(stove_env):
     bar = (expert.geom(expert.bar_tip) - anchor) * [1, 1, 0]
     cos = abs(sep @ bar) / (np.linalg.norm(sep) * np.linalg.norm(bar))
     assert cos < np.cos(np.deg2rad(75))
+
+
+@pytest.fixture(scope="module")
+def drawer_env():
+    env = make_env("T1", image_size=0, max_steps=200)
+    yield env
+    env.close()
+
+
+@pytest.mark.timeout(300)
+def test_drawer_expert_opens_the_drawer_without_touching_the_plate_or_the_bowl(drawer_env):
+    """Episode 0 puts the plate right in front of the drawer: a level hand dragged it and stalled."""
+    pol = ExpertPolicy()
+    pol.bind_env(drawer_env)
+    drawer_env.reset(seed=0, options={"episode": 0})
+    pol.reset()
+    expert = pol._impl
+    assert isinstance(expert, OpenMiddleDrawer)
+    m, d = expert.sim.model, expert.sim.data
+    mm = m._model
+    hand = {g for g in range(mm.ngeom) if (m.geom_id2name(g) or "").startswith("gripper0_")}
+    bystanders = {m.body_name2id(b) for b in ("plate_1_main", "akita_black_bowl_1_main")}
+    touched, success, obs = set(), False, {}
+    for _ in range(drawer_env.config.max_steps):
+        obs, _, success, _, _ = drawer_env.step(pol.act(obs))
+        for c in d.contact[: d.ncon]:
+            pair = {c.geom1, c.geom2}
+            if pair & hand and {mm.geom_bodyid[g] for g in pair} & bystanders:
+                touched |= {m.geom_id2name(g) for g in pair}
+        if success:
+            break
+    assert success and drawer_env.is_success()
+    assert expert.joint(expert.slide_joint) < -0.14
+    assert not touched, f"the hand touched {sorted(touched)}"
