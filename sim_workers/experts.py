@@ -16,14 +16,14 @@ from roboact.sim_workers.experts_libero import (
     BowlInBottomDrawer,
     CheeseInBowl,
     OpenMiddleDrawer,
-    PushPlate,
+    PlateToStoveFront,
     SoupAndCheeseInBasket,
     TurnOnStove,
 )
 
 EXPERTS: dict[str, type[ScriptedExpert]] = {
     "T1": OpenMiddleDrawer,
-    "T2": PushPlate,
+    "T2": PlateToStoveFront,
     "T3": CheeseInBowl,
     "T4": TurnOnStove,
     "T5": SoupAndCheeseInBasket,

@@ -6,7 +6,7 @@ import pytest
 from roboact.sim_workers.envs.registry import make_env
 from roboact.sim_workers.eval import rollout
 from roboact.sim_workers.experts import ExpertPolicy
-from roboact.sim_workers.experts_libero import OpenMiddleDrawer, TurnOnStove
+from roboact.sim_workers.experts_libero import OpenMiddleDrawer, PlateToStoveFront, TurnOnStove
 
 pytestmark = pytest.mark.sim
 
@@ -87,3 +87,33 @@ def test_drawer_expert_opens_the_drawer_without_touching_the_plate_or_the_bowl(d
     assert success and drawer_env.is_success()
     assert expert.joint(expert.slide_joint) < -0.14
     assert not touched, f"the hand touched {sorted(touched)}"
+
+
+@pytest.mark.timeout(300)
+def test_plate_expert_sets_the_plate_on_the_stove_front_leaving_the_rest_in_place():
+    """LIBERO's On(plate, region) holds, and the bowl and the cream cheese beside the path stay put."""
+    import numpy as np
+
+    env = make_env("T2", image_size=0, max_steps=200)
+    try:
+        pol = ExpertPolicy()
+        pol.bind_env(env)
+        env.reset(seed=1, options={"episode": 1})
+        pol.reset()
+        expert = pol._impl
+        assert isinstance(expert, PlateToStoveFront)
+        others = ("akita_black_bowl_1_main", "cream_cheese_1_main")
+        before = {b: expert.body(b)[:2] for b in others}  # they drop from their init heights: x/y only
+        success, obs = False, {}
+        for _ in range(env.config.max_steps):
+            obs, _, success, _, _ = env.step(pol.act(obs))
+            if success:
+                break
+        assert success and env.is_success()
+        region = expert.site(expert.goal_site)
+        half = expert.sim.model.site_size[expert.sim.model.site_name2id(expert.goal_site)]
+        assert np.all(np.abs((expert.body(expert.plate) - region)[:2]) <= half[:2])
+        for b in others:
+            assert np.linalg.norm(expert.body(b)[:2] - before[b]) < 0.01, b
+    finally:
+        env.close()
