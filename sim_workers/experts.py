@@ -1,7 +1,7 @@
 """Scripted experts with privileged simulator state, one per task, and the ``expert`` policy.
 
-The phase machine lives in ``expert_base``; the experts per suite in ``experts_libero`` and
-``experts_kitchen``. This module maps the tasks' short names onto them.
+The phase machine lives in ``expert_base``; the experts per suite in ``experts_libero`` (T1-T4),
+``experts_libero_long`` (T5, T6) and ``experts_kitchen``. This module maps the tasks' short names onto them.
 """
 
 from __future__ import annotations
@@ -12,14 +12,8 @@ from typing import Any
 import numpy as np
 from roboact.sim_workers.expert_base import ScriptedExpert
 from roboact.sim_workers.experts_kitchen import FlipSwitch, OpenHingeDoor, OpenMicrowave, SlideDoor, TurnKnob
-from roboact.sim_workers.experts_libero import (
-    BowlInBottomDrawer,
-    CheeseInBowl,
-    OpenMiddleDrawer,
-    PlateToStoveFront,
-    SoupAndCheeseInBasket,
-    TurnOnStove,
-)
+from roboact.sim_workers.experts_libero import CheeseInBowl, OpenMiddleDrawer, PlateToStoveFront, TurnOnStove
+from roboact.sim_workers.experts_libero_long import BowlInBottomDrawer, SoupAndCheeseInBasket
 
 EXPERTS: dict[str, type[ScriptedExpert]] = {
     "T1": OpenMiddleDrawer,
