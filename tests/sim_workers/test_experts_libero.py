@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 from roboact.sim_workers.envs.registry import make_env
 from roboact.sim_workers.eval import rollout
@@ -33,8 +34,6 @@ def test_stove_expert_turns_the_knob_past_libero_turnon_angle(stove_env):
 @pytest.mark.timeout(120)
 def test_stove_expert_starts_with_the_fingers_across_the_knob_bar(stove_env):
     """The planned grasp yaw puts the finger separation perpendicular to the knob's bar."""
-    import numpy as np
-
     pol = ExpertPolicy()
     pol.bind_env(stove_env)
     stove_env.reset(seed=0, options={"episode": 0})
@@ -55,65 +54,43 @@ def test_stove_expert_starts_with_the_fingers_across_the_knob_bar(stove_env):
     assert cos < np.cos(np.deg2rad(75))
 
 
-@pytest.fixture(scope="module")
-def drawer_env():
-    env = make_env("T1", image_size=0, max_steps=200)
-    yield env
-    env.close()
-
-
 @pytest.mark.timeout(300)
-def test_drawer_expert_opens_the_drawer_without_touching_the_plate_or_the_bowl(drawer_env):
+def test_drawer_expert_opens_the_drawer_without_touching_the_plate_or_the_bowl(expert_episode):
     """Episode 0 puts the plate right in front of the drawer: a level hand dragged it and stalled."""
-    pol = ExpertPolicy()
-    pol.bind_env(drawer_env)
-    drawer_env.reset(seed=0, options={"episode": 0})
-    pol.reset()
-    expert = pol._impl
-    assert isinstance(expert, OpenMiddleDrawer)
-    m, d = expert.sim.model, expert.sim.data
-    mm = m._model
-    hand = {g for g in range(mm.ngeom) if (m.geom_id2name(g) or "").startswith("gripper0_")}
-    bystanders = {m.body_name2id(b) for b in ("plate_1_main", "akita_black_bowl_1_main")}
-    touched, success, obs = set(), False, {}
-    for _ in range(drawer_env.config.max_steps):
-        obs, _, success, _, _ = drawer_env.step(pol.act(obs))
+    touched: set[str] = set()
+
+    def watch(e) -> None:  # noqa: ANN001
+        m, d = e.sim.model, e.sim.data
+        mm = m._model
+        bystanders = {m.body_name2id(b) for b in ("plate_1_main", "akita_black_bowl_1_main")}
         for c in d.contact[: d.ncon]:
-            pair = {c.geom1, c.geom2}
-            if pair & hand and {mm.geom_bodyid[g] for g in pair} & bystanders:
-                touched |= {m.geom_id2name(g) for g in pair}
-        if success:
-            break
-    assert success and drawer_env.is_success()
+            names = {m.geom_id2name(g) or "" for g in (c.geom1, c.geom2)}
+            bodies = {mm.geom_bodyid[g] for g in (c.geom1, c.geom2)}
+            if any(n.startswith("gripper0_") for n in names) and bodies & bystanders:
+                touched.update(names)
+
+    env, expert, _ = expert_episode("T1", 0, on_step=watch)
+    assert isinstance(expert, OpenMiddleDrawer)
+    assert env.is_success()
     assert expert.joint(expert.slide_joint) < -0.14
     assert not touched, f"the hand touched {sorted(touched)}"
 
 
 @pytest.mark.timeout(300)
-def test_plate_expert_sets_the_plate_on_the_stove_front_leaving_the_rest_in_place():
+def test_plate_expert_sets_the_plate_on_the_stove_front_leaving_the_rest_in_place(expert_episode):
     """LIBERO's On(plate, region) holds, and the bowl and the cream cheese beside the path stay put."""
-    import numpy as np
+    others = ("akita_black_bowl_1_main", "cream_cheese_1_main")
+    start: dict[str, np.ndarray] = {}
 
-    env = make_env("T2", image_size=0, max_steps=200)
-    try:
-        pol = ExpertPolicy()
-        pol.bind_env(env)
-        env.reset(seed=1, options={"episode": 1})
-        pol.reset()
-        expert = pol._impl
-        assert isinstance(expert, PlateToStoveFront)
-        others = ("akita_black_bowl_1_main", "cream_cheese_1_main")
-        before = {b: expert.body(b)[:2] for b in others}  # they drop from their init heights: x/y only
-        success, obs = False, {}
-        for _ in range(env.config.max_steps):
-            obs, _, success, _, _ = env.step(pol.act(obs))
-            if success:
-                break
-        assert success and env.is_success()
-        region = expert.site(expert.goal_site)
-        half = expert.sim.model.site_size[expert.sim.model.site_name2id(expert.goal_site)]
-        assert np.all(np.abs((expert.body(expert.plate) - region)[:2]) <= half[:2])
-        for b in others:
-            assert np.linalg.norm(expert.body(b)[:2] - before[b]) < 0.01, b
-    finally:
-        env.close()
+    def remember(e) -> None:  # noqa: ANN001 - x/y only: the objects drop from their init heights
+        if not start:
+            start.update({b: e.body(b)[:2] for b in others})
+
+    env, expert, _ = expert_episode("T2", 1, on_step=remember)
+    assert isinstance(expert, PlateToStoveFront)
+    assert env.is_success()
+    region = expert.site(expert.goal_site)
+    half = expert.sim.model.site_size[expert.sim.model.site_name2id(expert.goal_site)]
+    assert np.all(np.abs((expert.body(expert.plate) - region)[:2]) <= half[:2])
+    for b in others:
+        assert np.linalg.norm(expert.body(b)[:2] - start[b]) < 0.01, b

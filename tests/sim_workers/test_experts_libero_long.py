@@ -4,59 +4,32 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from roboact.sim_workers.envs.registry import make_env
-from roboact.sim_workers.experts import ExpertPolicy
 from roboact.sim_workers.experts_libero_long import BowlInBottomDrawer, SoupAndCheeseInBasket
 
 pytestmark = pytest.mark.sim
 
 
-def run_expert(task: str, episode: int) -> tuple[object, object, list[str]]:
-    """Run the task's expert to LIBERO's success or the horizon; return env, expert, phases entered."""
-    env = make_env(task, image_size=0, max_steps=200)
-    pol = ExpertPolicy()
-    pol.bind_env(env)
-    env.reset(seed=episode, options={"episode": episode})
-    pol.reset()
-    expert = pol._impl
-    entered, obs = [], {}
-    for _ in range(env.config.max_steps):
-        obs, _, success, _, _ = env.step(pol.act(obs))
-        name = expert.phases[expert.k].name
-        if not entered or entered[-1] != name:
-            entered.append(name)
-        if success:
-            break
-    return env, expert, entered
+@pytest.mark.timeout(300)
+def test_basket_expert_puts_the_soup_then_the_cheese_in_the_basket(expert_episode):
+    env, expert, entered = expert_episode("T5", 2)
+    assert isinstance(expert, SoupAndCheeseInBasket)
+    assert env.is_success()
+    # the soup was let go in the basket before the cheese was picked up
+    assert entered.index("alphabet_soup_release") < entered.index("cream_cheese_reach")
+    lo, hi = (expert.body(expert.basket)[:2] + b for b in (expert.box.in_lo, expert.box.in_hi))
+    for obj in ("alphabet_soup_1_main", "cream_cheese_1_main"):
+        xy = expert.body(obj)[:2]
+        assert np.all(xy > lo) and np.all(xy < hi), obj
 
 
 @pytest.mark.timeout(300)
-def test_basket_expert_puts_the_soup_then_the_cheese_in_the_basket():
-    env, expert, entered = run_expert("T5", episode=2)
-    try:
-        assert isinstance(expert, SoupAndCheeseInBasket)
-        assert env.is_success()
-        # the soup was let go in the basket before the cheese was picked up
-        assert entered.index("alphabet_soup_release") < entered.index("cream_cheese_reach")
-        lo, hi = (expert.body(expert.basket)[:2] + b for b in (expert.box.in_lo, expert.box.in_hi))
-        for obj in ("alphabet_soup_1_main", "cream_cheese_1_main"):
-            xy = expert.body(obj)[:2]
-            assert np.all(xy > lo) and np.all(xy < hi), obj
-    finally:
-        env.close()
-
-
-@pytest.mark.timeout(300)
-def test_drawer_expert_leaves_the_bowl_in_the_drawer_and_closes_it():
-    env, expert, entered = run_expert("T6", episode=4)
-    try:
-        assert isinstance(expert, BowlInBottomDrawer)
-        assert env.is_success()
-        assert "push" in entered and entered.index("release") < entered.index("push")
-        assert expert.joint(expert.slide) > 0  # LIBERO's Close: the slide back past 0
-        # the bowl stays inside the drawer's walls as it closes
-        lo, hi = (expert.body(expert.drawer)[:2] + b for b in (expert.box.in_lo, expert.box.in_hi))
-        xy = expert.body(expert.bowl)[:2]
-        assert np.all(xy > lo) and np.all(xy < hi)
-    finally:
-        env.close()
+def test_drawer_expert_leaves_the_bowl_in_the_drawer_and_closes_it(expert_episode):
+    env, expert, entered = expert_episode("T6", 4)
+    assert isinstance(expert, BowlInBottomDrawer)
+    assert env.is_success()
+    assert "push" in entered and entered.index("release") < entered.index("push")
+    assert expert.joint(expert.slide) > 0  # LIBERO's Close: the slide back past 0
+    # the bowl stays inside the drawer's walls as it closes
+    lo, hi = (expert.body(expert.drawer)[:2] + b for b in (expert.box.in_lo, expert.box.in_hi))
+    xy = expert.body(expert.bowl)[:2]
+    assert np.all(xy > lo) and np.all(xy < hi)
