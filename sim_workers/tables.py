@@ -66,16 +66,24 @@ def _policy_label(policy: str) -> str:
     return policy if "/" not in policy else Path(policy).name
 
 
-def build_tables(records: list[dict[str, Any]]) -> str:
-    """Markdown: each paper table, paper rows first, then one row per evaluated policy ("ours")."""
+def build_tables(records: list[dict[str, Any]], only_evaluated: bool = False) -> str:
+    """Markdown: each paper table, paper rows first, then one row per evaluated policy ("ours").
+
+    ``only_evaluated`` leaves out the tables none of whose tasks ran (named in one closing line):
+    a report with one section per suite then shows each paper table once, where it was measured.
+    """
     agg = aggregate(records)
     by_policy: dict[str, dict[str, dict[str, Any]]] = {}
     for (policy, _suite, task), val in agg.items():
         by_policy.setdefault(policy, {})[task] = val
     lines: list[str] = []
+    skipped: list[str] = []
     for title, cols, rows in PAPER_TABLES:
         task_cols = [c for c in cols if c != "Overall"]
         ours = {p: v for p, v in by_policy.items() if any(t in v for t in task_cols)}
+        if only_evaluated and not ours:
+            skipped.append(f"{title.split(':')[0]} ({', '.join(task_cols)})")
+            continue
         lines += [
             f"### {title}",
             "",
@@ -102,6 +110,8 @@ def build_tables(records: list[dict[str, Any]]) -> str:
             lines.append(f"| ours | {_policy_label(policy)} ({horizon} steps) | " + " | ".join(cells) + " |")
         lines.append("")
     lines.append("Ours: success rate % [Wilson 95 % CI] (episodes); paper rows copied from the paper.")
+    if skipped:
+        lines.append(f"Tables with no episodes in this run directory: {'; '.join(skipped)}.")
     return "\n".join(lines) + "\n"
 
 
@@ -141,13 +151,13 @@ def bar_plot(records: list[dict[str, Any]], path: str | Path) -> Path | None:
     return out
 
 
-def render_tables(run_dir: str | Path) -> str:
+def render_tables(run_dir: str | Path, only_evaluated: bool = False) -> str:
     """Write ``tables.md`` and ``success.png`` for a run directory; return the Markdown."""
     run_dir = Path(run_dir)
     records = list(ResultsLog(run_dir).read().values())
     if not records:
         raise FileNotFoundError(f"{run_dir / 'episodes.jsonl'}: no finished episodes to tabulate")
-    text = build_tables(records)
+    text = build_tables(records, only_evaluated)
     (run_dir / "tables.md").write_text(text)
     bar_plot(records, run_dir / "success.png")
     return text

@@ -32,6 +32,34 @@ def test_tables_hold_paper_rows_and_ours_with_ci(tmp_path):
     assert len(PAPER_TABLES) == 3
 
 
+def test_only_evaluated_keeps_the_tables_whose_tasks_ran_and_names_the_rest(tmp_path):
+    log = ResultsLog(tmp_path)
+    for task in ("T5", "T6"):
+        log.append(
+            {
+                "policy": "expert",
+                "suite": "libero",
+                "task": task,
+                "episode": 0,
+                "seed": 0,
+                "success": True,
+                "steps": 120,
+                "max_steps": 200,
+            }
+        )
+    text = render_tables(tmp_path, only_evaluated=True)
+    titles = [line for line in text.splitlines() if line.startswith("### ")]
+    assert titles == [f"### {title}" for title, cols, _ in PAPER_TABLES if "T5" in cols]
+    skipped = [title.split(":")[0] for title, cols, _ in PAPER_TABLES if "T5" not in cols]
+    assert len(skipped) == 2
+    last = text.strip().splitlines()[-1]
+    assert last.startswith("Tables with no episodes in this run directory:")
+    assert all(t in last for t in skipped)
+    assert "T1, T2, T3, T4" in last
+    full = render_tables(tmp_path)
+    assert full.count("### ") == len(PAPER_TABLES) and "no episodes" not in full
+
+
 def test_empty_run_dir_is_an_error_naming_the_file(tmp_path):
     with pytest.raises(FileNotFoundError, match="episodes.jsonl"):
         render_tables(tmp_path)
