@@ -199,9 +199,31 @@ class SoupAndCheeseInBasket(FastLiberoExpert):
         self, obj: str, dz: float, hover: float, slot: tuple[float, float], drop_dz: float, free_yaw: bool
     ) -> list[Phase]:
         tag = obj.split("_1_")[0]
-        grasp = lambda e: e.body(obj) + _up(dz)  # noqa: E731
         q = self.turned_from_neighbour(obj) if free_yaw else self.q0
         rot = lambda e: q  # noqa: E731
+
+        def grasp(e: FastLiberoExpert) -> Vec:
+            return e.body(obj) + _up(dz) + e.mem.get(f"{tag}_shift", np.zeros(3))
+
+        def clear_of_walls(e: FastLiberoExpert) -> None:
+            # an object standing against the basket puts the palm's edge over its wall, and the
+            # guard then holds the hand above the object (init state 44): slide the grasp point
+            # along the object's long side until the palm clears the wall. Once, when the hand
+            # has turned to its grasp yaw, since the palm's footprint depends on it.
+            key = f"{tag}_shift"
+            if key in e.mem or np.linalg.norm(_quat_err_world(q, e.eef_quat())) > 0.05:
+                return
+            lo, hi = e.aabb(e.obj_geoms[obj])
+            axis = np.zeros(3)
+            axis[int(np.argmax((hi - lo)[:2]))] = 1.0
+            reach = 0.25 * float(np.max((hi - lo)[:2]))  # stay within the middle half of that side
+            base = e.body(obj) + _up(dz)
+            for s in np.arange(0.0, reach + 1e-9, 0.0025):
+                for shift in (axis * s, -axis * s):
+                    if e.min_z((base + shift)[:2], None) < base[2]:
+                        e.mem[key] = shift
+                        return
+            e.mem[key] = np.zeros(3)
 
         def drop(e: FastLiberoExpert) -> Vec:
             b = e.body(e.basket)
@@ -210,6 +232,7 @@ class SoupAndCheeseInBasket(FastLiberoExpert):
         def reach(e: FastLiberoExpert) -> Vec:
             # funnel: hover while far, sink onto the grasp point as the fingers centre on the object
             # (and have turned: 1 rad of yaw error counts as 5 cm)
+            clear_of_walls(e)
             g = grasp(e)
             yaw_err = float(np.linalg.norm(_quat_err_world(q, e.eef_quat())))
             d = max(float(np.linalg.norm((g - e.eef_pos())[:2])), 0.05 * yaw_err)
