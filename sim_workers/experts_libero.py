@@ -1,4 +1,6 @@
-"""LIBERO scripted experts T1-T6: OSC_POSE towards Cartesian targets from robosuite's privileged state.
+"""LIBERO scripted experts T1-T4: OSC_POSE towards Cartesian targets from robosuite's privileged state.
+
+T5 and T6 are in ``experts_libero_long``.
 
 OSC_POSE action: ``[dx, dy, dz, ax, ay, az, grip]`` in [-1, 1], position scaled by 0.05 m, rotation
 by 0.5 rad (world axis-angle), grip -1 open / +1 close.
@@ -26,6 +28,8 @@ class LiberoExpert(ScriptedExpert):
 
     suite = "libero"
     kp = 1.0  # fraction of the position error commanded per step (scaled by the 0.05 m range)
+    speed_norm: float = 2  # the ``speed`` cap applies to this norm of the command (np.inf: its largest axis)
+    pads = ("gripper0_finger1_pad_collision", "gripper0_finger2_pad_collision")
 
     @property
     def sim(self) -> Any:
@@ -53,11 +57,27 @@ class LiberoExpert(ScriptedExpert):
 
     def control(self, target: Vec, q_target: Vec, grip: float, speed: float) -> np.ndarray:
         dp = (target - self.eef_pos()) / 0.05 * self.kp
-        n = np.linalg.norm(dp)
+        n = np.linalg.norm(dp, ord=self.speed_norm)
         if n > speed:
             dp *= speed / n
         dr = np.clip(_quat_err_world(q_target, self.eef_quat()) / 0.5, -1, 1)
         return np.concatenate([dp, dr, [grip]]).astype(np.float32)
+
+    def finger_axis(self) -> Vec:
+        """Horizontal unit vector from finger 1 to finger 2: the fingers close along it."""
+        sep = (self.geom(self.pads[1]) - self.geom(self.pads[0])) * [1, 1, 0]
+        return sep / np.linalg.norm(sep)
+
+    def yawed_across(self, direction: Vec) -> Vec:
+        """The start orientation turned about z so the fingers close across horizontal ``direction``.
+
+        The fingers are symmetric, so the turn is the smaller of the two (at most 90 deg).
+        """
+        sep = self.finger_axis()
+        want = np.cross([0.0, 0.0, 1.0], direction)  # the finger axis, at right angles to direction
+        yaw = np.arctan2(np.cross(sep, want)[2], np.dot(sep, want))
+        yaw = (yaw + np.pi / 2) % np.pi - np.pi / 2
+        return quat_rotate_world(self.q0, np.array([0.0, 0.0, 1.0]), float(yaw))
 
 
 class OpenMiddleDrawer(LiberoExpert):
@@ -126,7 +146,6 @@ class PlateToStoveFront(LiberoExpert):
 
     plate = "plate_1_main"
     goal_site = "main_table_stove_front_region"
-    pads = ("gripper0_finger1_pad_collision", "gripper0_finger2_pad_collision")
     rim = 0.062  # m: plate centre to the pinch point, just inside the rim's outer edge (0.067)
     pinch = 0.008  # m: pad bottoms this far above the plate body origin (the table top)
     topple = 0.015  # m: hang the plate this far short of the region's centre: let go, it tips over ~4 cm
@@ -156,11 +175,6 @@ class PlateToStoveFront(LiberoExpert):
         zz = self.sim.data.xmat[self.sim.model.body_name2id(self.plate)][8]
         return float(np.degrees(np.arccos(np.clip(zz, -1.0, 1.0))))
 
-    def _finger_axis(self) -> Vec:
-        """Horizontal unit vector from finger 1 to finger 2 (the pinch closes along it)."""
-        sep = (self.geom(self.pads[1]) - self.geom(self.pads[0])) * [1, 1, 0]
-        return sep / np.linalg.norm(sep)
-
     def plan(self) -> list[Phase]:
         region = self.site(self.goal_site) * [1, 1, 0]
         plate = lambda e: e.body(e.plate)  # noqa: E731
@@ -171,7 +185,7 @@ class PlateToStoveFront(LiberoExpert):
         # pinch the rim where the finger axis crosses it, on the side facing the region (+y): the
         # cabinet's handles stand behind the other side. The pads open 8 cm: at ``rim`` from the
         # centre the inner pad comes down inside the rim, just above the floor, the outer one outside it
-        axis = self._finger_axis()
+        axis = self.finger_axis()
         if axis @ (region - plate(self) * [1, 1, 0]) < 0:
             axis = -axis
         grasp_z = z0 + self.pinch + self._bottom_below_grip()
@@ -252,7 +266,6 @@ class TurnOnStove(LiberoExpert):
     knob = "flat_stove_1_button"
     bar_tip = "flat_stove_1_g22"  # outer end of the knob's bar
     bar_hub = "flat_stove_1_g19"  # the bar's centre block (top is the highest point of the knob)
-    pads = ("gripper0_finger1_pad_collision", "gripper0_finger2_pad_collision")
 
     def turnon_angle(self) -> float:
         """The lower end of LIBERO's ``turnon`` range of the knob hinge."""
@@ -265,13 +278,7 @@ class TurnOnStove(LiberoExpert):
         anchor, axis = d.xanchor[jid].copy(), d.xaxis[jid].copy()
         bar = (self.geom(self.bar_tip) - anchor) * [1, 1, 0]
         bar /= np.linalg.norm(bar)
-        sep = (self.geom(self.pads[1]) - self.geom(self.pads[0])) * [1, 1, 0]
-        sep /= np.linalg.norm(sep)
-        # yaw that makes the finger separation perpendicular to the bar (smallest of the two)
-        want = np.cross([0.0, 0.0, 1.0], bar)
-        yaw = np.arctan2(np.cross(sep, want)[2], np.dot(sep, want))
-        yaw = (yaw + np.pi / 2) % np.pi - np.pi / 2
-        aligned = quat_rotate_world(self.q0, np.array([0.0, 0.0, 1.0]), yaw)
+        aligned = self.yawed_across(bar)  # the fingers close across the bar
         g = m.geom_name2id(self.bar_hub)
         half_height = np.abs(d.geom_xmat[g].reshape(3, 3)[2]) @ m.geom_size[g]  # world-z half extent
         z = self.geom(self.bar_hub)[2] + half_height - 0.012  # pads close on the bar's upper part

@@ -62,14 +62,19 @@ class FastLiberoExpert(LiberoExpert):
     """
 
     kp = 2.0  # halves the steady-state offset OSC leaves near a target (gravity, finger mass)
+    speed_norm = np.inf  # cap the largest axis of the command, not its length
 
-    def control(self, target: Vec, q_target: Vec, grip: float, speed: float) -> np.ndarray:
-        dp = (target - self.eef_pos()) / 0.05 * self.kp
-        peak = np.abs(dp).max()
-        if peak > speed:
-            dp *= speed / peak
-        dr = np.clip(_quat_err_world(q_target, self.eef_quat()) / 0.5, -1, 1)
-        return np.concatenate([dp, dr, [grip]]).astype(np.float32)
+    def centring_distance(self, point: Vec, q: Vec) -> float:
+        """How far the fingers are from closing on ``point``: the horizontal offset, or the yaw
+        still to turn to ``q`` (1 rad counts as 5 cm), whichever is larger. Reach funnels sink
+        the hand as this shrinks."""
+        yaw_err = float(np.linalg.norm(_quat_err_world(q, self.eef_quat())))
+        return max(float(np.linalg.norm((point - self.eef_pos())[:2])), 0.05 * yaw_err)
+
+    def arrived_to_grasp(self, point: Vec) -> bool:
+        """Exit test of a reach: at ``point``; also primes ``_settled`` for the grasp that follows."""
+        self.mem["gap"] = np.inf  # _settled compares with the previous step's gap
+        return near(self, point, 0.008)
 
     # collision boxes -----------------------------------------------------------------------------
     def geom_ids(self, body_prefix: str) -> list[int]:
@@ -234,8 +239,7 @@ class SoupAndCheeseInBasket(FastLiberoExpert):
             # (and have turned: 1 rad of yaw error counts as 5 cm)
             clear_of_walls(e)
             g = grasp(e)
-            yaw_err = float(np.linalg.norm(_quat_err_world(q, e.eef_quat())))
-            d = max(float(np.linalg.norm((g - e.eef_pos())[:2])), 0.05 * yaw_err)
+            d = e.centring_distance(g, q)
             return e.guard(g + _up(hover * np.clip((d - 0.006) / 0.015, 0.0, 1.0)), None)
 
         def carry(e: FastLiberoExpert) -> Vec:
@@ -249,12 +253,10 @@ class SoupAndCheeseInBasket(FastLiberoExpert):
             # the object fell 2 cm out of the fingers: the hand may leave
             return bool(e.eef_pos()[2] - e.body(obj)[2] > e.mem["hold_dz"] + 0.02)
 
-        def at_grasp(e: FastLiberoExpert) -> bool:
-            e.mem["gap"] = np.inf  # _settled compares with the previous step's gap
-            return near(e, grasp(e), 0.008)
-
         return [
-            Phase(f"{tag}_reach", reach, -1, max_steps=60, done=at_grasp, rot=rot),
+            Phase(
+                f"{tag}_reach", reach, -1, max_steps=60, done=lambda e: e.arrived_to_grasp(grasp(e)), rot=rot
+            ),
             # grip 0 after closing holds the gripper's integrated command where the fingers met the
             # object: squeezing on to +1 would cost ~5 steps of re-opening at the release
             Phase(f"{tag}_grasp", grasp, 1, min_steps=3, max_steps=12, done=held, rot=rot),
@@ -264,16 +266,12 @@ class SoupAndCheeseInBasket(FastLiberoExpert):
 
     def turned_from_neighbour(self, obj: str) -> Vec:
         """Start orientation yawed so the fingers close at right angles to the nearest other object."""
-        here = self.body(obj)[:2]
+        here = self.body(obj) * [1, 1, 0]
         others = [f"{n}_main" for n in self.env.raw.objects_dict if f"{n}_main" not in (obj, self.basket)]
-        near_xy = min((self.body(n)[:2] for n in others), key=lambda p: float(np.linalg.norm(p - here)))
-        away = (near_xy - here) / np.linalg.norm(near_xy - here)
-        pads = self.geom("gripper0_finger2_pad_collision") - self.geom("gripper0_finger1_pad_collision")
-        fingers = pads[:2] / np.linalg.norm(pads[:2])
-        want = np.array([-away[1], away[0]])  # finger axis perpendicular to the neighbour
-        yaw = np.arctan2(fingers[0] * want[1] - fingers[1] * want[0], fingers @ want)
-        yaw = (yaw + np.pi / 2) % np.pi - np.pi / 2  # the fingers are symmetric: turn at most 90 deg
-        return quat_rotate_world(self.q0, np.array([0.0, 0.0, 1.0]), float(yaw))
+        near_xyz = min(
+            (self.body(n) * [1, 1, 0] for n in others), key=lambda p: float(np.linalg.norm(p - here))
+        )
+        return self.yawed_across((near_xyz - here) / np.linalg.norm(near_xyz - here))
 
     def probe(self) -> str:
         ph = self.phases[self.k]
@@ -329,16 +327,11 @@ class BowlInBottomDrawer(FastLiberoExpert):
 
         def reach(e: FastLiberoExpert) -> Vec:
             g = grasp(e)
-            yaw_err = float(np.linalg.norm(_quat_err_world(turned, e.eef_quat())))
-            d = max(float(np.linalg.norm((g - e.eef_pos())[:2])), 0.05 * yaw_err)
+            d = e.centring_distance(g, turned)
             # and come down inside a 45 deg cone: a straight descent from the start sweeps the
             # turned fingers through the top of the wine bottle and can knock it onto the bowl
             hover = 0.045 * np.clip((d - 0.01) / 0.015, 0.0, 1.0) + max(d - 0.05, 0.0)
             return e.guard(g + _up(hover), None)
-
-        def at_grasp(e: FastLiberoExpert) -> bool:
-            e.mem["gap"] = np.inf  # _settled compares with the previous step's gap
-            return near(e, grasp(e), 0.008)
 
         def held(e: FastLiberoExpert) -> bool:
             e.mem["hold_gap"] = _finger_gap(e)  # the release opens from here
@@ -358,7 +351,7 @@ class BowlInBottomDrawer(FastLiberoExpert):
             return h - close * 0.047
 
         return [
-            Phase("reach", reach, -1, max_steps=60, done=at_grasp, rot=rot),
+            Phase("reach", reach, -1, max_steps=60, done=lambda e: e.arrived_to_grasp(grasp(e)), rot=rot),
             Phase("grasp", grasp, 1, min_steps=5, max_steps=12, done=held, rot=rot),
             Phase(
                 "carry",
