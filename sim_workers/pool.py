@@ -39,7 +39,8 @@ class PoolConfig:
     memory_mb: int = 0
     """Ray memory reserved per actor (0 = none; ~1500 for a rendering LIBERO env)"""
     episode_timeout_s: float = 900.0
-    """an episode running longer is abandoned: its actor is killed, replaced, the episode retried"""
+    """an episode whose result is not back within this limit is abandoned (even if it arrives later):
+    its actor is killed and replaced, the episode retried"""
     retries: int = 1
     """extra attempts per episode after an actor death or timeout"""
     spread: bool = True
@@ -92,7 +93,7 @@ class SimWorker:
                 self.policy.bind_env(self.env)
 
     def run(self, job: dict[str, Any]) -> dict[str, Any]:
-        """Run one episode; ``job`` = {task, episode, seed, record?, video?} (see ``rollout``)."""
+        """Run one episode; ``job`` = {task, episode, seed, record?, video?, starts?} (see ``rollout``)."""
         from roboact.sim_workers.eval import rollout
 
         t0 = time.perf_counter()
@@ -104,6 +105,7 @@ class SimWorker:
             int(job["seed"]),
             record=bool(job.get("record")),
             video=bool(job.get("video")),
+            starts=job.get("starts"),
         )
         import ray
 
@@ -124,11 +126,19 @@ def _job_id(job: dict[str, Any]) -> tuple[str, int, int]:
 class SimPool:
     """Runs jobs on ``cfg.workers`` actors; see the module docstring for the failure semantics."""
 
-    def __init__(self, cfg: PoolConfig, env_config: dict[str, Any], policy_spec: str) -> None:
+    def __init__(
+        self,
+        cfg: PoolConfig,
+        env_config: dict[str, Any],
+        policy_spec: str,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        """``clock`` (seconds) times episodes against ``episode_timeout_s``; tests inject one."""
         import ray
 
         self.ray = ray
         self.cfg = cfg
+        self.clock = clock
         self.env_config = env_config
         self.policy_spec = policy_spec
         opts: dict[str, Any] = {"num_cpus": cfg.cpus_per_worker, "max_restarts": 0, "max_task_retries": 0}
@@ -205,7 +215,7 @@ class SimPool:
             if job is None:
                 return False
             ref = self.actors[slot].run.remote(job)
-            inflight[ref] = (slot, job, time.monotonic())
+            inflight[ref] = (slot, job, self.clock())
             self.busy[slot] = job
             last_task[slot] = job["task"]
             return True
@@ -235,9 +245,24 @@ class SimPool:
             slot = idle.pop()
             submit(slot)
         while inflight:
-            ready, _ = self.ray.wait(list(inflight), num_returns=1, timeout=1.0)
-            now = time.monotonic()
+            # Wake up no later than the nearest deadline, so a limit shorter than the poll interval
+            # is enforced on time.
+            oldest = min(start for _, _, start in inflight.values())
+            wait_s = min(1.0, max(0.0, oldest + self.cfg.episode_timeout_s - self.clock()))
+            ready, _ = self.ray.wait(list(inflight), num_returns=1, timeout=wait_s)
+            now = self.clock()
+            # Deadlines first, ready or not: an episode whose result reaches the driver after its limit
+            # counts as timed out, so whether it counts never depends on when ``ray.wait`` returned.
+            for ref, (slot, job, start) in list(inflight.items()):
+                if now - start > self.cfg.episode_timeout_s:
+                    inflight.pop(ref)
+                    self.busy.pop(slot, None)
+                    replace(slot, "timeout")
+                    retry(job, f"timed out after {self.cfg.episode_timeout_s:g} s")
+                    submit(slot)
             for ref in ready:
+                if ref not in inflight:  # abandoned above
+                    continue
                 slot, job, _ = inflight.pop(ref)
                 self.busy.pop(slot, None)
                 try:
@@ -254,13 +279,6 @@ class SimPool:
                     if progress is not None:
                         progress.update(1)
                 submit(slot)
-            for ref, (slot, job, start) in list(inflight.items()):
-                if now - start > self.cfg.episode_timeout_s:
-                    inflight.pop(ref)
-                    self.busy.pop(slot, None)
-                    replace(slot, "timeout")
-                    retry(job, f"timed out after {self.cfg.episode_timeout_s:.0f} s")
-                    submit(slot)
             for slot in range(len(self.actors)):  # actors freed when the queues refilled (retries)
                 if not any(s == slot for s, _, _ in inflight.values()) and any(queues.values()):
                     submit(slot)

@@ -79,12 +79,39 @@ def test_killed_actor_episode_is_retried_and_counted_once(ray_session, tmp_path)
     assert ("random", "kitchen", "slide", killed["job"]["episode"], killed["job"]["seed"]) in got
 
 
+class JumpingClock:
+    """A clock that advances ``step`` seconds on every read: every episode is over any shorter limit
+    by the driver's first look at it, however fast the machine runs the episode."""
+
+    def __init__(self, step: float) -> None:
+        self.now, self.step = 0.0, step
+
+    def __call__(self) -> float:
+        self.now += self.step
+        return self.now
+
+
 @pytest.mark.timeout(240)
 def test_episode_over_its_time_limit_is_abandoned_and_reported(ray_session, tmp_path):
-    pool = SimPool(PoolConfig(workers=1, episode_timeout_s=0.05, retries=1), ENV, "random")
+    cfg = PoolConfig(workers=1, episode_timeout_s=5.0, retries=1)
+    pool = SimPool(cfg, ENV, "random", clock=JumpingClock(step=10.0))
+    log = ResultsLog(tmp_path)
     try:
-        stats = pool.run(_jobs(1), _record(ResultsLog(tmp_path)))
+        stats = pool.run(_jobs(1), _record(log))
     finally:
         pool.shutdown()
     assert stats["done"] == 0 and len(stats["failed"]) == 1 and "timed out" in stats["failed"][0]["reason"]
     assert stats["retried"] == 1 and stats["actors_replaced"] == 2
+    assert log.read() == {}  # a late result is never counted
+
+
+@pytest.mark.timeout(240)
+def test_episode_inside_its_time_limit_counts(ray_session, tmp_path):
+    cfg = PoolConfig(workers=1, episode_timeout_s=5.0, retries=1)
+    pool = SimPool(cfg, ENV, "random", clock=JumpingClock(step=0.0))  # a stopped clock: never late
+    log = ResultsLog(tmp_path)
+    try:
+        stats = pool.run(_jobs(1), _record(log))
+    finally:
+        pool.shutdown()
+    assert stats["done"] == 1 and stats["failed"] == [] and stats["actors_replaced"] == 0
