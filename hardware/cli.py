@@ -193,9 +193,15 @@ def trials(
     summary = batch()
     typer.echo(json.dumps(summary, indent=2, default=str))
     from roboact.hardware.report import table_v
+    from roboact.hardware.trials import fault_summary
 
     typer.echo(table_v(store, cfg.name))
-    raise typer.Exit(0 if summary["stopped"] is None else 1)
+    faults = fault_summary(summary)
+    if faults:  # a batch that faults is not a clean run, even if it reached its end
+        typer.echo(faults, err=True)
+    if summary["stopped"] is not None:
+        typer.echo(f"batch stopped: {summary['stopped']}", err=True)
+    raise typer.Exit(0 if summary["stopped"] is None and not faults else 1)
 
 
 def report(

@@ -4,7 +4,9 @@ Rates are *conditional*, as in the paper: a subtask's rate is its successes over
 attempted it (a failed subtask ends the trial). This is what the paper's numbers imply: with 30
 trials per encoder, RoboAct-CLIP's 66.7 / 60.0 / 58.3 / 71.4 are 20/30, 12/20, 7/12, 5/7, and
 the average column is the mean of the four rates (64.1). ``n`` (attempts) is printed beside every
-rate; faults (stops, lost connections) count as failures of the subtask in flight.
+rate; faults (stops, controller errors) count as failures of the subtask in flight. A trial a lost
+connection or a timeout ended is not counted: it is interrupted and rerun on resume (the plan's
+``retry_connection_faults``, on by default).
 """
 
 from __future__ import annotations

@@ -24,6 +24,8 @@ CONNECTION_LOST, WATCHDOG, CONTROLLER_ERROR, TIMEOUT = (
     "timeout",
 )
 FAULT_KINDS = (PROTECTIVE_STOP, EMERGENCY_STOP, CONNECTION_LOST, WATCHDOG, CONTROLLER_ERROR, TIMEOUT)
+# Faults of the link, not of the arm or the policy: the trial says nothing about the policy.
+CONNECTION_FAULTS = (CONNECTION_LOST, TIMEOUT)
 
 
 class RobotFault(RuntimeError):  # noqa: N818 - a fault, not a bug

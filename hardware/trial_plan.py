@@ -82,6 +82,8 @@ class TrialPlan:
     """interleave (rotate policies per repetition) or blocked (all of one policy first)"""
     stop_on_failure: bool = True
     """a failed subtask ends the trial (later subtasks are not attempted), as in Table V"""
+    retry_connection_faults: bool = True
+    """a trial ended by a lost connection or a timeout is rerun on resume, not counted as failed"""
     seed: int = 0
     """base seed; trial seeds derive from it"""
     schedule: ScheduleConfig = field(default_factory=ScheduleConfig)

@@ -4,7 +4,8 @@ WAL journal with ``synchronous=FULL`` and one transaction per write, so a crash 
 loses at most the trial in flight. A trial is keyed by ``(plan, policy, task, repetition)``: a
 retry reuses the row (``attempt`` grows) and only the final attempt's subtasks count, so a retry
 never counts twice. On start-up ``recover_interrupted`` marks trials left ``running`` by a dead
-runner as ``interrupted``; they are pending again and rerun first.
+runner as ``interrupted``; they are pending again and rerun first. A trial ended by a fault of the
+link (lost connection, timeout) is marked ``interrupted`` too when the plan retries such faults.
 
 Schema::
 
@@ -164,6 +165,14 @@ class TrialStore:
             db.execute(
                 "UPDATE trials SET status = ?, fault = ?, notes = ?, finished_at = ? WHERE id = ?",
                 (status, fault, notes, time.time(), trial_id),
+            )
+
+    def interrupt_trial(self, trial_id: int, fault: str, notes: str = "") -> None:
+        """End an attempt as ``interrupted``: pending again and not counted (a fault of the link)."""
+        with self.transaction() as db:
+            db.execute(
+                "UPDATE trials SET status = ?, fault = ?, notes = ?, finished_at = ? WHERE id = ?",
+                (INTERRUPTED, fault, notes, time.time(), trial_id),
             )
 
     def event(self, trial_id: int | None, kind: str, message: str) -> None:

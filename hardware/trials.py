@@ -6,7 +6,10 @@ order. Each trial: the scene is reset (the operator is prompted on the real arm)
 and each subtask runs on the actor and is judged and stored at once. A fault ends the trial as
 failed; a protective/emergency stop then needs the judge's (operator's) acknowledgement before the
 next trial, and a lost connection a successful reconnect; otherwise the batch stops with the rest
-pending. Outside the schedule window no trial starts.
+pending. A fault of the link (lost connection, timeout) says nothing about the policy: with the
+plan's ``retry_connection_faults`` (default) that trial is marked interrupted and rerun on resume,
+never counted. The summary lists every fault of the batch (``faults``, ``retry_on_resume``) so the
+CLI can exit non-zero. Outside the schedule window no trial starts.
 """
 
 from __future__ import annotations
@@ -20,7 +23,13 @@ from pathlib import Path
 from typing import Any
 
 from roboact.hardware.judge import AutoJudge, Judge, OperatorJudge
-from roboact.hardware.robot import CONNECTION_LOST, EMERGENCY_STOP, PROTECTIVE_STOP, TIMEOUT
+from roboact.hardware.robot import (
+    CONNECTION_FAULTS,
+    CONNECTION_LOST,
+    EMERGENCY_STOP,
+    PROTECTIVE_STOP,
+    TIMEOUT,
+)
 from roboact.hardware.scheduler import in_window, validate
 from roboact.hardware.trial_plan import TrialPlan, load_plan, trial_order
 from roboact.hardware.trial_store import COMPLETED, FAILED, FAILURE, NOT_ATTEMPTED, SUCCESS, TrialStore
@@ -74,6 +83,7 @@ def run_trials(
     store.recover_interrupted(plan.name)
     pending = store.pending(plan.name)
     summary: dict[str, Any] = {"plan": plan.name, "backend": backend, "store": str(store_path), "ran": 0}
+    fault_kinds: list[str] = []  # one per trial of this batch that a fault ended
     stopped: str | None = None
     jitter_p99: list[float] = []
     t0 = time.perf_counter()
@@ -110,6 +120,8 @@ def run_trials(
                     break
                 last_fault = _run_one(store, plan, row, call, judge, backend, jitter_p99, config_to_dict)
                 summary["ran"] += 1
+                if last_fault is not None:
+                    fault_kinds.append(last_fault[1])
                 if bar is not None:
                     bar.update(1)
         finally:
@@ -123,6 +135,8 @@ def run_trials(
         counts=counts,
         pending=counts.get("pending", 0) + counts.get("interrupted", 0),
         stopped=stopped,
+        faults={kind: fault_kinds.count(kind) for kind in sorted(set(fault_kinds))},
+        retry_on_resume=sum(retries_fault(plan, kind) for kind in fault_kinds),
         duration_s=time.perf_counter() - t0,
         loop_jitter_p99_ms=max(jitter_p99) if jitter_p99 else None,
     )
@@ -169,10 +183,33 @@ def _run_one(
         store.finish_trial(trial_id, COMPLETED)
         return None
     kind, message = fault["status"], fault.get("message", "")
-    store.finish_trial(trial_id, FAILED, kind, message)
-    store.event(trial_id, kind, message)
-    logger.warning("trial %d failed: %s", trial_id, message)
+    if retries_fault(plan, kind):
+        store.interrupt_trial(trial_id, kind, message)
+        store.event(trial_id, kind, message)
+        logger.warning("trial %d interrupted (rerun on resume, not counted): %s", trial_id, message)
+    else:
+        store.finish_trial(trial_id, FAILED, kind, message)
+        store.event(trial_id, kind, message)
+        logger.warning("trial %d failed: %s", trial_id, message)
     return trial_id, kind, message
+
+
+def retries_fault(plan: TrialPlan, kind: str) -> bool:
+    """Whether a trial this fault ended is rerun on resume instead of counted as failed."""
+    return plan.retry_connection_faults and kind in CONNECTION_FAULTS
+
+
+def fault_summary(summary: dict[str, Any]) -> str:
+    """One line on the faults of a batch (empty when none): what is counted and what reruns."""
+    faults: dict[str, int] = summary.get("faults") or {}
+    if not faults:
+        return ""
+    total, retry = sum(faults.values()), summary.get("retry_on_resume", 0)
+    kinds = ", ".join(f"{kind} {n}" for kind, n in faults.items())
+    line = f"{total} trial(s) ended by a fault ({kinds}): {total - retry} counted as failed"
+    if retry:
+        line += f", {retry} interrupted and left pending (rerun the command to retry them)"
+    return line
 
 
 def _recover(

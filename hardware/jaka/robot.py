@@ -67,16 +67,38 @@ class JakaRobot(Robot):
 
     def connect(self) -> None:
         self.client.reconnect()
+        self._known_mode()
         self._power_up()
         if self.gripper is not None:
             self.gripper.connect()
         self.camera.open()
 
     def reconnect(self) -> None:
-        """After a lost connection: reconnect with backoff, power up, clear the fault."""
+        """After a lost connection: reconnect with backoff, leave servo mode, power up, clear the fault."""
         self.client.reconnect()
+        self._known_mode()
         self._power_up()
         self.fault = None
+
+    def _known_mode(self) -> None:
+        """Stop any program and leave servo mode before anything moves.
+
+        The controller keeps its mode across a dropped connection or a crashed runner: a link lost
+        during a subtask leaves it in servo mode, where it refuses ``joint_move`` (homing) and
+        every later trial would fail as a controller error. Both commands are harmless when the
+        arm is already idle, so every (re)connect and fault clearance sends them.
+        """
+        self.watchdog.disarm()
+        self._in_episode = False
+        for command, args in ((self.client.stop, ()), (self.client.servo_mode, (False,))):
+            try:
+                command(*args)
+            except JakaConnectionLost as err:
+                self._fail(RobotFault(CONNECTION_LOST, str(err)))
+            except JakaTimeout as err:
+                self._fail(RobotFault(TIMEOUT, str(err)))
+            except JakaError as err:  # a refusal here is not a fault: homing shows if the mode is wrong
+                logger.warning("controller refused %s while resetting its mode: %s", err.cmd, err)
 
     def _power_up(self) -> None:
         status = self.client.robot_state()
@@ -195,6 +217,7 @@ class JakaRobot(Robot):
             self.reconnect()
             return
         self._guard(self.client.clear_error)
+        self._known_mode()  # a fault during a subtask leaves the controller in servo mode
         status = self._guard(self.client.robot_state)
         if not status["powered"]:
             self._guard(self.client.power_on)
