@@ -16,6 +16,8 @@ from typing import Any
 
 from roboact.hardware.trial_store import FAILURE, SUCCESS, TrialStore
 
+from roboact.report import escape_markdown
+
 PAPER_SUBTASKS = ("Open (middle drawer)", "Pick (tape)", "Place (on table)", "Close (middle drawer)")
 # Paper Table V (Sec. IV.D), success rates in %, and the average column.
 PAPER_TABLE_V: dict[str, tuple[list[float], float]] = {
@@ -73,16 +75,19 @@ def table_v(store_path: str | Path, plan: str | None = None) -> str:
     lines = [
         "### Table V: real-world manipulation success rates (%), measured",
         "",
-        f"Store: `{store_path}`" + (f", plan `{plan}`" if plan else "") + ". Rates are successes / attempts "
-        "of each subtask (a failed subtask ends the trial); n = attempts.",
+        f"Store: {escape_markdown(store_path)}"
+        + (f", plan {escape_markdown(plan)}" if plan else "")
+        + ". Rates are successes / attempts of each subtask (a failed subtask ends the trial); n = attempts.",
         "",
-        "| Policy | " + " | ".join(subtasks) + " | Avg. Success | Trials | Ended by fault |",
+        "| Policy | "
+        + " | ".join(map(escape_markdown, subtasks))
+        + " | Avg. Success | Trials | Ended by fault |",
         "|---|" + "---|" * (len(subtasks) + 3),
     ]
     for policy, row in data["policies"].items():
         cells = [f"{_fmt(row['subtasks'][s]['rate'])} (n={row['subtasks'][s]['attempts']})" for s in subtasks]
         lines.append(
-            f"| {policy} | "
+            f"| {escape_markdown(policy)} | "
             + " | ".join(cells)
             + f" | {_fmt(row['avg'])} | {row['trials']} | {row['faults']} |"
         )

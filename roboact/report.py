@@ -12,6 +12,12 @@ Every stage of ``roboact demo`` (and any stage run alone) leaves ``<run>/stages/
 The report only arranges these files, so every number it shows comes from the run's own outputs
 (the paper's numbers appear only in columns labelled "paper", put there by the stage that ran).
 The HTML is rendered from the same Markdown, so both always agree.
+
+Strings in these files come from plans, configs and data (a trial-plan name, a task name), so none
+may become live markup: the HTML is rendered by markdown-it with raw HTML disabled (it is shown as
+text), links limited to safe schemes and images to relative paths (the page stays static and
+offline), and plain-text fields (titles, run name, versions, the config block) are escaped with
+``escape_markdown`` so they cannot form links, images or table cells either.
 """
 
 from __future__ import annotations
@@ -20,6 +26,7 @@ import datetime as dt
 import html
 import json
 import logging
+import re
 from pathlib import Path
 from typing import Any
 
@@ -73,53 +80,106 @@ def write_stage(run_dir: Path, stage: str, summary: dict[str, Any]) -> Path:
     return out
 
 
+_MD_SPECIAL = re.compile(r"([\\`\[\]<>|])")
+
+
+def escape_markdown(text: object) -> str:
+    """``text`` as literal Markdown: no link, image, code span, HTML tag or table cell can start in it.
+
+    Backslash-escapes the characters that open structure (and turns newlines into spaces, which
+    would end a table row); emphasis characters are left alone since they cannot inject anything.
+    """
+    return _MD_SPECIAL.sub(r"\\\1", " ".join(str(text).splitlines()))
+
+
+def _fence(text: str) -> str:
+    """A code fence longer than any backtick run in ``text``, so the text cannot close it."""
+    longest = max((len(run) for run in re.findall(r"`+", text)), default=0)
+    return "`" * max(3, longest + 1)
+
+
 def render_markdown(run_dir: Path) -> str:
     """The whole report as Markdown (paths relative to the run directory)."""
     run_dir = Path(run_dir)
     stages = load_stages(run_dir)
-    lines = [f"# RoboAct report: `{run_dir.name}`", ""]
+    lines = [f"# RoboAct report: {escape_markdown(run_dir.name)}", ""]
     meta = _read_json(run_dir / "summary.json")
     if meta:
         lines += [f"Generated {dt.datetime.now().isoformat(timespec='seconds')}.", ""]
-        lines += [f"- **{k}**: {v}" for k, v in meta.items() if not isinstance(v, (dict, list))]
+        lines += [
+            f"- **{escape_markdown(k)}**: {escape_markdown(v)}"
+            for k, v in meta.items()
+            if not isinstance(v, (dict, list))
+        ]
         lines.append("")
     if not stages:
-        lines.append(f"_No stage results under `{run_dir / 'stages'}` yet._")
+        lines.append(f"_No stage results under {escape_markdown(run_dir / 'stages')} yet._")
     for stage in stages:
-        title = stage.get("title") or stage["stage"]
-        lines += [f"## {title}", ""]
-        if "seconds" in stage:
-            lines += [f"_Stage `{stage['stage']}` took {float(stage['seconds']):.1f} s._", ""]
-        if stage.get("what_ran"):
-            lines += ["**What ran:** " + str(stage["what_ran"]), ""]
-        for table in stage.get("tables", []):
-            lines += [f"### {table['title']}", "", table["markdown"].strip(), ""]
-        for figure in stage.get("figures", []):
-            lines += [f"![{figure['title']}]({figure['path']})", ""]
-        videos = stage.get("videos", [])
-        if videos:
-            lines += ["Episode videos: " + ", ".join(f"[{v['title']}]({v['path']})" for v in videos), ""]
-        for note in stage.get("notes", []):
-            lines += [f"> {note}", ""]
+        lines += _stage_markdown(stage)
     versions = _read_json(run_dir / "versions.json")
     if versions:
         lines += ["## Package versions", "", "| package | version |", "|---|---|"]
-        lines += [f"| {k} | {v} |" for k, v in versions.items()]
+        lines += [f"| {escape_markdown(k)} | {escape_markdown(v)} |" for k, v in versions.items()]
         lines.append("")
     config = run_dir / "config.yaml"
     if config.is_file():
-        lines += ["## Configuration", "", "```yaml", config.read_text().rstrip(), "```", ""]
+        text = config.read_text().rstrip()
+        fence = _fence(text)
+        lines += ["## Configuration", "", f"{fence}yaml", text, fence, ""]
     return "\n".join(lines)
+
+
+def _stage_markdown(stage: dict[str, Any]) -> list[str]:
+    """One stage's section; titles are escaped, tables, what_ran and notes are the stage's Markdown."""
+    title = escape_markdown(stage.get("title") or stage["stage"])
+    lines = [f"## {title}", ""]
+    if "seconds" in stage:
+        lines += [f"_Stage {escape_markdown(stage['stage'])} took {float(stage['seconds']):.1f} s._", ""]
+    if stage.get("what_ran"):
+        lines += ["**What ran:** " + str(stage["what_ran"]), ""]
+    for table in stage.get("tables", []):
+        lines += [f"### {escape_markdown(table['title'])}", "", table["markdown"].strip(), ""]
+    for figure in stage.get("figures", []):
+        lines += [f"![{escape_markdown(figure['title'])}](<{_link_target(figure['path'])}>)", ""]
+    videos = stage.get("videos", [])
+    if videos:
+        links = [f"[{escape_markdown(v['title'])}](<{_link_target(v['path'])}>)" for v in videos]
+        lines += ["Episode videos: " + ", ".join(links), ""]
+    for note in stage.get("notes", []):
+        lines += [f"> {note}", ""]
+    return lines
+
+
+def _link_target(path: str) -> str:
+    """A path for ``(<...>)``: angle brackets and newlines would end it, so they are dropped."""
+    return re.sub(r"[<>\r\n]", "", str(path))
+
+
+def _markdown_renderer() -> Any:
+    """CommonMark + tables with raw HTML off; images only from relative paths (no remote loads)."""
+    from markdown_it import MarkdownIt
+
+    md = MarkdownIt("commonmark", {"html": False}).enable("table")
+    default_image = md.renderer.rules["image"]
+
+    def image(renderer: Any, tokens: Any, idx: int, options: Any, env: Any) -> str:
+        src = tokens[idx].attrGet("src") or ""
+        if re.match(r"^([a-z][a-z0-9+.-]*:|//)", src, re.I):  # a scheme or a host: not a run file
+            return html.escape(tokens[idx].content or src)
+        return default_image(tokens, idx, options, env)
+
+    md.add_render_rule("image", image)
+    return md
 
 
 def render_html(markdown_text: str, title: str, videos: list[str] | None = None) -> str:
     """A static page from the report's Markdown: tables, figures and playable videos."""
-    import markdown
-
-    body = markdown.markdown(markdown_text, extensions=["tables", "fenced_code"])
+    md = _markdown_renderer()
+    body = md.render(markdown_text)
     for path in videos or []:
-        link = f'<a href="{html.escape(path)}">'
-        tag = f'<video controls muted preload="metadata" src="{html.escape(path)}"></video>{link}'
+        href = html.escape(md.normalizeLink(_link_target(path)))
+        link = f'<a href="{href}">'
+        tag = f'<video controls muted preload="metadata" src="{href}"></video>{link}'
         body = body.replace(link, tag, 1)
     return (
         "<!doctype html><html lang='en'><head><meta charset='utf-8'>"
