@@ -49,6 +49,18 @@ def demos(
     workers: WorkersOpt = 2,
     image_size: ImageOpt = 128,
     max_steps: Annotated[int, typer.Option("--max-steps", help="Expert episode horizon.")] = 300,
+    seed_base: Annotated[
+        int,
+        typer.Option("--seed-base", help="Episode k uses seed seed_base + k (evaluations start at 0)."),
+    ] = 100_000,
+    starts: Annotated[
+        str,
+        typer.Option(
+            "--starts",
+            help="LIBERO starts: sampled (fresh placements from the task's init regions, never the "
+            "evaluation's 50 fixed init states) or init_states.",
+        ),
+    ] = "sampled",
     address: AddressOpt = None,
 ) -> None:
     """Collect scripted-expert demonstrations (robomimic/LIBERO HDF5 layout), resumable, in parallel."""
@@ -69,6 +81,8 @@ def demos(
         image_size=image_size,
         max_steps=max_steps,
         address=address,
+        seed_base=seed_base,
+        starts=starts,
     )
     typer.echo(
         f"demos in {summary['path']} ({summary['written']} new, {summary['skipped']} already there, "

@@ -4,14 +4,20 @@ One file per suite holds every task (``demos_<suite>.hdf5`` by default)::
 
     /                       attrs: suite, format_version (=1), tasks (JSON list)
     /data                   attrs: env_args (JSON, per task: {task: env_args}), total (steps)
-    /data/demo_<k>          attrs: task ("T1", "micro"), suite, episode_id, seed, success (bool),
-                                   num_samples, language
+    /data/demo_<k>          attrs: task ("T1", "micro"), suite, episode_id, seed, starts, success
+                                   (bool), num_samples, language
         actions      (T, A) float32   the suite's own action (LIBERO OSC_POSE 7, Kitchen 9)
         rewards      (T,)   float32
         dones        (T,)   uint8     1 at the last step
         states       (T, S) float64   flattened simulator state before actions[t]
         obs/agentview_rgb (T, H, W, 3) uint8, upright (absent when image_size=0)
-        obs/robot_state   (T, 9) float32: 7 arm joint positions + 2 gripper finger positions
+        obs/robot_state   (T, D) float32: the env's ``state`` (LIBERO 18: joints, fingers, end-effector
+                          position and 6-D rotation; Kitchen 9: joints and fingers)
+
+Train/test separation: demonstrations start where evaluations never do. Their seeds start at
+``DEMO_SEED_BASE`` (evaluations use seeds from 0 or the demo's 1000), and in LIBERO they start from
+placements freshly drawn from the task's own init regions (``starts="sampled"``), never from the
+50 fixed init states that evaluations use. Each demo records its seed and ``starts``.
 
 Every expert episode is written, failures included (``success`` attr), so the expert's own success
 rate is measured on the same data; ``iter_demos(path, only_success=True)`` reads the good ones.
@@ -35,6 +41,8 @@ from roboact.sim_workers.pool import PoolConfig, SimPool
 logger = logging.getLogger(__name__)
 
 FORMAT_VERSION = 1
+DEMO_SEED_BASE = 100_000
+"""first demo seed: far from the evaluation seeds (0.., and the demo's 1000..)"""
 
 
 def _existing(path: Path) -> tuple[set[tuple[str, int]], int]:
@@ -83,6 +91,7 @@ def _write_demo(
             suite=suite,
             episode_id=int(job["episode"]),
             seed=int(job["seed"]),
+            starts=str(result.get("starts") or job.get("starts") or ""),
             success=bool(result["success"]),
             num_samples=int(result["steps"]),
             language=env_args.get("language", ""),
@@ -99,26 +108,34 @@ def collect_demos(
     image_size: int = 128,
     max_steps: int | None = None,
     address: str | None = None,
-    seed_base: int = 0,
+    seed_base: int = DEMO_SEED_BASE,
     episode_timeout_s: float = 900.0,
+    starts: str = "sampled",
 ) -> dict[str, Any]:
     """Run the scripted expert for ``episodes`` per task and append the demos to ``out_path``.
+
+    ``starts``: LIBERO's start kind, ``"sampled"`` (fresh placements from the task's init regions,
+    disjoint from the evaluation's fixed init states; the default) or ``"init_states"``. Episode k
+    uses seed ``seed_base + k``.
 
     Returns ``{"path", "tasks": {task: {episodes, successes, rate, mean_steps}}, "written",
     "skipped", "failed", "wall_s"}`` where ``tasks`` counts every demo in the file for the task.
     ``max_steps`` defaults to 300 (the expert's plans need up to ~250 steps on T5/T6).
     """
+    from roboact.sim_workers.envs.libero import STARTS
     from tqdm import tqdm
 
     from roboact.cluster import init_ray
 
+    if starts not in STARTS:
+        raise ValueError(f"starts must be one of {STARTS}, got {starts!r}")
     task_list = parse_tasks(suite, tasks)
     out = Path(out_path)
     out.parent.mkdir(parents=True, exist_ok=True)
     env_cfg = EnvConfig(image_size=image_size, max_steps=max_steps or 300)
     done, next_index = _existing(out)
     jobs = [
-        {"task": t, "episode": k, "seed": seed_base + k, "record": True}
+        {"task": t, "episode": k, "seed": seed_base + k, "record": True, "starts": starts}
         for t in task_list
         for k in range(episodes)
         if (t, k) not in done
@@ -238,10 +255,19 @@ def iter_demos(
                 suite=str(grp.attrs["suite"]),
                 episode_id=int(grp.attrs["episode_id"]),
                 seed=int(grp.attrs["seed"]),
+                starts=str(grp.attrs.get("starts", "")) or None,
                 success=bool(grp.attrs["success"]),
                 num_samples=int(grp.attrs["num_samples"]),
             )
             yield item
+
+
+def _start_options(grp: Any) -> dict[str, Any]:
+    options: dict[str, Any] = {"episode": int(grp.attrs["episode_id"])}
+    starts = str(grp.attrs.get("starts", ""))
+    if starts and starts != "seeded":
+        options["starts"] = starts
+    return options
 
 
 def replay_check(path: str | Path, demo: str = "demo_0") -> float:
@@ -253,12 +279,59 @@ def replay_check(path: str | Path, demo: str = "demo_0") -> float:
 
     with h5py.File(path, "r") as f:
         grp = f["data"][demo]
-        task, ep, seed = str(grp.attrs["task"]), int(grp.attrs["episode_id"]), int(grp.attrs["seed"])
+        task, seed, options = str(grp.attrs["task"]), int(grp.attrs["seed"]), _start_options(grp)
         states = grp["states"][()]
     env = make_env(task, image_size=0)
     try:
-        env.reset(seed=seed, options={"episode": ep})
+        env.reset(seed=seed, options=options)
         s0 = env.get_sim_state()
         return float(np.abs(s0 - states[0]).max())
+    finally:
+        env.close()
+
+
+def replay_actions(path: str | Path, demo: str = "demo_0", images: bool = False) -> dict[str, Any]:
+    """Replay a demo's recorded actions open-loop from its own start; report what happened.
+
+    The first rungs of the policy sanity ladder: if the recorded actions do not reproduce the
+    expert's success, they are not in the env's units (or the start is not the demo's), and no
+    policy trained on them can succeed; with ``images`` the replay also renders at the demo's size
+    and compares pixels, so the frames a policy is trained on are the frames a rollout shows it
+    (then the offline and step-by-step features agree too, see ``FeatureExtractor``). Returns
+    ``{"success", "steps", "recorded_success", "max_state_error"}`` (the largest |simulator state -
+    recorded state| along the way) and, with ``images``, ``"max_pixel_error"``.
+    """
+    import h5py
+
+    with h5py.File(path, "r") as f:
+        grp = f["data"][demo]
+        task, seed, options = str(grp.attrs["task"]), int(grp.attrs["seed"]), _start_options(grp)
+        actions, states = grp["actions"][()], grp["states"][()]
+        recorded_success = bool(grp.attrs["success"])
+        frames = grp["obs/agentview_rgb"][()] if images and "agentview_rgb" in grp["obs"] else None
+    if images and frames is None:
+        raise ValueError(f"{path}: {demo} has no obs/agentview_rgb to compare")
+    env = make_env(task, image_size=0 if frames is None else int(frames.shape[1]))
+    try:
+        obs, _ = env.reset(seed=seed, options=options)
+        err, pixel_err, success, steps = 0.0, 0, False, 0
+        for t, action in enumerate(actions):
+            err = max(err, float(np.abs(env.get_sim_state() - states[t]).max()))
+            if frames is not None:
+                pixel_err = max(pixel_err, int(np.abs(obs["image"].astype(int) - frames[t]).max()))
+            obs, _, terminated, truncated, info = env.step(action)
+            steps += 1
+            success = success or bool(info["success"])
+            if terminated or truncated:
+                break
+        out = {
+            "success": success,
+            "steps": steps,
+            "recorded_success": recorded_success,
+            "max_state_error": err,
+        }
+        if frames is not None:
+            out["max_pixel_error"] = pixel_err
+        return out
     finally:
         env.close()

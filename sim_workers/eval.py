@@ -56,15 +56,25 @@ class EvalConfig:
 
 
 def rollout(
-    env: Any, policy: Any, episode: int, seed: int, record: bool = False, video: bool = False
+    env: Any,
+    policy: Any,
+    episode: int,
+    seed: int,
+    record: bool = False,
+    video: bool = False,
+    starts: str | None = None,
 ) -> dict[str, Any]:
-    """One episode from the episode's fixed start until success or the horizon.
+    """One episode from the episode's start until success or the horizon.
 
-    With ``record`` the result carries the demo arrays (robomimic layout: ``states[t]`` and
-    ``obs[t]`` are what ``actions[t]`` was taken in); with ``video`` the frames.
+    ``starts`` picks LIBERO's start kind (None: the env's default, the fixed init states; see
+    ``envs/libero.py``). With ``record`` the result carries the demo arrays (robomimic layout:
+    ``states[t]`` and ``obs[t]`` are what ``actions[t]`` was taken in); with ``video`` the frames.
     """
     t0 = time.perf_counter()
-    obs, _ = env.reset(seed=seed, options={"episode": episode})
+    options: dict[str, Any] = {"episode": episode}
+    if starts is not None:
+        options["starts"] = starts
+    obs, start_info = env.reset(seed=seed, options=options)
     policy.reset()
     reset_s = time.perf_counter() - t0
     dim = int(env.action_space.shape[0])
@@ -115,6 +125,8 @@ def rollout(
         "reset_s": reset_s,
         "step_s": (time.perf_counter() - t1) / max(steps, 1),
         "policy_s": act_s / max(steps, 1),
+        "starts": start_info.get("starts"),
+        "init_state": start_info.get("init_state"),
     }
     if record:
         out["demo"] = {

@@ -94,7 +94,8 @@ class KitchenEnv(gym.Env):
             self.robot.set_state(qpos, qvel)
             raw = self._env._get_obs(self.robot._get_obs())  # refreshes Kitchen's last-qpos for control
         self._steps = 0
-        return self._obs(raw), {"episode": episode, "seed": seed, "success": False}
+        # Kitchen's starts are its seed's (options["starts"] is LIBERO's and has nothing to choose here)
+        return self._obs(raw), {"episode": episode, "seed": seed, "starts": "seeded", "success": False}
 
     def step(self, action: np.ndarray) -> tuple[dict, float, bool, bool, dict]:
         raw, reward, _, _, info = self._env.step(np.asarray(action, dtype=np.float64))

@@ -8,8 +8,19 @@ which gives exactly the state a hard reset would. Images are flipped upright (LI
 down, OpenGL convention).
 
 Observation: ``{"image": (H, W, 3) uint8 agentview, upright}`` (absent when ``image_size=0``) and
-``"state"``: float32 ``(9,)`` = 7 arm joint positions (robot0_joint1..7, rad) + 2 gripper finger
-positions (gripper0_finger_joint1, 2; m). Action: LIBERO's own OSC_POSE 7-d in [-1, 1].
+``"state"``: float32 ``(STATE_DIM,)`` = 7 arm joint positions (robot0_joint1..7, rad), 2 gripper
+finger positions (m), the end-effector position (3, m, world frame) and its orientation as the first
+two columns of the rotation matrix (6). Action: LIBERO's own OSC_POSE 7-d in [-1, 1].
+
+Why the end-effector pose: OSC_POSE actions are deltas of that pose, so a policy head that sees it
+needs no learnt forward kinematics (LIBERO's own policies take ``ee_pos``/``ee_ori`` too). Why the
+6-D rotation and not axis-angle or a quaternion: the Panda hand points down, where axis-angle
+flips sign around pi and a quaternion's sign is arbitrary; the matrix columns are continuous.
+
+Starts: ``reset(options={"episode": k})`` takes LIBERO's fixed init state ``k mod 50`` (the
+benchmark's evaluation starts); ``options={"episode": k, "starts": "sampled"}`` instead keeps the
+placement that the task's own init-region sampler drew on the reset (seeded), which is how
+demonstrations get starts that never coincide with the evaluation's.
 """
 
 from __future__ import annotations
@@ -27,6 +38,18 @@ from roboact.headless import configure_gl
 logger = logging.getLogger(__name__)
 
 N_INIT_STATES = 50  # LIBERO ships 50 fixed init states per task
+STATE_DIM = 18  # joints 7 + fingers 2 + eef position 3 + eef rotation 6
+STARTS = ("init_states", "sampled")
+
+
+def rotation_6d(quat_xyzw: np.ndarray) -> np.ndarray:
+    """First two columns of the rotation matrix of a unit quaternion (x, y, z, w), as 6 values."""
+    x, y, z, w = (float(v) for v in quat_xyzw)
+    col0 = [1 - 2 * (y * y + z * z), 2 * (x * y + z * w), 2 * (x * z - y * w)]
+    col1 = [2 * (x * y - z * w), 1 - 2 * (x * x + z * z), 2 * (y * z + x * w)]
+    return np.asarray(col0 + col1, dtype=np.float32)
+
+
 _PATCHED = False
 
 
@@ -98,7 +121,7 @@ class LiberoEnv(gym.Env):
         self.raw = self._env.env  # the robosuite env: privileged state for scripted experts
         low, high = self.raw.action_spec
         self.action_space = gym.spaces.Box(low.astype(np.float32), high.astype(np.float32), dtype=np.float32)
-        spaces: dict[str, gym.Space] = {"state": gym.spaces.Box(-np.inf, np.inf, (9,), np.float32)}
+        spaces: dict[str, gym.Space] = {"state": gym.spaces.Box(-np.inf, np.inf, (STATE_DIM,), np.float32)}
         if render:
             s = config.image_size
             spaces["image"] = gym.spaces.Box(0, 255, (s, s, 3), np.uint8)
@@ -127,7 +150,14 @@ class LiberoEnv(gym.Env):
         }
 
     def _obs(self, raw: dict[str, Any]) -> dict[str, Any]:
-        state = np.concatenate([raw["robot0_joint_pos"], raw["robot0_gripper_qpos"]]).astype(np.float32)
+        state = np.concatenate(
+            [
+                raw["robot0_joint_pos"],
+                raw["robot0_gripper_qpos"],
+                raw["robot0_eef_pos"],
+                rotation_6d(raw["robot0_eef_quat"]),
+            ]
+        ).astype(np.float32)
         obs: dict[str, Any] = {"state": state}
         if self.config.image_size > 0:
             obs["image"] = np.ascontiguousarray(raw["agentview_image"][::-1])  # upright
@@ -135,24 +165,35 @@ class LiberoEnv(gym.Env):
         return obs
 
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[dict, dict]:
-        """Soft reset, then LIBERO's fixed init state ``episode mod 50``; ``seed`` defaults to the episode.
+        """Soft reset, then the episode's start; ``seed`` defaults to the episode.
 
-        LIBERO re-samples the *fixture* poses (cabinet, stove, rack: model ``body_pos``, not part of
-        the saved init states) from NumPy's global RNG on every reset, so the RNG is seeded first:
-        the same (episode, seed) then gives the same start, pixel for pixel.
+        ``options["starts"]``: ``"init_states"`` (default) loads LIBERO's fixed init state
+        ``episode mod 50``; ``"sampled"`` keeps the object placement that the reset drew from the
+        task's init regions. LIBERO samples placements and the *fixture* poses (cabinet, stove,
+        rack: model ``body_pos``, not part of the saved init states) from NumPy's global RNG on
+        every reset, so the RNG is seeded first: the same (episode, seed, starts) gives the same
+        start, pixel for pixel.
         """
-        episode = int((options or {}).get("episode", 0))
+        options = options or {}
+        episode = int(options.get("episode", 0))
+        starts = str(options.get("starts", "init_states"))
+        if starts not in STARTS:
+            raise ValueError(f"LIBERO reset: options['starts'] must be one of {STARTS}, got {starts!r}")
         seed = episode if seed is None else int(seed)
         super().reset(seed=seed)
-        self._env.seed(seed)  # np.random.seed: fixture placement on the soft reset below
-        self._env.reset()  # resets the step counter; cheap because hard_reset=False
-        raw = self._env.set_init_state(self.init_states[episode % len(self.init_states)])
+        self._env.seed(seed)  # np.random.seed: placement and fixtures on the soft reset below
+        raw = self._env.reset()  # resets the step counter; cheap because hard_reset=False
+        init_state: int | None = None
+        if starts == "init_states":
+            init_state = episode % len(self.init_states)
+            raw = self._env.set_init_state(self.init_states[init_state])
         self._forget_previous_episode()
         self._steps = 0
         return self._obs(raw), {
             "episode": episode,
             "seed": seed,
-            "init_state": episode % len(self.init_states),
+            "starts": starts,
+            "init_state": init_state,
             "success": False,
         }
 

@@ -7,7 +7,7 @@ import json
 import h5py
 import numpy as np
 import pytest
-from roboact.sim_workers.demos import collect_demos, iter_demos, replay_check
+from roboact.sim_workers.demos import DEMO_SEED_BASE, collect_demos, iter_demos, replay_actions, replay_check
 
 pytestmark = [pytest.mark.ray, pytest.mark.sim]
 
@@ -36,3 +36,20 @@ def test_demos_layout_resume_and_reader(ray_session, tmp_path):
     s2 = collect_demos("kitchen", "switch", 3, out, workers=2, image_size=32, max_steps=160)
     assert s2["written"] == 1 and s2["skipped"] == 2 and len(list(iter_demos(out, images=False))) == 3
     assert replay_check(out, "demo_0") == 0.0  # the file's first state is the episode's start
+
+
+@pytest.mark.timeout(400)
+@pytest.mark.parametrize(("suite", "task"), [("kitchen", "slide"), ("libero", "T4")])
+def test_replayed_demo_actions_reproduce_the_experts_success(ray_session, tmp_path, suite, task):
+    """Sanity ladder, rungs 1-2: the recorded actions are in the env's units, the start is the demo's,
+    and a rollout renders the very frames the head is trained on (feature parity then follows from
+    ``test_streaming_features_equal_whole_episode_features``)."""
+    out = tmp_path / f"demos_{suite}.hdf5"
+    collect_demos(suite, task, 1, out, workers=1, image_size=24, max_steps=200)
+    demo = next(iter_demos(out, images=False))
+    assert demo["success"] and demo["seed"] == DEMO_SEED_BASE
+    assert demo["starts"] == ("sampled" if suite == "libero" else "seeded")
+    replay = replay_actions(out, demo["name"], images=True)
+    assert replay["success"] and replay["steps"] == demo["num_samples"]
+    assert replay["max_state_error"] < 1e-6  # the same trajectory, step for step
+    assert replay["max_pixel_error"] == 0  # and the same frames: what a rollout shows the policy

@@ -50,8 +50,43 @@ def test_libero_same_episode_same_start_pixel_for_pixel(libero_env):
     np.testing.assert_array_equal(obs_a["image"], obs_b["image"])
     obs_c, s_c = _start(env, 2)
     assert not np.array_equal(s_a, s_c)  # another of LIBERO's fixed init states
-    assert obs_a["image"].shape == (32, 32, 3) and obs_a["state"].shape == (9,)
+    assert obs_a["image"].shape == (32, 32, 3) and obs_a["state"].shape == (18,)
     np.testing.assert_allclose(obs_c["state"][:7], env.sim.data.qpos[:7], atol=1e-6)
+
+
+@pytest.mark.timeout(180)
+def test_libero_state_carries_the_end_effector_pose(libero_env):
+    env = libero_env
+    obs, _ = env.reset(options={"episode": 0})
+    robot = env.raw.robots[0]
+    eef = env.sim.data.site_xpos[robot.eef_site_id].copy()
+    np.testing.assert_allclose(obs["state"][9:12], eef, atol=1e-5)
+    col0, col1 = obs["state"][12:15], obs["state"][15:18]  # two columns of a rotation matrix
+    assert abs(np.linalg.norm(col0) - 1) < 1e-5 and abs(np.linalg.norm(col1) - 1) < 1e-5
+    assert abs(col0 @ col1) < 1e-5
+    for _ in range(5):
+        obs, *_ = env.step(np.array([0, 0, 1, 0, 0, 0, -1], np.float32))  # up
+    assert obs["state"][11] > eef[2] + 0.01
+
+
+@pytest.mark.timeout(180)
+def test_libero_sampled_starts_are_seeded_and_never_a_fixed_init_state(libero_env):
+    env = libero_env
+    qpos = lambda: env.sim.data.qpos.copy()  # noqa: E731
+    _, info = env.reset(seed=100_000, options={"episode": 0, "starts": "sampled"})
+    a = qpos()
+    assert info["starts"] == "sampled" and info["init_state"] is None
+    env.reset(seed=100_001, options={"episode": 1, "starts": "sampled"})
+    b = qpos()
+    env.reset(seed=100_000, options={"episode": 0, "starts": "sampled"})
+    np.testing.assert_array_equal(qpos(), a)  # same seed, same placement
+    assert not np.allclose(a, b)
+    n = len(a)
+    fixed = env.init_states[:, 1 : 1 + n]  # flattened MuJoCo states: time, qpos, qvel
+    for start in (a, b):
+        assert np.abs(fixed - start).max(axis=1).min() > 1e-3  # differs from each of the 50
+    with pytest.raises(ValueError, match="starts"):
+        env.reset(options={"episode": 0, "starts": "random"})
 
 
 @pytest.mark.timeout(120)
