@@ -67,8 +67,16 @@ class PolicyTrainConfig:
     """torch/numpy seed of the learner"""
     log_every: int = 50
     """iterations between progress log lines and TensorBoard points"""
+    chunk: int = 1
+    """actions predicted per step (ACT's action chunk); > 1 runs them with temporal ensembling"""
+    ensemble_decay: float = 0.01
+    """temporal ensembling weight exp(-decay * i), i = 0 for the oldest prediction (ACT's m)"""
 
     def __post_init__(self) -> None:
+        if self.chunk < 1:
+            raise ValueError(f"PolicyTrainConfig.chunk must be >= 1, got {self.chunk}")
+        if self.ensemble_decay < 0:
+            raise ValueError(f"PolicyTrainConfig.ensemble_decay must be >= 0, got {self.ensemble_decay}")
         if self.iterations < 1:
             raise ValueError(f"PolicyTrainConfig.iterations must be >= 1, got {self.iterations}")
         if self.batch_size < 1:
@@ -142,13 +150,13 @@ def train_policy(
     feats = demo_features(demo_set, extractor, out / "feature_cache")
     t_feats = time.perf_counter()
     norm = fit_normaliser(demo_set, feats)
-    rows = write_offline_data(demo_set, feats, norm, out / "offline_data")
+    rows = write_offline_data(demo_set, feats, norm, out / "offline_data", chunk=cfg.chunk)
     obs_dim = (
         extractor.dim + demo_set.demos[0].states.shape[1] + (len(norm.tasks) if len(norm.tasks) > 1 else 0)
     )
     act_dim = demo_set.demos[0].actions.shape[1]
 
-    losses = _run_bc(cfg, out, obs_dim, act_dim, address)
+    losses = _run_bc(cfg, out, obs_dim, act_dim * cfg.chunk, address)
     t_end = time.perf_counter()
     summary = {
         "final_loss": losses[-1],
@@ -173,6 +181,8 @@ def train_policy(
         "state_dim": int(demo_set.demos[0].states.shape[1]),
         "action_dim": int(act_dim),
         "obs_dim": int(obs_dim),
+        "chunk": int(cfg.chunk),
+        "ensemble_decay": float(cfg.ensemble_decay),
         "suite": demo_set.suite,
         "module_dir": MODULE_DIR,
         "model_config": cfg.model_config,
@@ -272,10 +282,24 @@ class Policy:
         self.tasks: list[str] = list(norm.tasks)
         self.features: str = meta["features"]
         self._warned: set[str] = set()
+        self.chunk = int(meta.get("chunk", 1))
+        self.ensemble_decay = float(meta.get("ensemble_decay", 0.01))
+        self._chunks: list[np.ndarray] = []  # the last `chunk` predictions, oldest first, each (chunk, A)
 
     def reset(self) -> None:
-        """Start a new episode (clears the feature window)."""
+        """Start a new episode (clears the feature window and the pending action chunks)."""
         self.extractor.reset()
+        self._chunks = []
+
+    def _ensemble(self, chunk: np.ndarray) -> np.ndarray:
+        """ACT's temporal ensembling: average every pending prediction for this step, the oldest
+        weighted most (w_i = exp(-m i), i = 0 for the oldest), so the executed actions stay smooth
+        while each step still looks at the newest observation."""
+        self._chunks = [*self._chunks, chunk][-self.chunk :]
+        n = len(self._chunks)
+        preds = np.stack([c[n - 1 - i] for i, c in enumerate(self._chunks)])  # oldest first
+        w = np.exp(-self.ensemble_decay * np.arange(n))
+        return (w[:, None] * preds).sum(axis=0) / w.sum()
 
     def act(self, obs: dict[str, Any]) -> np.ndarray:
         import torch
@@ -298,6 +322,8 @@ class Policy:
         feat = self.extractor.step(image)  # (F,)
         x = self.norm.obs(feat[None], state[None], task)  # (1, obs_dim)
         mean = self.module.mean_action(torch.from_numpy(x))[0].numpy()
+        if self.chunk > 1:
+            mean = self._ensemble(mean.reshape(self.chunk, self.action_dim))
         return self.norm.unnorm_action(mean)
 
 

@@ -291,11 +291,21 @@ def fit_normaliser(demo_set: DemoSet, feats: dict[tuple[Path, str], np.ndarray])
     )
 
 
-def iter_rows(demo_set: DemoSet, feats: dict, norm: Normaliser) -> Iterator[dict]:
-    """One dict of columns per demo (RLlib's offline schema), in demo order."""
+def action_chunks(actions: np.ndarray, chunk: int) -> np.ndarray:
+    """(T, A) -> (T, chunk * A): row t holds actions t .. t+chunk-1, the last action repeated past
+    the end (ACT's action chunk; the expert holds still at the end of a demo, so the repeat is what
+    it would have done)."""
+    n = len(actions)
+    idx = np.minimum(np.arange(n)[:, None] + np.arange(chunk)[None, :], n - 1)  # (T, chunk)
+    return actions[idx].reshape(n, -1)
+
+
+def iter_rows(demo_set: DemoSet, feats: dict, norm: Normaliser, chunk: int = 1) -> Iterator[dict]:
+    """One dict of columns per demo (RLlib's offline schema), in demo order; ``actions`` holds the
+    next ``chunk`` normalised actions per step."""
     for i, d in enumerate(demo_set.demos):
         obs = norm.obs(feats[(d.file, d.name)], d.states, d.task)
-        acts = norm.norm_action(d.actions)
+        acts = action_chunks(norm.norm_action(d.actions), chunk)
         n = len(acts)
         term = np.zeros(n, dtype=bool)
         term[-1] = True
@@ -310,7 +320,9 @@ def iter_rows(demo_set: DemoSet, feats: dict, norm: Normaliser) -> Iterator[dict
         }
 
 
-def write_offline_data(demo_set: DemoSet, feats: dict, norm: Normaliser, out_dir: Path) -> int:
+def write_offline_data(
+    demo_set: DemoSet, feats: dict, norm: Normaliser, out_dir: Path, chunk: int = 1
+) -> int:
     """Write ``part-<i>.parquet`` (one per demo) into a fresh ``out_dir``; return the number of rows."""
     import shutil
 
@@ -321,7 +333,7 @@ def write_offline_data(demo_set: DemoSet, feats: dict, norm: Normaliser, out_dir
         shutil.rmtree(out_dir)
     out_dir.mkdir(parents=True)
     rows = 0
-    for i, cols in enumerate(iter_rows(demo_set, feats, norm)):
+    for i, cols in enumerate(iter_rows(demo_set, feats, norm, chunk)):
         table = pa.table(
             {
                 "eps_id": pa.array(cols["eps_id"], pa.string()),

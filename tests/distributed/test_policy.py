@@ -247,3 +247,49 @@ def test_cli_info_and_bad_train_arguments(trained, tmp_path):
     assert res.exit_code == 2 and "missing.h5 does not exist" in res.output
     res = runner.invoke(app, [*args, "--features", "embedded", "--tasks", "open door"])
     assert res.exit_code == 2 and "no usable demos" in res.output and "'open door'" in res.output
+
+
+class _ConstantChunks:
+    """A head stand-in whose k-th call predicts the chunk [k/10, k/10, ...] (normalised units)."""
+
+    def __init__(self, chunk: int, action_dim: int) -> None:
+        self.calls, self.chunk, self.action_dim = 0, chunk, action_dim
+
+    def mean_action(self, x):
+        import torch
+
+        self.calls += 1
+        return torch.full((1, self.chunk * self.action_dim), self.calls / 10)
+
+
+def test_temporal_ensembling_averages_pending_predictions_oldest_weighted_most():
+    from roboact.distributed.policy import Policy
+    from roboact.distributed.policy_data import Normaliser
+
+    class Window:
+        dim = 2
+
+        def reset(self):
+            pass
+
+        def step(self, image):
+            return np.zeros(2, np.float32)
+
+    a = 1
+    norm = Normaliser(
+        np.zeros(3, np.float32),
+        np.ones(3, np.float32),
+        np.full(a, -1, np.float32),
+        np.full(a, 1, np.float32),
+        ["slide"],
+    )  # fmt: skip  (unnorm_action is the identity)
+    meta = {"state_dim": 1, "action_dim": a, "features": "x", "chunk": 3, "ensemble_decay": 0.5}
+    policy = Policy(_ConstantChunks(3, a), Window(), norm, meta)
+    obs = {"image": np.zeros((8, 8, 3), np.uint8), "state": np.zeros(1, np.float32)}
+    # step 1: only prediction 1; step 2: predictions 1 (older) and 2; step 3: 1, 2, 3; step 4: 2, 3, 4
+    w = np.exp(-0.5 * np.arange(3))
+    expected = [1.0, (w[:2] @ [1, 2]) / w[:2].sum(), (w @ [1, 2, 3]) / w.sum(), (w @ [2, 3, 4]) / w.sum()]
+    got = [10 * float(policy.act(obs)[0]) for _ in range(4)]
+    np.testing.assert_allclose(got, expected, rtol=1e-5)
+    policy.reset()  # a new episode forgets the pending chunks
+    assert 10 * float(policy.act(obs)[0]) == pytest.approx(5.0)

@@ -103,3 +103,28 @@ def test_offline_data_has_rllibs_columns_and_normalised_values(demo_file, extrac
     assert set(map(tuple, onehot.tolist())) == {(1.0, 0.0), (0.0, 1.0)}
     terms = np.array(table.column("terminateds").to_pylist())
     assert terms.sum() == 4 and len(set(table.column("eps_id").to_pylist())) == 4
+
+
+def test_action_chunks_hold_the_next_actions_and_repeat_the_last_past_the_end():
+    from roboact.distributed.policy_data import action_chunks
+
+    actions = np.arange(8, dtype=np.float32).reshape(4, 2)  # a_t = (2t, 2t + 1)
+    rows = action_chunks(actions, 3)
+    assert rows.shape == (4, 6)
+    np.testing.assert_array_equal(rows[0], [0, 1, 2, 3, 4, 5])
+    np.testing.assert_array_equal(rows[2], [4, 5, 6, 7, 6, 7])
+    np.testing.assert_array_equal(rows[3], [6, 7, 6, 7, 6, 7])
+    np.testing.assert_array_equal(action_chunks(actions, 1), actions)
+
+
+@pytest.mark.timeout(180)
+def test_chunked_offline_data_carries_chunk_times_action_values(demo_file, extractor, tmp_path):
+    ds = read_demos([demo_file])
+    feats = demo_features(ds, extractor, tmp_path / "cache")
+    norm = fit_normaliser(ds, feats)
+    write_offline_data(ds, feats, norm, tmp_path / "offline", chunk=4)
+    table = pq.read_table(sorted((tmp_path / "offline").glob("*.parquet")))
+    acts = np.array(table.column("actions").to_pylist(), np.float32)
+    assert acts.shape == (4 * 8, 4 * ACTION_DIM)
+    first = norm.norm_action(ds.demos[0].actions)  # rows of demo 0 come first
+    np.testing.assert_allclose(acts[0].reshape(4, ACTION_DIM), first[:4], atol=1e-6)
