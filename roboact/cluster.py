@@ -2,7 +2,14 @@
 
 Every subsystem calls ``init_ray`` instead of ``ray.init`` so the same command runs on a laptop
 and on a cluster, and so the defaults that matter here (no usage stats, no dashboard on a local
-instance, a bounded object store on small machines) live in one place.
+instance, a bounded object store on small machines, a local instance reachable from this machine
+only) live in one place.
+
+A local instance listens on 127.0.0.1 only (GCS, raylet, workers, dashboard and runtime-env
+agents): on Linux Ray binds them to the machine's routable address, so anyone on the network could
+reach an unauthenticated GCS and run code. ``ROBOACT_RAY_EXPOSE=1`` restores Ray's default for a
+local head that other machines must join; ``--address`` / ``RAY_ADDRESS`` joins a cluster and
+changes nothing there.
 """
 
 from __future__ import annotations
@@ -15,6 +22,10 @@ logger = logging.getLogger(__name__)
 
 # Ray waits a fixed 30 s for its raylet to register; on a loaded 2-core machine that can pass.
 START_ATTEMPTS = 3
+EXPOSE_ENV = "ROBOACT_RAY_EXPOSE"
+"""set to 1: a local instance listens on the machine's routable address (Ray's default)"""
+# Ray's switch for single-machine mode (its default on macOS/Windows): node IP = loopback.
+_RAY_CLUSTER_ENV = "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"
 
 
 def init_ray(address: str | None = None, num_cpus: int | None = None, **kwargs: Any) -> Any:
@@ -38,6 +49,8 @@ def init_ray(address: str | None = None, num_cpus: int | None = None, **kwargs: 
     else:
         kwargs.setdefault("include_dashboard", False)
         kwargs.setdefault("object_store_memory", 512 * 1024 * 1024)
+        if os.environ.get(EXPOSE_ENV, "") not in ("1", "true", "yes"):
+            bind_local_ray_to_loopback()
         for attempt in range(1, START_ATTEMPTS + 1):
             try:
                 # address="local": always a new instance, never a `ray start` cluster that
@@ -53,6 +66,20 @@ def init_ray(address: str | None = None, num_cpus: int | None = None, **kwargs: 
                 ray.shutdown()
         logger.info("started a local Ray instance (%s CPUs)", ray.cluster_resources().get("CPU"))
     return ray
+
+
+def bind_local_ray_to_loopback() -> None:
+    """Make the local instance this process starts (and its workers) use 127.0.0.1 as node IP.
+
+    Why not ``ray.init(_node_ip_address="127.0.0.1")``: Ray 2.60 rewrites a loopback node IP to the
+    routable one. Its single-machine switch (``RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0``) makes the node
+    IP loopback, and every server binds to the node IP. The variable is read when Ray is imported,
+    so it is set for the processes Ray starts and patched into this one (Ray may be imported).
+    """
+    os.environ[_RAY_CLUSTER_ENV] = "0"
+    from ray._private import ray_constants
+
+    ray_constants.ENABLE_RAY_CLUSTER = False
 
 
 def release_leaked_placement_groups() -> int:
