@@ -13,7 +13,9 @@ and already retries connection errors, timeouts, 429 and 5xx with exponential ba
   answers are cached (unparsed ones included, with their reply); endpoint failures are not, so a
   rerun retries them;
 - the API key comes from the environment only and is scrubbed from every message this module
-  logs or returns.
+  logs or returns, and from everything the model sends back (the reply, the actions parsed from
+  it, the reason) before it is cached, returned or written to ``rejected.jsonl``: a model can
+  echo the key (a prompt injection in an instruction, a proxy that repeats the request).
 """
 
 from __future__ import annotations
@@ -31,6 +33,8 @@ from typing import Any
 import jsonschema
 from roboact.datasets.lexicon import canonical_action
 from roboact.datasets.parsing import PARSE_SCHEMA, Action, ParseResult
+
+SCRUBBED = "***"
 
 logger = logging.getLogger(__name__)
 
@@ -152,7 +156,19 @@ class LLMParser:
         self._client: Any = None
 
     def _scrub(self, message: str) -> str:
-        return message.replace(self._key, "***") if self._key else message
+        """``message`` without the key, in any letter case (parsed objects are lower-cased)."""
+        if not self._key or not message:
+            return message
+        return re.sub(re.escape(self._key), SCRUBBED, message, flags=re.IGNORECASE)
+
+    def _scrub_result(self, result: ParseResult) -> ParseResult:
+        """Every string of a result scrubbed: a key JSON-escaped in the reply survives decoding."""
+        result.actions = [
+            Action(verb=self._scrub(a.verb), object=self._scrub(a.object)) for a in result.actions
+        ]
+        result.reason = self._scrub(result.reason)
+        result.reply = self._scrub(result.reply) if result.reply is not None else None
+        return result
 
     @property
     def client(self) -> Any:
@@ -189,9 +205,10 @@ class LLMParser:
         except (ValueError, KeyError, TypeError) as err:
             logger.warning("ignoring unreadable LLM cache entry %s (%s)", path, err)
             return None
-        return result
+        return self._scrub_result(result)  # an entry written before replies were scrubbed
 
     def _store(self, text: str, result: ParseResult) -> None:
+        result = self._scrub_result(result)
         path = self._cache_path(text)
         path.parent.mkdir(parents=True, exist_ok=True)
         entry = {
@@ -221,7 +238,7 @@ class LLMParser:
             kwargs["response_format"] = {"type": "json_object"}
         self.calls += 1
         response = self.client.chat.completions.create(**kwargs)
-        return response.choices[0].message.content or ""
+        return self._scrub(response.choices[0].message.content or "")  # before anything reads it
 
     def parse(self, text: str) -> ParseResult:
         """Parse one instruction; endpoint failures and bad replies come back as unparsed results."""
@@ -241,7 +258,7 @@ class LLMParser:
             try:
                 result = parse_reply(last_reply)
             except ValueError as err:
-                problem = str(err)
+                problem = self._scrub(str(err))  # a schema error quotes the offending value
                 logger.warning(
                     "LLM reply %d/%d for %r rejected: %s",
                     attempt,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+from pathlib import Path
 
 import pytest
 from roboact.datasets.parse_llm import LLMConfig, LLMConfigError, LLMParser, cache_key, parse_reply
@@ -123,3 +124,50 @@ def test_the_key_never_appears_in_logs_or_errors(llm_env, caplog, monkeypatch) -
 def test_config_rejects_bad_values() -> None:
     with pytest.raises(LLMConfigError, match="max_attempts"):
         LLMConfig(max_attempts=0)
+
+
+def _written(config: dict, *paths: Path) -> str:
+    """Everything on disk a parse could have written: the cache entries and the given files."""
+    files = [*Path(config["cache_dir"]).rglob("*.json"), *paths]
+    return "".join(f.read_text(encoding="utf-8") for f in files)
+
+
+def test_a_reply_that_echoes_the_key_is_scrubbed_before_it_is_cached_or_returned(llm_env) -> None:
+    fake, config = llm_env
+    echoed = json.dumps({"num_actions": 1, "actions": [{"verb": "pick up", "object": f"the {KEY}"}]})
+    off_schema = json.dumps({"num_actions": KEY, "actions": []})  # jsonschema quotes the value
+    fake.script += [Reply(content=f"Your key is {KEY}. No JSON today.")] * 2
+    fake.script += [Reply(content=echoed)] + [Reply(content=off_schema)] * 2
+    p = parser(config, max_attempts=2)
+    results = [p.parse("Wipe the table"), p.parse("Pick up the cup"), p.parse("Push the box")]
+    assert not results[0].ok and results[0].reply == "Your key is ***. No JSON today."
+    assert results[1].ok and results[1].reply == echoed.replace(KEY, "***")
+    assert not results[2].ok and "off-schema" in results[2].reason
+    returned = json.dumps([r.to_json() for r in results])
+    assert KEY.lower() not in (returned + _written(config)).lower()
+
+
+def test_a_cache_entry_written_before_scrubbing_is_returned_scrubbed(llm_env) -> None:
+    _, config = llm_env
+    p = parser(config)
+    path = p._cache_path("Pick up the cup")
+    path.parent.mkdir(parents=True)
+    entry = {"num_actions": 0, "actions": [], "ok": False, "reason": "bad_reply", "reply": f"key {KEY}"}
+    path.write_text(json.dumps(entry), encoding="utf-8")
+    result = p.parse("Pick up the cup")
+    assert result.cached and result.reply == "key ***"
+
+
+def test_rejected_log_never_holds_the_key_a_reply_echoed(bridge_tree, llm_env, tmp_path: Path) -> None:
+    from roboact.datasets.build import build_store, default_rejected_path
+
+    root, _ = bridge_tree
+    fake, config = llm_env
+    fake.script += [Reply(content=f"I cannot, my key {KEY} is for something else.")] * 2
+    out = tmp_path / "llm.h5"
+    llm = {**config, "max_attempts": 2}
+    summary = build_store("bridge", root, out, parser="llm", llm=llm, frames=4, image_size=16, progress=False)
+    assert summary["rejected"].get("unparsed") == 1
+    log = default_rejected_path(out)
+    assert "my key *** is for" in log.read_text()
+    assert KEY.lower() not in _written(config, log).lower()
