@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import logging
-import math
 import os
 from collections import defaultdict
 from collections.abc import Iterable
@@ -72,14 +71,19 @@ class ResultsLog:
 
 
 def wilson_interval(successes: int, n: int, z: float = 1.96) -> tuple[float, float]:
-    """Wilson score interval for a binomial proportion (good at 0 % and 100 % with few episodes)."""
+    """Wilson score interval for a binomial proportion (good at 0 % and 100 % with few episodes).
+
+    scipy's implementation; ``z`` is turned into the confidence level scipy takes, so the default
+    is the classic z = 1.96 interval. With no episodes nothing is known: (0, 1).
+    """
+    from scipy import stats  # here, not at the top: importing scipy.stats costs ~1 s per process
+
     if n == 0:
         return 0.0, 1.0
-    p = successes / n
-    denom = 1 + z * z / n
-    centre = (p + z * z / (2 * n)) / denom
-    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
-    return max(0.0, centre - half), min(1.0, centre + half)
+    ci = stats.binomtest(successes, n).proportion_ci(
+        confidence_level=2 * stats.norm.cdf(z) - 1, method="wilson"
+    )
+    return float(ci.low), float(ci.high)
 
 
 def aggregate(records: Iterable[dict[str, Any]]) -> dict[tuple[str, str, str], dict[str, Any]]:

@@ -11,6 +11,13 @@ import logging
 from pathlib import Path
 from typing import Any
 
+from roboact.sim_workers.compare import (
+    default_baseline,
+    learned_policies,
+    paired_markdown,
+    paired_table,
+    policy_label,
+)
 from roboact.sim_workers.results import ResultsLog, aggregate
 
 logger = logging.getLogger(__name__)
@@ -62,10 +69,6 @@ PAPER_TABLES: list[tuple[str, list[str], list[tuple[str, list[float]]]]] = [
 ]
 
 
-def _policy_label(policy: str) -> str:
-    return policy if "/" not in policy else Path(policy).name
-
-
 def build_tables(records: list[dict[str, Any]], only_evaluated: bool = False) -> str:
     """Markdown: each paper table, paper rows first, then one row per evaluated policy ("ours").
 
@@ -107,7 +110,7 @@ def build_tables(records: list[dict[str, Any]], only_evaluated: bool = False) ->
             if "Overall" in cols:
                 cells.append(f"{100 * k_all / n_all:.1f}" if n_all else "-")
             horizon = max(v["max_steps"] for v in per_task.values())
-            lines.append(f"| ours | {_policy_label(policy)} ({horizon} steps) | " + " | ".join(cells) + " |")
+            lines.append(f"| ours | {policy_label(policy)} ({horizon} steps) | " + " | ".join(cells) + " |")
         lines.append("")
     lines.append("Ours: success rate % [Wilson 95 % CI] (episodes); paper rows copied from the paper.")
     if skipped:
@@ -139,7 +142,7 @@ def bar_plot(records: list[dict[str, Any]], path: str | Path) -> Path | None:
             vals.append(100 * r)
             lo.append(100 * (r - v["ci_low"]) if v else 0)
             hi.append(100 * (v["ci_high"] - r) if v else 0)
-        ax.bar(x + i * width, vals, width, yerr=[lo, hi], capsize=3, label=_policy_label(pol))
+        ax.bar(x + i * width, vals, width, yerr=[lo, hi], capsize=3, label=policy_label(pol))
     ax.set_xticks(x + width * (len(policies) - 1) / 2, tasks)
     ax.set_ylabel("success rate (%)")
     ax.set_ylim(0, 105)
@@ -151,13 +154,34 @@ def bar_plot(records: list[dict[str, Any]], path: str | Path) -> Path | None:
     return out
 
 
-def render_tables(run_dir: str | Path, only_evaluated: bool = False) -> str:
-    """Write ``tables.md`` and ``success.png`` for a run directory; return the Markdown."""
+def paired_section(records: list[dict[str, Any]], baseline: str | None = None) -> str:
+    """The paired-comparison table when two or more learned policies ran here, else "".
+
+    One learned head has nothing to be paired with (the expert is a ceiling, not a row of the
+    paper's tables); with two or more, every policy in the run (expert included) is compared
+    with ``baseline`` (default: the RoboAct-CLIP head, see ``compare.default_baseline``).
+    """
+    learned = learned_policies(records)
+    if len(learned) < 2:
+        return ""
+    base = baseline or default_baseline(learned)
+    return "### Paired comparison\n\n" + paired_markdown(paired_table(records, base))
+
+
+def render_tables(run_dir: str | Path, only_evaluated: bool = False, baseline: str | None = None) -> str:
+    """Write ``tables.md`` and ``success.png`` for a run directory; return the Markdown.
+
+    With two or more learned policies the paired comparison against ``baseline`` (a policy key as
+    in ``episodes.jsonl``; default the RoboAct-CLIP head) follows the paper tables.
+    """
     run_dir = Path(run_dir)
     records = list(ResultsLog(run_dir).read().values())
     if not records:
         raise FileNotFoundError(f"{run_dir / 'episodes.jsonl'}: no finished episodes to tabulate")
     text = build_tables(records, only_evaluated)
+    paired = paired_section(records, baseline)
+    if paired:
+        text += "\n" + paired
     (run_dir / "tables.md").write_text(text)
     bar_plot(records, run_dir / "success.png")
     return text

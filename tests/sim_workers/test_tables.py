@@ -63,3 +63,46 @@ def test_only_evaluated_keeps_the_tables_whose_tasks_ran_and_names_the_rest(tmp_
 def test_empty_run_dir_is_an_error_naming_the_file(tmp_path):
     with pytest.raises(FileNotFoundError, match="episodes.jsonl"):
         render_tables(tmp_path)
+
+
+def _episode(policy, task, ep, success):
+    return {
+        "policy": policy,
+        "suite": "kitchen",
+        "task": task,
+        "episode": ep,
+        "seed": 1000 + ep,
+        "success": success,
+        "steps": 100,
+        "max_steps": 200,
+    }
+
+
+def test_two_learned_policies_add_the_paired_table_against_the_roboact_head(tmp_path):
+    log = ResultsLog(tmp_path)
+    heads = {
+        str(tmp_path / "policy" / "kitchen_frame-features"): 0,
+        str(tmp_path / "policy" / "kitchen_roboact-clip"): 2,
+    }
+    for policy, first_success in heads.items():
+        for ep in range(4):
+            log.append(_episode(policy, "micro", ep, ep >= first_success))
+    log.append(_episode("expert", "micro", 0, True))
+    text = render_tables(tmp_path)
+    assert "### Paired comparison" in text and "McNemar" in text
+    assert "| overall | kitchen_roboact-clip | 50.0 [" in text and "| baseline |" in text
+    frames = [line for line in text.splitlines() if line.startswith("| micro | kitchen_frame-features |")]
+    assert len(frames) == 1 and "+50.0 [" in frames[0] and "| 2 / 0 |" in frames[0]
+    assert "| micro | expert | 100.0 [" in text  # the expert is compared too, on its one episode
+    assert (tmp_path / "tables.md").read_text() == text
+    other = render_tables(tmp_path, baseline="kitchen_frame-features")
+    assert "| overall | kitchen_frame-features | 100.0 [" in other and "-50.0 [" in other
+
+
+def test_one_learned_policy_has_no_paired_table(tmp_path):
+    log = ResultsLog(tmp_path)
+    for policy in (str(tmp_path / "policy" / "kitchen_roboact-clip"), "expert"):
+        for ep in range(3):
+            log.append(_episode(policy, "micro", ep, True))
+    text = render_tables(tmp_path)
+    assert "Paired" not in text and "McNemar" not in text
