@@ -210,6 +210,7 @@ def run_eval(cfg: EvalConfig, run_dir: str | Path, address: str | None = None) -
                     )
                 }
             )
+            record.update(starts=result.get("starts"), init_state=result.get("init_state"))
             record.update(
                 max_steps=cfg.env.max_steps,
                 image_size=cfg.env.image_size,
