@@ -61,6 +61,14 @@ def demos(
             "evaluation's 50 fixed init states) or init_states.",
         ),
     ] = "sampled",
+    action_noise: Annotated[
+        float | None,
+        typer.Option(
+            "--action-noise",
+            help="DART noise (std, action units) added to the executed arm actions while the clean "
+            "expert action is recorded; default per suite (LIBERO 0.1, Kitchen 0).",
+        ),
+    ] = None,
     address: AddressOpt = None,
 ) -> None:
     """Collect scripted-expert demonstrations (robomimic/LIBERO HDF5 layout), resumable, in parallel."""
@@ -83,6 +91,7 @@ def demos(
         address=address,
         seed_base=seed_base,
         starts=starts,
+        action_noise=action_noise,
     )
     typer.echo(
         f"demos in {summary['path']} ({summary['written']} new, {summary['skipped']} already there, "

@@ -63,12 +63,20 @@ def rollout(
     record: bool = False,
     video: bool = False,
     starts: str | None = None,
+    action_noise: float = 0.0,
 ) -> dict[str, Any]:
     """One episode from the episode's start until success or the horizon.
 
     ``starts`` picks LIBERO's start kind (None: the env's default, the fixed init states; see
     ``envs/libero.py``). With ``record`` the result carries the demo arrays (robomimic layout:
     ``states[t]`` and ``obs[t]`` are what ``actions[t]`` was taken in); with ``video`` the frames.
+
+    ``action_noise`` > 0 (demonstrations only) executes the policy's action plus Gaussian noise of
+    that std on the arm's dimensions (not the gripper's), drawn from the seed, while ``actions``
+    records the policy's own action: DART's noise injection (Laskey et al., 2017). A closed-loop
+    expert then labels states off its own path with the action that brings it back, which is what
+    a cloned policy needs once its own small errors move it there. The executed actions are
+    recorded as ``executed_actions`` (replays use them).
     """
     t0 = time.perf_counter()
     options: dict[str, Any] = {"episode": episode}
@@ -87,6 +95,10 @@ def rollout(
         "robot": [],
     }
     frames: list[np.ndarray] = []
+    executed: list[np.ndarray] = []
+    noise_rng = np.random.default_rng([seed, 7]) if action_noise > 0 else None
+    arm_dims = [i for i in range(dim) if i not in getattr(env, "gripper_dims", ())]
+    low, high = env.action_space.low, env.action_space.high
     success, steps, ret = False, 0, 0.0
     act_s = 0.0
     t1 = time.perf_counter()
@@ -106,7 +118,13 @@ def rollout(
                 f"policy returned action of shape {action.shape} (finite={np.all(np.isfinite(action))}); "
                 f"{env.suite} task {env.task} needs ({dim},) finite values"
             )
-        obs, reward, terminated, truncated, info = env.step(action)
+        command = action
+        if noise_rng is not None:
+            command = action.copy()
+            command[arm_dims] += noise_rng.normal(0.0, action_noise, len(arm_dims)).astype(np.float32)
+            command = np.clip(command, low, high).astype(np.float32)
+            executed.append(command)
+        obs, reward, terminated, truncated, info = env.step(command)
         steps += 1
         ret += reward
         success = bool(info["success"])
@@ -137,6 +155,8 @@ def rollout(
             "robot_state": np.asarray(traj["robot"], np.float32),
             "agentview_rgb": np.asarray(traj["images"], np.uint8) if traj["images"] else None,
         }
+        if executed:
+            out["demo"]["executed_actions"] = np.asarray(executed, np.float32).reshape(steps, dim)
     if frames:
         out["frames"] = np.stack(frames).astype(np.uint8)
     return out

@@ -93,7 +93,8 @@ class SimWorker:
                 self.policy.bind_env(self.env)
 
     def run(self, job: dict[str, Any]) -> dict[str, Any]:
-        """Run one episode; ``job`` = {task, episode, seed, record?, video?, starts?} (see ``rollout``)."""
+        """Run one episode; ``job`` = {task, episode, seed, record?, video?, starts?, action_noise?}
+        (see ``rollout``)."""
         from roboact.sim_workers.eval import rollout
 
         t0 = time.perf_counter()
@@ -106,6 +107,7 @@ class SimWorker:
             record=bool(job.get("record")),
             video=bool(job.get("video")),
             starts=job.get("starts"),
+            action_noise=float(job.get("action_noise", 0.0)),
         )
         import ray
 

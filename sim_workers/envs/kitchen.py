@@ -31,6 +31,7 @@ class KitchenEnv(gym.Env):
 
     metadata = {"render_modes": ["rgb_array"]}
     suite = "kitchen"
+    gripper_dims = (7, 8)  # the two finger-joint velocities
 
     def __init__(self, spec: TaskSpec, config: EnvConfig) -> None:
         configure_gl()

@@ -40,6 +40,10 @@ logger = logging.getLogger(__name__)
 N_INIT_STATES = 50  # LIBERO ships 50 fixed init states per task
 STATE_DIM = 18  # joints 7 + fingers 2 + eef position 3 + eef rotation 6
 STARTS = ("init_states", "sampled")
+ARM_JOINT_NOISE = 0.02
+"""std (rad) of the Gaussian noise on the 7 arm joints of a sampled start: robosuite's default
+initialization noise, and what LIBERO's fixed init states show (std 0.01-0.02 rad per joint)"""
+GRIPPER_DIMS = (6,)  # the OSC_POSE action's gripper value
 
 
 def rotation_6d(quat_xyzw: np.ndarray) -> np.ndarray:
@@ -83,6 +87,7 @@ class LiberoEnv(gym.Env):
 
     metadata = {"render_modes": ["rgb_array"]}
     suite = "libero"
+    gripper_dims = GRIPPER_DIMS
 
     def __init__(self, spec: TaskSpec, config: EnvConfig) -> None:
         configure_gl()
@@ -187,6 +192,8 @@ class LiberoEnv(gym.Env):
         if starts == "init_states":
             init_state = episode % len(self.init_states)
             raw = self._env.set_init_state(self.init_states[init_state])
+        else:
+            raw = self._jitter_arm(np.random.default_rng(seed))
         self._forget_previous_episode()
         self._steps = 0
         return self._obs(raw), {
@@ -196,6 +203,17 @@ class LiberoEnv(gym.Env):
             "init_state": init_state,
             "success": False,
         }
+
+    def _jitter_arm(self, rng: np.random.Generator) -> dict[str, Any]:
+        """Perturb the arm's joints as LIBERO's init states are perturbed (``ARM_JOINT_NOISE``).
+
+        The reset always puts the arm at the same joints; without this, every demonstration would
+        start from one arm pose while every evaluation starts from a perturbed one."""
+        robot = self.raw.robots[0]
+        state = np.asarray(self._env.get_sim_state(), dtype=np.float64).copy()
+        qpos_index = 1 + np.asarray(robot._ref_joint_pos_indexes)  # flattened state: time, qpos, qvel
+        state[qpos_index] += rng.normal(0.0, ARM_JOINT_NOISE, len(qpos_index))
+        return self._env.regenerate_obs_from_state(state)
 
     def _forget_previous_episode(self) -> None:
         """Clear what a soft reset leaves behind, so an episode does not depend on the one before.

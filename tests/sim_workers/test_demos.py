@@ -7,7 +7,15 @@ import json
 import h5py
 import numpy as np
 import pytest
-from roboact.sim_workers.demos import DEMO_SEED_BASE, collect_demos, iter_demos, replay_actions, replay_check
+from roboact.sim_workers.demos import (
+    DEFAULT_ACTION_NOISE,
+    DEMO_SEED_BASE,
+    collect_demos,
+    iter_demos,
+    replay_actions,
+    replay_check,
+)
+from roboact.sim_workers.envs.libero import GRIPPER_DIMS
 
 pytestmark = [pytest.mark.ray, pytest.mark.sim]
 
@@ -49,6 +57,15 @@ def test_replayed_demo_actions_reproduce_the_experts_success(ray_session, tmp_pa
     demo = next(iter_demos(out, images=False))
     assert demo["success"] and demo["seed"] == DEMO_SEED_BASE
     assert demo["starts"] == ("sampled" if suite == "libero" else "seeded")
+    with h5py.File(out, "r") as f:
+        grp = f["data"][demo["name"]]
+        labels, noise = grp["actions"][()], float(grp.attrs["action_noise"])
+        executed = grp["executed_actions"][()] if "executed_actions" in grp else labels
+    assert noise == DEFAULT_ACTION_NOISE[suite]
+    if noise > 0:  # DART: the expert's own action is the label, the env ran it plus noise on the arm
+        arm = [i for i in range(labels.shape[1]) if i not in GRIPPER_DIMS]
+        assert not np.allclose(executed[:, arm], labels[:, arm])
+        np.testing.assert_array_equal(executed[:, list(GRIPPER_DIMS)], labels[:, list(GRIPPER_DIMS)])
     replay = replay_actions(out, demo["name"], images=True)
     assert replay["success"] and replay["steps"] == demo["num_samples"]
     assert replay["max_state_error"] < 1e-6  # the same trajectory, step for step

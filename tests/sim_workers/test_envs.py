@@ -81,6 +81,8 @@ def test_libero_sampled_starts_are_seeded_and_never_a_fixed_init_state(libero_en
     env.reset(seed=100_000, options={"episode": 0, "starts": "sampled"})
     np.testing.assert_array_equal(qpos(), a)  # same seed, same placement
     assert not np.allclose(a, b)
+    arm = np.asarray(env.raw.robots[0]._ref_joint_pos_indexes)
+    assert 0 < np.abs(a[arm] - b[arm]).max() < 0.2  # the arm starts perturbed, as in the init states
     n = len(a)
     fixed = env.init_states[:, 1 : 1 + n]  # flattened MuJoCo states: time, qpos, qvel
     for start in (a, b):
