@@ -68,8 +68,9 @@ def _make_ckpt(
         np.ones(action_dim, np.float32), ["task"],
     )  # fmt: skip
     meta = {"format": POLICY_FORMAT, "features": spec, "feature_dim": feature_dim, "image_size": 0,
-            "state_dim": state_dim, "action_dim": action_dim, "obs_dim": obs_dim, "module_dir": "rl_module",
-            "normalisation": norm.to_json()}  # fmt: skip
+            "state_dim": state_dim, "action_dim": action_dim,
+            "heads": {"*": {"module_dir": "rl_module", "obs_dim": obs_dim,
+                            "normalisation": norm.to_json()}}}  # fmt: skip
     return ckpt, meta
 
 

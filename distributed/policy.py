@@ -33,10 +33,15 @@ import numpy as np
 
 logger = logging.getLogger(__name__)
 
-POLICY_FORMAT = "roboact-policy/1"
+POLICY_FORMAT = "roboact-policy/2"
+READABLE_FORMATS = ("roboact-policy/1", POLICY_FORMAT)
+"""/2 adds ``heads`` (one per task, or one shared); /1 checkpoints load as one shared head"""
 META_NAME = "policy.json"
 MODULE_DIR = "rl_module"
 MODULE_ID = "default_policy"
+HEAD_MODES = ("per_task", "shared")
+SHARED = "*"
+"""the key of a shared head in a checkpoint's ``heads``"""
 
 
 @dataclass
@@ -71,10 +76,16 @@ class PolicyTrainConfig:
     """actions predicted per step (ACT's action chunk); > 1 runs them with temporal ensembling"""
     ensemble_decay: float = 0.01
     """temporal ensembling weight exp(-decay * i), i = 0 for the oldest prediction (ACT's m)"""
+    heads: str = "per_task"
+    """per_task: one head per task, picked by the task name at run time (R3M's and CortexBench's
+    protocol); shared: one head for every task with a task one-hot in its input (needed for the
+    zero-shot T5/T6 rows, which have no head of their own)"""
 
     def __post_init__(self) -> None:
         if self.chunk < 1:
             raise ValueError(f"PolicyTrainConfig.chunk must be >= 1, got {self.chunk}")
+        if self.heads not in HEAD_MODES:
+            raise ValueError(f"PolicyTrainConfig.heads must be one of {HEAD_MODES}, got {self.heads!r}")
         if self.ensemble_decay < 0:
             raise ValueError(f"PolicyTrainConfig.ensemble_decay must be >= 0, got {self.ensemble_decay}")
         if self.iterations < 1:
@@ -128,6 +139,7 @@ def train_policy(
         ``steps`` (demo steps), ``episodes``, ``seconds`` and per-phase timings.
     """
     import dataclasses
+    import shutil
 
     from .policy_data import demo_features, fit_normaliser, read_demos, write_offline_data
     from .policy_features import FeatureExtractor, FeatureSpec
@@ -149,20 +161,45 @@ def train_policy(
     extractor = FeatureExtractor(spec, image_size=cfg.image_size, batch_size=cfg.encode_batch)
     feats = demo_features(demo_set, extractor, out / "feature_cache")
     t_feats = time.perf_counter()
-    norm = fit_normaliser(demo_set, feats)
-    rows = write_offline_data(demo_set, feats, norm, out / "offline_data", chunk=cfg.chunk)
-    obs_dim = (
-        extractor.dim + demo_set.demos[0].states.shape[1] + (len(norm.tasks) if len(norm.tasks) > 1 else 0)
-    )
-    act_dim = demo_set.demos[0].actions.shape[1]
-
-    losses = _run_bc(cfg, out, obs_dim, act_dim * cfg.chunk, address)
+    act_dim = int(demo_set.demos[0].actions.shape[1])
+    state_dim = int(demo_set.demos[0].states.shape[1])
+    groups = _head_groups(demo_set, cfg.heads)
+    for stale in (out / MODULE_DIR, out / "offline_data"):  # a rerun replaces the heads, keeps features
+        if stale.exists():
+            shutil.rmtree(stale)
+    heads: dict[str, Any] = {}
+    losses: list[float] = []
+    rows = 0
+    for name, subset in groups.items():
+        sub = "" if name == SHARED else name
+        norm = fit_normaliser(subset, feats)
+        n_rows = write_offline_data(subset, feats, norm, out / "offline_data" / sub, chunk=cfg.chunk)
+        obs_dim = extractor.dim + state_dim + (len(norm.tasks) if len(norm.tasks) > 1 else 0)
+        if len(groups) > 1:
+            logger.info("head %s: %d demos, %d steps", name, len(subset.demos), n_rows)
+        head_losses = _run_bc(
+            cfg, out / "offline_data" / sub, out / MODULE_DIR / sub, out / "tb" / sub,
+            obs_dim, act_dim * cfg.chunk, address,
+        )  # fmt: skip
+        heads[name] = {
+            "module_dir": str(Path(MODULE_DIR) / sub) if sub else MODULE_DIR,
+            "obs_dim": int(obs_dim),
+            "normalisation": norm.to_json(),
+            "episodes": len(subset.demos),
+            "steps": n_rows,
+            "first_loss": head_losses[0],
+            "final_loss": head_losses[-1],
+        }
+        losses = head_losses if not losses else [a + b for a, b in zip(losses, head_losses, strict=True)]
+        rows += n_rows
+    losses = [v / len(groups) for v in losses]  # the mean over heads
     t_end = time.perf_counter()
     summary = {
         "final_loss": losses[-1],
         "first_loss": losses[0],
         "iterations": len(losses),
         "batch_size": cfg.batch_size,
+        "heads": len(groups),
         "steps": rows,
         "episodes": len(demo_set.demos),
         "skipped": demo_set.skipped,
@@ -178,15 +215,14 @@ def train_policy(
         "features": spec.text,
         "feature_dim": extractor.dim,
         "image_size": cfg.image_size,
-        "state_dim": int(demo_set.demos[0].states.shape[1]),
-        "action_dim": int(act_dim),
-        "obs_dim": int(obs_dim),
+        "state_dim": state_dim,
+        "action_dim": act_dim,
         "chunk": int(cfg.chunk),
         "ensemble_decay": float(cfg.ensemble_decay),
         "suite": demo_set.suite,
-        "module_dir": MODULE_DIR,
+        "tasks": list(demo_set.tasks),
+        "heads": heads,
         "model_config": cfg.model_config,
-        "normalisation": norm.to_json(),
         "train_config": dataclasses.asdict(cfg),
         "demos": [{"file": p.name} for p in paths],
         "training": summary,
@@ -194,7 +230,9 @@ def train_policy(
     }
     (out / META_NAME).write_text(json.dumps(meta, indent=1))
     logger.info(
-        "policy head written to %s: BC loss %.4f -> %.4f in %.1f s",
+        "policy (%d head%s) written to %s: BC loss %.4f -> %.4f in %.1f s",
+        len(groups),
+        "s" if len(groups) > 1 else "",
         out,
         losses[0],
         losses[-1],
@@ -203,10 +241,30 @@ def train_policy(
     return summary
 
 
+def _head_groups(demo_set: Any, mode: str) -> dict[str, Any]:
+    """The demos each head trains on: one group per task, or every demo under ``SHARED``."""
+    from .policy_data import DemoSet
+
+    if mode == "shared" or len(demo_set.tasks) == 1:
+        key = SHARED if mode == "shared" else demo_set.tasks[0]
+        return {key: demo_set}
+    return {
+        task: DemoSet([d for d in demo_set.demos if d.task == task], [task], demo_set.suite, demo_set.skipped)
+        for task in demo_set.tasks
+    }
+
+
 def _run_bc(
-    cfg: PolicyTrainConfig, out: Path, obs_dim: int, act_dim: int, address: str | None
+    cfg: PolicyTrainConfig,
+    data_dir: Path,
+    module_dir: Path,
+    tb_dir: Path,
+    obs_dim: int,
+    act_dim: int,
+    address: str | None,
 ) -> list[float]:
-    """RLlib BC on ``out/offline_data``; saves the module to ``out/rl_module``; returns loss per iteration."""
+    """RLlib BC on the parquet rows in ``data_dir``; saves the module to ``module_dir``; returns the
+    loss per iteration."""
     import gymnasium as gym
     import torch
     from ray.rllib.algorithms.bc import BCConfig
@@ -230,7 +288,7 @@ def _run_bc(
         .rl_module(rl_module_spec=RLModuleSpec(module_class=PolicyHeadModule, model_config=cfg.model_config))
         .training(lr=cfg.lr, train_batch_size_per_learner=cfg.batch_size)
         .offline_data(
-            input_=[str((out / "offline_data").resolve())],
+            input_=[str(data_dir.resolve())],
             input_read_method="read_parquet",
             ignore_final_observation=True,  # BC needs no next observation
             dataset_num_iters_per_learner=1,  # must be 1 with a local learner
@@ -244,7 +302,7 @@ def _run_bc(
     )
     algo = bc.build_algo()  # RLlib's own logdir is an empty folder under ~/ray_results
     losses: list[float] = []
-    writer = SummaryWriter(str(out / "tb"))
+    writer = SummaryWriter(str(tb_dir))
     try:
         for it in tqdm(range(cfg.iterations), desc="BC", unit="it", disable=None):
             result = algo.train()
@@ -255,7 +313,6 @@ def _run_bc(
             if it % cfg.log_every == 0 or it == cfg.iterations - 1:
                 writer.add_scalar("train/bc_loss", loss, it)
                 logger.info("BC iteration %d: loss %.4f", it, loss)
-        module_dir = out / MODULE_DIR
         algo.learner_group.foreach_learner(
             lambda learner: learner.module[MODULE_ID].save_to_path(str(module_dir))
         )
@@ -268,18 +325,20 @@ def _run_bc(
 # ---------------------------------------------------------------------------------------------
 # inference
 class Policy:
-    """A trained head with its feature extractor: ``reset()`` per episode, ``act(obs)`` per step.
+    """Trained head(s) with their feature extractor: ``reset()`` per episode, ``act(obs)`` per step.
 
     ``obs = {"image": (H, W, 3) uint8 upright, "state": (D,) float32, "task": str}``; ``act`` returns
     the deterministic action (the Gaussian mean) in the suite's units, clipped to the demos' bounds.
-    A task not seen in training gets an all-zero task one-hot (a warning is logged once).
+    With per-task heads the task name picks the head (an unknown task is refused, naming the trained
+    ones); a shared head gives a task not seen in training an all-zero one-hot (warned once).
     """
 
-    def __init__(self, module: Any, extractor: Any, norm: Any, meta: dict[str, Any]) -> None:
-        self.module, self.extractor, self.norm, self.meta = module, extractor, norm, meta
+    def __init__(self, heads: dict[str, tuple[Any, Any]], extractor: Any, meta: dict[str, Any]) -> None:
+        self.heads, self.extractor, self.meta = heads, extractor, meta
         self.state_dim = int(meta["state_dim"])
         self.action_dim = int(meta["action_dim"])
-        self.tasks: list[str] = list(norm.tasks)
+        shared = heads.get(SHARED)
+        self.tasks: list[str] = list(shared[1].tasks) if shared else sorted(heads)
         self.features: str = meta["features"]
         self._warned: set[str] = set()
         self.chunk = int(meta.get("chunk", 1))
@@ -301,6 +360,19 @@ class Policy:
         w = np.exp(-self.ensemble_decay * np.arange(n))
         return (w[:, None] * preds).sum(axis=0) / w.sum()
 
+    def _head(self, task: str) -> tuple[Any, Any]:
+        if SHARED in self.heads:
+            if len(self.tasks) > 1 and task not in self.tasks and task not in self._warned:
+                self._warned.add(task)
+                logger.warning("task %r was not in training (%s): task one-hot is zero", task, self.tasks)
+            return self.heads[SHARED]
+        if task not in self.heads:
+            raise ValueError(
+                f"policy has per-task heads for {sorted(self.heads)}, none for task {task!r} "
+                "(train with heads=shared for tasks without demos)"
+            )
+        return self.heads[task]
+
     def act(self, obs: dict[str, Any]) -> np.ndarray:
         import torch
 
@@ -316,15 +388,20 @@ class Policy:
         if image.ndim != 3 or image.shape[-1] != 3 or image.dtype != np.uint8:
             raise ValueError(f"policy obs['image'] must be (H, W, 3) uint8, got {image.shape} {image.dtype}")
         task = str(obs.get("task", ""))
-        if len(self.tasks) > 1 and task not in self.tasks and task not in self._warned:
-            self._warned.add(task)
-            logger.warning("task %r was not in training (%s): task one-hot is zero", task, self.tasks)
+        module, norm = self._head(task)
         feat = self.extractor.step(image)  # (F,)
-        x = self.norm.obs(feat[None], state[None], task)  # (1, obs_dim)
-        mean = self.module.mean_action(torch.from_numpy(x))[0].numpy()
+        x = norm.obs(feat[None], state[None], task)  # (1, obs_dim)
+        mean = module.mean_action(torch.from_numpy(x))[0].numpy()
         if self.chunk > 1:
             mean = self._ensemble(mean.reshape(self.chunk, self.action_dim))
-        return self.norm.unnorm_action(mean)
+        return norm.unnorm_action(mean)
+
+
+def _heads_meta(meta: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """``heads`` of a checkpoint; a roboact-policy/1 checkpoint is one shared head."""
+    if "heads" in meta:
+        return meta["heads"]
+    return {SHARED: {"module_dir": meta["module_dir"], "normalisation": meta["normalisation"]}}
 
 
 def read_policy_meta(path: str | Path) -> dict[str, Any]:
@@ -339,11 +416,17 @@ def read_policy_meta(path: str | Path) -> dict[str, Any]:
         meta = json.loads(meta_path.read_text())
     except json.JSONDecodeError as err:
         raise ValueError(f"{meta_path}: not valid JSON: {err}") from err
-    if meta.get("format") != POLICY_FORMAT:
-        raise ValueError(f"{meta_path}: format {meta.get('format')!r}, expected {POLICY_FORMAT!r}")
-    for key in ("features", "image_size", "state_dim", "action_dim", "normalisation", "module_dir"):
+    if meta.get("format") not in READABLE_FORMATS:
+        raise ValueError(f"{meta_path}: format {meta.get('format')!r}, expected one of {READABLE_FORMATS}")
+    needed = ["features", "image_size", "state_dim", "action_dim"]
+    needed += ["heads"] if meta["format"] == POLICY_FORMAT else ["normalisation", "module_dir"]
+    for key in needed:
         if key not in meta:
             raise ValueError(f"{meta_path}: missing field {key!r}")
+    for name, head in _heads_meta(meta).items():
+        for key in ("module_dir", "normalisation"):
+            if key not in head:
+                raise ValueError(f"{meta_path}: head {name!r} has no field {key!r}")
     return meta
 
 
@@ -356,11 +439,16 @@ def load_policy(path: str | Path, device: str = "cpu") -> Policy:
 
     path = Path(path)
     meta = read_policy_meta(path)
-    module_dir = path / meta["module_dir"]
-    if not module_dir.is_dir():
-        raise FileNotFoundError(f"{path}: no {meta['module_dir']}/ (RLModule checkpoint missing)")
-    module = RLModule.from_checkpoint(str(module_dir))
-    module.eval()
+    heads: dict[str, tuple[Any, Any]] = {}
+    for name, head in _heads_meta(meta).items():
+        module_dir = path / head["module_dir"]
+        if not module_dir.is_dir():
+            raise FileNotFoundError(
+                f"{path}: no {head['module_dir']}/ (RLModule checkpoint of head {name!r})"
+            )
+        module = RLModule.from_checkpoint(str(module_dir))
+        module.eval()
+        heads[name] = (module, Normaliser.from_json(head["normalisation"]))
     extractor = FeatureExtractor(
         FeatureSpec.parse(meta["features"]), image_size=int(meta["image_size"]), device=device
     )
@@ -369,4 +457,4 @@ def load_policy(path: str | Path, device: str = "cpu") -> Policy:
             f"{path / META_NAME}: feature_dim {meta['feature_dim']} but spec {meta['features']!r} "
             f"now gives {extractor.dim}"
         )
-    return Policy(module, extractor, Normaliser.from_json(meta["normalisation"]), meta)
+    return Policy(heads, extractor, meta)

@@ -76,19 +76,20 @@ def register(app: typer.Typer) -> None:
     @grp.command("info")
     def info(ckpt: Annotated[Path, typer.Argument(help="Policy checkpoint directory.")]) -> None:
         """Print a checkpoint's feature spec, dimensions, tasks and training summary."""
-        from .policy import read_policy_meta
+        from .policy import _heads_meta, read_policy_meta
 
         try:
             meta = read_policy_meta(ckpt)
         except (ValueError, FileNotFoundError) as err:
             fail(f"policy info: {err}")
         training = {k: v for k, v in meta.get("training", {}).items() if k != "loss_curve"}
-        shown = {
-            k: meta.get(k) for k in ("features", "feature_dim", "state_dim", "action_dim", "obs_dim", "suite")
+        keys = ("features", "feature_dim", "state_dim", "action_dim", "chunk", "suite")
+        shown = {k: meta.get(k) for k in keys}
+        heads = _heads_meta(meta)
+        shown["heads"] = {
+            name: {"tasks": h["normalisation"]["tasks"], "obs_dim": h.get("obs_dim", meta.get("obs_dim"))}
+            for name, h in heads.items()
         }
-        shown["tasks"] = meta["normalisation"]["tasks"]
-        shown["action_low"] = meta["normalisation"]["action_low"]
-        shown["action_high"] = meta["normalisation"]["action_high"]
         typer.echo(
             json.dumps({**shown, "model_config": meta.get("model_config"), "training": training}, indent=1)
         )

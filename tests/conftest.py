@@ -29,7 +29,10 @@ def ray_session():
     """The one Ray instance of the test session (4 logical CPUs, small object store)."""
     import ray
 
+    from roboact.cluster import bind_local_ray_to_loopback
+
     if not ray.is_initialized():
+        bind_local_ray_to_loopback()  # as roboact's own local instances: reachable from here only
         ray.init(
             address="local",
             num_cpus=4,

@@ -19,7 +19,7 @@ TASKS = ["slide", "micro"]  # Kitchen task names, so the head can run in the Kit
 
 @pytest.fixture(scope="module")
 def trained(ray_session, tmp_path_factory):
-    """One BC head trained on 2 tasks x 3 synthetic demos x 30 steps (shared by this module's tests)."""
+    """Per-task BC heads trained on 2 tasks x 3 synthetic demos x 30 steps (shared by this module's tests)."""
     root = tmp_path_factory.mktemp("policy")
     demos = write_demo_file(
         root / "demos.h5", tasks=TASKS, demos_per_task=3, steps=30, failed=1, image_size=64
@@ -49,6 +49,7 @@ def _rollout_actions(policy, images, states, task):
 def test_bc_head_learns_the_demo_actions(trained):
     summary = trained["summary"]
     assert summary["iterations"] == 150 and summary["episodes"] == 6 and summary["steps"] == 180
+    assert summary["heads"] == 2  # one per task, the default
     assert summary["skipped"]["failed"] == 1
     assert summary["final_loss"] < summary["first_loss"]  # the BC negative log-likelihood fell
     policy = load_policy(trained["ckpt"])
@@ -73,12 +74,14 @@ def test_checkpoint_is_self_contained_and_rllib_loadable(trained):
     meta = read_policy_meta(ckpt)
     assert meta["format"] == POLICY_FORMAT and meta["features"] == "embedded"
     assert (meta["state_dim"], meta["action_dim"]) == (STATE_DIM, ACTION_DIM)
-    assert meta["normalisation"]["tasks"] == sorted(TASKS)
-    assert meta["obs_dim"] == meta["feature_dim"] + STATE_DIM + len(TASKS)
+    assert sorted(meta["heads"]) == sorted(TASKS)
     assert str(trained["demos"].parent) not in json.dumps(meta)  # nothing points back at the demos
-    module = RLModule.from_checkpoint(ckpt / "rl_module")
-    assert isinstance(module, PolicyHeadModule)
-    assert module.observation_space.shape == (meta["obs_dim"],)
+    for task, head in meta["heads"].items():
+        assert head["normalisation"]["tasks"] == [task]
+        assert head["obs_dim"] == meta["feature_dim"] + STATE_DIM  # no task one-hot in a per-task head
+        module = RLModule.from_checkpoint(ckpt / head["module_dir"])
+        assert isinstance(module, PolicyHeadModule)
+        assert module.observation_space.shape == (head["obs_dim"],)
 
 
 @pytest.mark.ray
@@ -90,7 +93,8 @@ def test_reloaded_policy_acts_identically_and_within_the_demo_bounds(trained):
     second = _rollout_actions(load_policy(trained["ckpt"]), images, states, task)
     np.testing.assert_array_equal(first, second)
     meta = read_policy_meta(trained["ckpt"])
-    low, high = (np.array(meta["normalisation"][k], np.float32) for k in ("action_low", "action_high"))
+    norm = meta["heads"][task]["normalisation"]
+    low, high = (np.array(norm[k], np.float32) for k in ("action_low", "action_high"))
     assert (first >= low).all() and (first <= high).all()
 
 
@@ -107,8 +111,23 @@ def test_policy_rejects_observations_that_do_not_fit(trained):
         policy.act(
             {"image": image.astype(np.float32), "state": np.zeros(STATE_DIM, np.float32), "task": "slide"}
         )
-    policy.reset()  # an unseen task runs with an all-zero task one-hot
-    assert policy.act({"image": image, "state": np.zeros(STATE_DIM, np.float32), "task": "T5"}).shape == (9,)
+    with pytest.raises(ValueError, match="per-task heads for \\['micro', 'slide'\\], none for task 'T5'"):
+        policy.act({"image": image, "state": np.zeros(STATE_DIM, np.float32), "task": "T5"})
+
+
+@pytest.mark.ray
+@pytest.mark.timeout(300)
+def test_shared_head_takes_every_task_and_runs_unseen_ones_with_a_zero_one_hot(trained, tmp_path):
+    from roboact.distributed.policy import PolicyTrainConfig
+
+    cfg = PolicyTrainConfig(image_size=64, log_every=1000, heads="shared")
+    summary = train_policy(trained["demos"], "embedded", tmp_path, iterations=5, batch_size=64, config=cfg)
+    meta = read_policy_meta(tmp_path)
+    assert summary["heads"] == 1 and list(meta["heads"]) == ["*"]
+    assert meta["heads"]["*"]["obs_dim"] == meta["feature_dim"] + STATE_DIM + len(TASKS)
+    policy = load_policy(tmp_path)
+    image, state = np.zeros((64, 64, 3), np.uint8), np.zeros(STATE_DIM, np.float32)
+    assert policy.act({"image": image, "state": state, "task": "T5"}).shape == (ACTION_DIM,)
 
 
 @pytest.mark.ray
@@ -178,8 +197,9 @@ def _handmade_checkpoint(path, features, feature_dim, state_dim=4, action_dim=3,
         action_low=np.full(action_dim, -0.5, np.float32), action_high=np.full(action_dim, 0.5, np.float32),
         tasks=["only"],
     )  # fmt: skip
-    meta = {
-        "format": POLICY_FORMAT, "features": features, "feature_dim": feature_dim, "image_size": image_size,
+    meta = {  # the first checkpoint format (one head, no "heads"), which load_policy still reads
+        "format": "roboact-policy/1", "features": features, "feature_dim": feature_dim,
+        "image_size": image_size,
         "state_dim": state_dim, "action_dim": action_dim, "obs_dim": obs_dim, "module_dir": "rl_module",
         "normalisation": norm.to_json(),
     }  # fmt: skip
@@ -232,11 +252,8 @@ def test_cli_info_and_bad_train_arguments(trained, tmp_path):
     res = runner.invoke(app, ["policy", "info", str(trained["ckpt"])])
     assert res.exit_code == 0, res.output
     info = json.loads(res.output)
-    assert (
-        info["features"] == "embedded"
-        and info["tasks"] == sorted(TASKS)
-        and info["training"]["iterations"] == 150
-    )
+    assert info["features"] == "embedded" and info["training"]["iterations"] == 150
+    assert {name: h["tasks"] for name, h in info["heads"].items()} == {t: [t] for t in TASKS}
     res = runner.invoke(app, ["policy", "info", str(tmp_path)])
     assert res.exit_code == 2 and "no policy.json" in res.output
     args = ["policy", "train", "--demos", str(trained["demos"]), "--out", str(tmp_path / "o")]
@@ -284,7 +301,7 @@ def test_temporal_ensembling_averages_pending_predictions_oldest_weighted_most()
         ["slide"],
     )  # fmt: skip  (unnorm_action is the identity)
     meta = {"state_dim": 1, "action_dim": a, "features": "x", "chunk": 3, "ensemble_decay": 0.5}
-    policy = Policy(_ConstantChunks(3, a), Window(), norm, meta)
+    policy = Policy({"*": (_ConstantChunks(3, a), norm)}, Window(), meta)
     obs = {"image": np.zeros((8, 8, 3), np.uint8), "state": np.zeros(1, np.float32)}
     # step 1: only prediction 1; step 2: predictions 1 (older) and 2; step 3: 1, 2, 3; step 4: 2, 3, 4
     w = np.exp(-0.5 * np.arange(3))
