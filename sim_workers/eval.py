@@ -208,7 +208,7 @@ def run_eval(cfg: EvalConfig, run_dir: str | Path, address: str | None = None) -
         pool_cfg = cfg.pool
         if pool_cfg.memory_mb == 0 and cfg.env.image_size > 0:
             pool_cfg = PoolConfig(**{**asdict(pool_cfg), "memory_mb": DEFAULT_MEMORY_MB[cfg.suite]})
-        pool = SimPool(pool_cfg, asdict(cfg.env), cfg.policy)
+        pool = SimPool(pool_cfg, asdict(cfg.env), pkey)  # absolute: actors do not share our cwd
 
         def on_result(job: dict[str, Any], result: dict[str, Any]) -> None:
             frames = result.pop("frames", None)

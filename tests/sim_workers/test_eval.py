@@ -29,12 +29,13 @@ def test_eval_writes_results_tables_videos_and_resumes(ray_session, tmp_path):
 
 
 @pytest.mark.timeout(300)
-def test_checkpoint_policy_runs_through_the_pool(ray_session, tmp_path):
+def test_checkpoint_policy_runs_through_the_pool(ray_session, tmp_path, monkeypatch):
     ckpt = LinearPolicy(np.zeros((9, 9)), np.full(9, 0.1)).save(tmp_path / "ckpt")
+    monkeypatch.chdir(tmp_path)  # a path relative to the driver's folder, which actors do not share
     s = evaluate(
         "kitchen",
         "slide",
-        str(ckpt),
+        "ckpt",
         2,
         max_steps=5,
         workers=1,
