@@ -152,7 +152,7 @@ def train_policy(
         batch_size=cfg.batch_size if batch_size is None else batch_size,
     )
     t_start = time.perf_counter()
-    out = Path(out)
+    out = Path(out).resolve()  # RLlib saves modules by URI: a relative path has no scheme
     paths = [Path(p) for p in (demos if isinstance(demos, list | tuple) else [demos])]
     spec = FeatureSpec.parse(cfg.features)
     demo_set = read_demos(paths, tasks=tasks, only_success=cfg.only_success)

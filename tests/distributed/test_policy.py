@@ -117,11 +117,13 @@ def test_policy_rejects_observations_that_do_not_fit(trained):
 
 @pytest.mark.ray
 @pytest.mark.timeout(300)
-def test_shared_head_takes_every_task_and_runs_unseen_ones_with_a_zero_one_hot(trained, tmp_path):
+def test_shared_head_takes_every_task_and_unseen_ones_with_a_zero_one_hot(trained, tmp_path, monkeypatch):
     from roboact.distributed.policy import PolicyTrainConfig
 
     cfg = PolicyTrainConfig(image_size=64, log_every=1000, heads="shared")
-    summary = train_policy(trained["demos"], "embedded", tmp_path, iterations=5, batch_size=64, config=cfg)
+    monkeypatch.chdir(tmp_path)  # a relative --out, as the README's commands use
+    summary = train_policy(trained["demos"], "embedded", "ckpt", iterations=5, batch_size=64, config=cfg)
+    tmp_path = tmp_path / "ckpt"
     meta = read_policy_meta(tmp_path)
     assert summary["heads"] == 1 and list(meta["heads"]) == ["*"]
     assert meta["heads"]["*"]["obs_dim"] == meta["feature_dim"] + STATE_DIM + len(TASKS)
