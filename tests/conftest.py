@@ -57,3 +57,12 @@ def _release_leaked_placement_groups():
     from roboact.cluster import release_leaked_placement_groups
 
     release_leaked_placement_groups()
+
+
+@pytest.fixture
+def fake():
+    """The faithful fake JAKA controller on 127.0.0.1 (hardware and reliability tests)."""
+    from roboact.hardware.fake_controller import FakeController
+
+    with FakeController(state_period_s=0.01) as controller:
+        yield controller

@@ -3,17 +3,10 @@
 from __future__ import annotations
 
 import pytest
-from roboact.hardware.fake_controller import FakeController
 from roboact.hardware.jaka.client import JakaClient
 from roboact.hardware.jaka.config import JakaConfig
 from roboact.hardware.safety import load_safety_config
 from roboact.hardware.trial_plan import PolicySpec, SubtaskSpec, TaskSpec, TrialPlan
-
-
-@pytest.fixture
-def fake():
-    with FakeController(state_period_s=0.01) as controller:
-        yield controller
 
 
 @pytest.fixture

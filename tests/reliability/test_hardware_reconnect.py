@@ -11,7 +11,6 @@ import json
 
 import numpy as np
 import pytest
-from roboact.hardware.fake_controller import FakeController
 from roboact.hardware.jaka.config import JakaConfig
 from roboact.hardware.jaka.robot import JakaRobot
 from roboact.hardware.report import table_v_dict
@@ -26,12 +25,6 @@ from tests.hardware.conftest import small_plan
 
 CFG = load_safety_config()
 DROP_IN_SERVO = "drop_after=25"  # mid-subtask of the first trial: the controller is in servo mode
-
-
-@pytest.fixture
-def fake():
-    with FakeController(state_period_s=0.01) as controller:
-        yield controller
 
 
 @pytest.fixture
