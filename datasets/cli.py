@@ -57,7 +57,7 @@ def build(
         Path | None, typer.Option(help="Rejection log (default <out stem>.rejected.jsonl).")
     ] = None,
     config: Annotated[str | None, typer.Option(help="Simulated source config (sim only).")] = None,
-    workers: Annotated[int, typer.Option(help="Parallel workers (sim only).")] = 2,
+    workers: Annotated[int, typer.Option(min=1, help="Parallel workers (sim only).")] = 2,
     address: Annotated[str | None, typer.Option(help="Ray cluster address (sim only).")] = None,
     seed: Annotated[
         int | None, typer.Option(help="Seed of splits and of the sim source (default 0; sim: config's).")
@@ -159,12 +159,12 @@ def extract(
     store: Annotated[Path, typer.Option(help="Clip store (HDF5).")],
     encoder: Annotated[str, typer.Option(help="Encoder spec: embedded, open_clip:<arch>:<ckpt>.")],
     out: Annotated[Path, typer.Option(help="Feature store to write (resumed; no-op when current).")],
-    frames: Annotated[int, typer.Option(help="Frames per clip (<= frames in the clip store).")] = 16,
-    workers: Annotated[int, typer.Option(help="Ray actors, one encoder each.")] = 2,
+    frames: Annotated[int, typer.Option(min=1, help="Frames per clip (<= frames in the clip store).")] = 16,
+    workers: Annotated[int, typer.Option(min=1, help="Ray actors, one encoder each.")] = 2,
     address: Annotated[
         str | None, typer.Option(help="Ray cluster address (default local / RAY_ADDRESS).")
     ] = None,
-    batch_size: Annotated[int, typer.Option(help="Clips per actor call.")] = 8,
+    batch_size: Annotated[int, typer.Option(min=1, help="Clips per actor call.")] = 8,
     image_size: Annotated[int | None, typer.Option(help="Decode size for provenance-only stores.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
 ) -> None:

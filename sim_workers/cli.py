@@ -19,11 +19,13 @@ TasksOpt = Annotated[
         "micro,slide); empty = the suite's paper tasks; 'all'.",
     ),
 ]
-WorkersOpt = Annotated[int, typer.Option("--workers", help="Simulator actors.")]
+WorkersOpt = Annotated[int, typer.Option("--workers", min=1, help="Simulator actors.")]
 AddressOpt = Annotated[
     str | None, typer.Option("--address", help="Ray cluster address (default: local or RAY_ADDRESS).")
 ]
-ImageOpt = Annotated[int, typer.Option("--image-size", help="Camera resolution in px; 0 = no rendering.")]
+ImageOpt = Annotated[
+    int, typer.Option("--image-size", min=0, help="Camera resolution in px; 0 = no rendering.")
+]
 
 
 def register(app: typer.Typer) -> None:
@@ -38,7 +40,7 @@ def register(app: typer.Typer) -> None:
 def demos(
     suite: SuiteOpt = "libero",
     tasks: TasksOpt = "",
-    episodes: Annotated[int, typer.Option("--episodes", help="Expert episodes per task.")] = 5,
+    episodes: Annotated[int, typer.Option("--episodes", min=1, help="Expert episodes per task.")] = 5,
     out: Annotated[
         Path | None,
         typer.Option(
@@ -48,7 +50,7 @@ def demos(
     ] = None,
     workers: WorkersOpt = 2,
     image_size: ImageOpt = 128,
-    max_steps: Annotated[int, typer.Option("--max-steps", help="Expert episode horizon.")] = 300,
+    max_steps: Annotated[int, typer.Option("--max-steps", min=1, help="Expert episode horizon.")] = 300,
     seed_base: Annotated[
         int,
         typer.Option("--seed-base", help="Episode k uses seed seed_base + k (evaluations start at 0)."),
@@ -112,8 +114,8 @@ def eval_cmd(
     policy: Annotated[
         str, typer.Option("--policy", help="expert | random | zero | policy checkpoint dir.")
     ] = "expert",
-    episodes: Annotated[int, typer.Option("--episodes", help="Episodes per task.")] = 50,
-    max_steps: Annotated[int, typer.Option("--max-steps", help="Horizon (the paper: 200).")] = 200,
+    episodes: Annotated[int, typer.Option("--episodes", min=1, help="Episodes per task.")] = 50,
+    max_steps: Annotated[int, typer.Option("--max-steps", min=1, help="Horizon (the paper: 200).")] = 200,
     workers: WorkersOpt = 2,
     run_dir: Annotated[Path, typer.Option("--run-dir", help="Results directory; a rerun resumes.")] = Path(
         "runs/sim_eval"
