@@ -517,12 +517,20 @@ class FeatureStore(_Store):
             **{f: np.empty(len(ids), np.int64) for f in FACTORS},
             "ids": np.array(ids, dtype=object),
         }
+        bad: list[str] = []
         for row, clip_id in enumerate(ids):
             group = clips[clip_id]
             out["frame_feats"][row] = group["frame_feats"][()]
             out["text_feats"][row] = group["text_feat"][()]
             for f in FACTORS:
                 out[f][row] = int(group.attrs[f])
+            if not (np.isfinite(out["frame_feats"][row]).all() and np.isfinite(out["text_feats"][row]).all()):
+                bad.append(clip_id)
+        if bad:  # one NaN clip turns every weight NaN within a few steps, and training still "succeeds"
+            raise StoreError(
+                f"{self.path}: non-finite features (NaN/inf) in {len(bad)} clip(s): {bad[:5]}; "
+                "re-extract them (roboact features extract) or remove them from the store"
+            )
         return out
 
     def split_arrays(self, split: str, part: str) -> dict[str, np.ndarray]:

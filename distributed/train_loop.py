@@ -103,6 +103,13 @@ class StepRunner:
             group["lr"] = lr
         with torch.autocast(device_type=self.device.type, dtype=torch.float16, enabled=self.amp):
             losses = self.model.compute_loss(batch, step=step, forward_fn=self.forward_fn)  # Eq. (27) + banks
+        if not torch.isfinite(losses["loss"]):
+            # Stop before the step: the weights (and so any checkpoint) stay finite.
+            bad = sorted(k for k, v in losses.items() if not torch.isfinite(v.detach()).all())
+            raise FloatingPointError(
+                f"non-finite loss at step {step} (terms {bad}, lr {lr:.3g}); the weights were not "
+                "updated; check the features for NaN/inf or lower optim.lr"
+            )
         self.optimizer.zero_grad(set_to_none=True)
         self.scaler.scale(losses["loss"]).backward()
         grad_norm = float("nan")
