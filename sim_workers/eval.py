@@ -180,6 +180,33 @@ def plan_jobs(cfg: EvalConfig, policy_key: str, finished: set[tuple]) -> list[di
     return jobs
 
 
+def check_resume_settings(run_dir: Path, cfg: EvalConfig) -> None:
+    """Refuse to add episodes to a run directory whose episodes ran with other env settings.
+
+    A run directory may collect several policies, tasks and more episodes (the demo evaluates two
+    heads into one), but its tables pool every episode of a (policy, task): 30-step episodes added
+    to 200-step ones would be counted as one success rate (issue #18). So the suite and every env
+    setting (horizon, image size, rendering, start noise) must match the saved ``eval_config.yaml``.
+    """
+    from omegaconf import OmegaConf
+
+    saved = run_dir / "eval_config.yaml"
+    if not saved.is_file():
+        return
+    old = OmegaConf.to_container(OmegaConf.load(saved))
+    assert isinstance(old, dict)
+    diffs = [f"suite {old.get('suite')!r} -> {cfg.suite!r}"] if old.get("suite") != cfg.suite else []
+    old_env = old.get("env") or {}
+    diffs += [
+        f"env.{k} {old_env.get(k)!r} -> {v!r}" for k, v in asdict(cfg.env).items() if old_env.get(k) != v
+    ]
+    if diffs:
+        raise ValueError(
+            f"{run_dir} holds episodes run with other settings ({'; '.join(diffs)}): use a new --run-dir, "
+            "or rerun with the saved settings (eval_config.yaml) to resume"
+        )
+
+
 def run_eval(cfg: EvalConfig, run_dir: str | Path, address: str | None = None) -> dict[str, Any]:
     """Evaluate ``cfg`` into ``run_dir`` (resuming); returns the summary dict also saved as JSON."""
     from roboact.sim_workers.policy import check_policy_spec, policy_id
@@ -193,6 +220,7 @@ def run_eval(cfg: EvalConfig, run_dir: str | Path, address: str | None = None) -
 
     check_policy_spec(cfg.policy)
     run_dir = Path(run_dir)
+    check_resume_settings(run_dir, cfg)
     run_dir.mkdir(parents=True, exist_ok=True)
     save_config(cfg, run_dir, "eval_config.yaml")
     write_versions(run_dir / "versions.json")
