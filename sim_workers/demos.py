@@ -146,8 +146,14 @@ def collect_demos(
     env_cfg = EnvConfig(image_size=image_size, max_steps=max_steps or 300)
     done, next_index = _existing(out)
     jobs = [
-        {"task": t, "episode": k, "seed": seed_base + k, "record": True, "starts": starts}
-        | {"action_noise": noise}
+        {
+            "task": t,
+            "episode": k,
+            "seed": seed_base + k,
+            "record": True,
+            "starts": starts,
+            "action_noise": noise,
+        }
         for t in task_list
         for k in range(episodes)
         if (t, k) not in done

@@ -48,10 +48,9 @@ GRIPPER_DIMS = (6,)  # the OSC_POSE action's gripper value
 
 def rotation_6d(quat_xyzw: np.ndarray) -> np.ndarray:
     """First two columns of the rotation matrix of a unit quaternion (x, y, z, w), as 6 values."""
-    x, y, z, w = (float(v) for v in quat_xyzw)
-    col0 = [1 - 2 * (y * y + z * z), 2 * (x * y + z * w), 2 * (x * z - y * w)]
-    col1 = [2 * (x * y - z * w), 1 - 2 * (x * x + z * z), 2 * (y * z + x * w)]
-    return np.asarray(col0 + col1, dtype=np.float32)
+    from scipy.spatial.transform import Rotation  # robosuite's quaternions are xyzw, as scipy's
+
+    return Rotation.from_quat(quat_xyzw).as_matrix()[:, :2].T.reshape(6).astype(np.float32)
 
 
 _PATCHED = False
