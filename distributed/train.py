@@ -14,23 +14,26 @@ Run directory (``<runs_root>/<name>/``, on the driver's node)::
     result.json          final metrics and checkpoint paths; a rerun of a finished run returns it
     ray_results/<name>/  Ray's run storage when storage_path is not given (checkpoint_step*/)
 
-Resume: rerunning with the same name and storage_path continues from the newest checkpoint (Ray
-Train V2 restores its run state; the loop reads ``ray.train.get_checkpoint()``); a killed worker is
-replaced and the group restarts from the newest checkpoint, up to ``max_failures`` times.
+Resume: rerunning with the same name and storage_path continues from the newest readable
+checkpoint (Ray Train V2 restores its run state; the loop reads ``ray.train.get_checkpoint()`` and
+falls back to older ones when it is unreadable, see ``train_loop.restore_newest_readable``); a killed
+worker is replaced and the group restarts from the newest checkpoint, up to ``max_failures`` times.
+A rerun must keep the settings the run trained with (``resume_settings``, saved in
+``settings.json``; a larger step budget is allowed), and one process at a time holds the run
+directory's lock.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-import shutil
 import time
 from pathlib import Path
 from typing import Any
 
 from roboact.config import config_to_dict, save_config
+from roboact.runs import atomic_replace_dir, atomic_write_text, check_settings, run_lock, write_versions
 from roboact.runs import run_dir as make_run_dir
-from roboact.runs import write_versions
 
 from .fit_data import heldout_recombination, load_fit_data
 from .run_logger import RunLogger
@@ -138,6 +141,33 @@ def _finished(run_path: Path, config: TrainConfig) -> dict[str, Any] | None:
     return done
 
 
+# Settings that never change a finished checkpoint's weights: names, paths, logging, restarts,
+# resources. The step budget is also free: a rerun with more steps continues the run.
+_FREE_SETTINGS = (
+    "name",
+    "runs_root",
+    "storage_path",
+    "tensorboard",
+    "mlflow_uri",
+    "max_failures",
+    "step_sleep_s",
+    "log_every",
+    "checkpoint_every",
+    "keep_checkpoints",
+    "cpus_per_worker",
+)
+
+
+def resume_settings(config: TrainConfig) -> dict[str, Any]:
+    """What a run directory's checkpoints were trained with: a resume with other values would
+    continue another run's weights under this one's name (issue #18)."""
+    data = config_to_dict(config)
+    for key in _FREE_SETTINGS:
+        data.pop(key)
+    data["optim"] = {k: v for k, v in data["optim"].items() if k not in ("max_steps", "epochs")}
+    return data
+
+
 def fit(config: TrainConfig, address: str | None = None) -> dict[str, Any]:
     """Train RoboAct-CLIP with Ray Train; resume a stopped run of the same name.
 
@@ -149,11 +179,22 @@ def fit(config: TrainConfig, address: str | None = None) -> dict[str, Any]:
 
     Raises:
         ValueError / StoreError: a bad config or feature store, naming the field or file.
+        SettingsMismatchError: the run directory holds a run with other ``resume_settings``.
+        RunLockedError: another process is fitting into the same run directory.
         RuntimeError: the fit failed after ``max_failures`` restarts.
     """
+    config, run_path, model_cfg, data = prepare_fit(config)
+    with run_lock(run_path):
+        resuming = (run_path / "metrics.jsonl").is_file()
+        check_settings(run_path, resume_settings(config), resuming=resuming, option="--name")
+        return _fit_locked(config, run_path, model_cfg, data, address)
+
+
+def _fit_locked(
+    config: TrainConfig, run_path: Path, model_cfg: dict[str, Any], data: dict[str, Any], address: str | None
+) -> dict[str, Any]:
     from roboact.cluster import init_ray
 
-    config, run_path, model_cfg, data = prepare_fit(config)
     done = _finished(run_path, config)
     if done is not None:
         logger.info("%s already finished (result.json matches this config); not training again", run_path)
@@ -174,12 +215,18 @@ def fit(config: TrainConfig, address: str | None = None) -> dict[str, Any]:
     if result.checkpoint is None:
         raise RuntimeError(f"fit {config.name} ended without a checkpoint (storage {config.storage_path})")
     out_model = run_path / MODEL_SUBDIR
-    if out_model.exists():
-        shutil.rmtree(out_model)
     with result.checkpoint.as_directory() as ckpt_dir:
-        shutil.copytree(Path(ckpt_dir) / MODEL_SUBDIR, out_model)
+        atomic_replace_dir(Path(ckpt_dir) / MODEL_SUBDIR, out_model)
     best = _best_checkpoint(result)
     metrics = {k: v for k, v in (result.metrics or {}).items() if isinstance(v, int | float | str)}
+    if metrics.get("resume_skipped"):
+        logger.warning(
+            "fit %s: %d unreadable checkpoint(s) skipped on resume, continued from step %s (worker log "
+            "names them)",
+            config.name,
+            metrics["resume_skipped"],
+            metrics.get("resumed_from"),
+        )
     out = {
         "name": config.name,
         "run_dir": str(run_path),
@@ -192,7 +239,7 @@ def fit(config: TrainConfig, address: str | None = None) -> dict[str, Any]:
         "seconds": seconds,
         "fingerprint": config.fingerprint(),
     }
-    (run_path / "result.json").write_text(json.dumps(out, indent=2, default=str))
+    atomic_write_text(run_path / "result.json", json.dumps(out, indent=2, default=str))
     val = {k: round(v, 4) for k, v in metrics.items() if k.startswith("val/") and isinstance(v, float)}
     logger.info("fit %s done in %.1f s: %s", config.name, seconds, val)
     return out

@@ -12,6 +12,12 @@ Checkpoint directory (one per ``checkpoint_every`` steps, written by rank 0, upl
     train_state.pt         optimizer and GradScaler state, step, epoch (torch.save, weights_only-loadable)
     train_config.json      the TrainConfig of the run
 
+A checkpoint is written whole into a temporary directory and handed to Ray, which registers it
+only once its upload finished, so ``ray.train.get_checkpoint()`` never names a half-written one. A
+registered checkpoint can still become unreadable later (a truncated file on a full disk): resume
+then falls back to the newest readable one (``restore_newest_readable``), logging each skipped
+checkpoint and why, and reports their count as ``resume_skipped``.
+
 Every rank calls ``ray.train.report`` at the same steps (it is a barrier); all ranks report their
 PID, node and a digest of their feature banks, so the driver can see that banks stay identical.
 """
@@ -22,10 +28,13 @@ import hashlib
 import json
 import logging
 import os
+import re
 import socket
 import tempfile
 import time
 from collections import defaultdict
+from collections.abc import Callable, Iterable
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any
 
@@ -187,21 +196,119 @@ def save_checkpoint(
     return directory
 
 
-def load_checkpoint(directory: Path, model: Any, runner: StepRunner | None) -> int:
-    """Restore model (banks included), optimizer and scaler; return the step to continue from."""
+def read_checkpoint(directory: Path) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+    """Read a checkpoint's weights and train state into memory without touching the model, so an
+    unreadable checkpoint (a truncated file) is found before anything has been half-restored."""
     from safetensors.torch import load_file
 
     state_dict = load_file(str(directory / MODEL_SUBDIR / "model.safetensors"))
-    model.load_state_dict(state_dict, strict=True)
     state = torch.load(directory / STATE_FILE, map_location="cpu", weights_only=True)
+    missing = sorted({"optimizer", "scaler", "step"} - set(state))
+    if missing:
+        raise ValueError(f"{directory / STATE_FILE} lacks {missing}")
+    return state_dict, state
+
+
+def apply_checkpoint(
+    model: Any, runner: StepRunner | None, state_dict: dict[str, torch.Tensor], state: dict[str, Any]
+) -> int:
+    """Restore model (banks included), optimizer and scaler from ``read_checkpoint``; return the step."""
+    model.load_state_dict(state_dict, strict=True)
     if runner is not None:
         runner.optimizer.load_state_dict(state["optimizer"])
         runner.scaler.load_state_dict(state["scaler"])
     return int(state["step"])
 
 
+def load_checkpoint(directory: Path, model: Any, runner: StepRunner | None) -> int:
+    """Restore model (banks included), optimizer and scaler; return the step to continue from."""
+    return apply_checkpoint(model, runner, *read_checkpoint(directory))
+
+
+def restore_newest_readable(
+    candidates: Iterable[tuple[str, Callable[[], AbstractContextManager[str | Path]]]],
+    model: Any,
+    runner: StepRunner | None,
+) -> tuple[int, list[str]]:
+    """Restore the first readable checkpoint of ``candidates`` (newest first); return (step, skipped).
+
+    Each candidate is (name, opener), the opener a context manager giving a local directory (Ray's
+    ``Checkpoint.as_directory``). An unreadable one (a truncated or missing file: a disk filled up,
+    a copy cut short) is logged with its reason and skipped, so a resume loses one checkpoint
+    interval instead of failing every restart. ``skipped`` holds ``"name: reason"`` per skipped
+    checkpoint. When none is readable the run starts from step 0 with a warning: the unreadable
+    checkpoints stay in storage untouched, and starting over loses nothing that was still usable.
+    """
+    skipped: list[str] = []
+    for name, opener in candidates:
+        try:
+            with opener() as directory:
+                state_dict, state = read_checkpoint(Path(directory))
+        except Exception as err:  # any read failure means unreadable; the reason is kept
+            reason = f"{type(err).__name__}: {str(err).strip()[:300]}"
+            logger.warning("checkpoint %s is unreadable (%s); trying an older one", name, reason)
+            skipped.append(f"{name}: {reason}")
+            continue
+        return apply_checkpoint(model, runner, state_dict, state), skipped
+    if skipped:
+        logger.warning("no readable checkpoint among %d; starting from step 0", len(skipped))
+    return 0, skipped
+
+
+CHECKPOINT_PREFIX = "checkpoint_step"
+
+
+def checkpoint_name(step: int, taken: Iterable[str] = ()) -> str:
+    """``checkpoint_step<step>``, suffixed while the name belongs to an unreadable checkpoint that
+    is still in storage (Ray would otherwise write the new one into the old one's folder)."""
+    name, taken = f"{CHECKPOINT_PREFIX}{step:07d}", set(taken)
+    while name in taken:
+        name += "_r"
+    return name
+
+
+def _step_of(name: str) -> int:
+    match = re.fullmatch(CHECKPOINT_PREFIX + r"(\d+)(_r)*", name)
+    return int(match.group(1)) if match else -1
+
+
+def ray_checkpoint_candidates(latest: Any) -> list[tuple[str, Callable[[], Any]]]:
+    """Ray's latest checkpoint, then the older checkpoints beside it in storage, newest first.
+
+    Only older ones: a folder newer than the checkpoint Ray registered may be an upload that was
+    cut short (Ray registers a checkpoint only once its upload finished).
+    """
+    import pyarrow.fs
+    from ray.train import Checkpoint
+
+    parent, _, name = latest.path.rstrip("/").rpartition("/")
+    out: list[tuple[str, Callable[[], Any]]] = [(name, latest.as_directory)]
+    infos = latest.filesystem.get_file_info(pyarrow.fs.FileSelector(parent, allow_not_found=True))
+    older = [
+        i.base_name
+        for i in infos
+        if i.type == pyarrow.fs.FileType.Directory and 0 <= _step_of(i.base_name) < _step_of(name)
+    ]
+    for other in sorted(older, key=lambda n: (_step_of(n), n), reverse=True):
+        ckpt = Checkpoint(path=f"{parent}/{other}", filesystem=latest.filesystem)
+        out.append((other, ckpt.as_directory))
+    return out
+
+
 # --------------------------------------------------------------------------------------------------
 # the Ray Train worker loop
+def _check_same_step(step: int, world: int, device: torch.device) -> None:
+    """Every rank restores on its own; if they disagree on the step (one rank could not read a file
+    the others could), fail so Ray restarts the group rather than train ranks out of step."""
+    if world > 1 and dist.is_available() and dist.is_initialized():
+        steps = torch.tensor([step, -step], dtype=torch.int64, device=device)
+        dist.all_reduce(steps, op=dist.ReduceOp.MAX)
+        if int(steps[0]) != -int(steps[1]):
+            raise RuntimeError(
+                f"ranks restored different checkpoints (steps {-int(steps[1])}..{int(steps[0])})"
+            )
+
+
 def train_loop_per_worker(loop_config: dict[str, Any]) -> dict[str, Any]:
     """One DDP rank of a fit; ``loop_config`` = {"train": TrainConfig dict, "model": RoboActConfig dict,
     "data": [ObjectRef of the ``load_fit_data`` bundle]}."""
@@ -231,12 +338,14 @@ def train_loop_per_worker(loop_config: dict[str, Any]) -> dict[str, Any]:
 
     start = 0
     resumed_from = -1
+    skipped: list[str] = []
     checkpoint = ray.train.get_checkpoint()
     if checkpoint is not None:
-        with checkpoint.as_directory() as ckpt_dir:
-            start = load_checkpoint(Path(ckpt_dir), model, runner)
-        resumed_from = start
+        start, skipped = restore_newest_readable(ray_checkpoint_candidates(checkpoint), model, runner)
+        _check_same_step(start, world, device)
+        resumed_from = start if start > 0 or not skipped else -1
         logger.info("rank %d resumed from step %d", rank, start)
+    unreadable = [s.split(":", 1)[0] for s in skipped]
 
     info = {
         "rank": rank,
@@ -257,6 +366,7 @@ def train_loop_per_worker(loop_config: dict[str, Any]) -> dict[str, Any]:
         elapsed = time.perf_counter() - t_interval
         metrics: dict[str, Any] = {f"train/{k}": v / max(1, count) for k, v in sums.items()}
         metrics.update(step=step, epoch=step / spe, total_steps=total, resumed_from=resumed_from)
+        metrics.update(resume_skipped=len(skipped))
         metrics["train/step_time_s"] = elapsed / max(1, count)
         metrics["train/samples_per_s"] = count * per_rank_batch * world / max(elapsed, 1e-9)
         if len(data["val"]["action"]):
@@ -270,7 +380,8 @@ def train_loop_per_worker(loop_config: dict[str, Any]) -> dict[str, Any]:
                 if rank == 0:
                     save_checkpoint(Path(tmp), model, runner, step, step // spe, loop_config["train"])
                     ckpt = ray.train.Checkpoint.from_directory(tmp)
-                ray.train.report(metrics, checkpoint=ckpt, checkpoint_dir_name=f"checkpoint_step{step:07d}")
+                name = checkpoint_name(step, unreadable)
+                ray.train.report(metrics, checkpoint=ckpt, checkpoint_dir_name=name)
         else:
             ray.train.report(metrics)
         last_metrics = metrics
