@@ -1,4 +1,5 @@
-"""Core commands: ``roboact demo`` (the whole pipeline), ``roboact report``, ``roboact doctor``."""
+"""Core commands: ``roboact demo`` (the whole pipeline), ``roboact bench paper`` (every row of the paper's
+Tables II-IV), ``roboact report``, ``roboact doctor``."""
 
 from __future__ import annotations
 
@@ -14,6 +15,11 @@ from roboact.cli_util import fail
 def register(app: typer.Typer) -> None:
     """Add the core commands to the top-level app."""
     app.command()(demo)
+    bench = typer.Typer(
+        help="The paper's protocols end to end (resumable, with a report).", no_args_is_help=True
+    )
+    bench.command("paper")(bench_paper)
+    app.add_typer(bench, name="bench")
     app.command()(report)
     app.command()(doctor)
 
@@ -61,6 +67,67 @@ def demo(
     for stage, seconds in result["seconds"].items():
         console.print(f"  {stage:<12} {seconds:8.1f} s")
     console.print(f"Report: [bold]{result['report_md']}[/bold] and [bold]{result['report_html']}[/bold]")
+
+
+def bench_paper(
+    overrides: Annotated[
+        list[str] | None, typer.Argument(help="Dotted BenchConfig overrides, e.g. eval_episodes=20.")
+    ] = None,
+    scale: Annotated[
+        str,
+        typer.Option(
+            help="tiny (minutes) | machine (2 cores, <= 3 h) | full (the paper's sizes, a cluster)."
+        ),
+    ] = "machine",
+    out: Annotated[Path, typer.Option(help="Output directory; rerun with the same one to resume.")] = Path(
+        "runs/bench_paper"
+    ),
+    rows: Annotated[
+        str | None, typer.Option(help="Comma-separated rows: roboact-clip,A1,A2,A3,A4,A5,A6,clip-frame.")
+    ] = None,
+    suites: Annotated[
+        str | None, typer.Option(help="libero (Tables II, III) and/or kitchen (Table IV).")
+    ] = None,
+    encoder: Annotated[
+        str, typer.Option(help="embedded, or open_clip:<arch>:<checkpoint path>.")
+    ] = "embedded",
+    workers: Annotated[int, typer.Option(min=1, help="Ray workers / simulator actors per unit.")] = 2,
+    address: Annotated[
+        str | None, typer.Option(help="Ray cluster address (default: local or RAY_ADDRESS).")
+    ] = None,
+    config: Annotated[Path | None, typer.Option(help="YAML file with BenchConfig fields.")] = None,
+) -> None:
+    """Every comparison row of the paper's Tables II-IV on the same episodes, with paired statistics."""
+    from rich.console import Console
+
+    from roboact.bench import Bench, load_bench_config, plan
+    from roboact.config import ConfigError
+
+    base = [f"scale={scale}", f"out={out}", f"encoder={encoder}", f"workers={workers}"]
+    base += [f"address={address}"] if address else []
+    base += [f"rows=[{rows}]"] if rows else []
+    base += [f"suites=[{suites}]"] if suites else []
+    try:
+        cfg = load_bench_config(config, base + list(overrides or []))
+        bench = Bench(cfg)
+        bench.check_resume()
+    except (ConfigError, ValueError) as err:
+        fail(f"error: {err}")
+    console = Console()
+    units = plan(cfg)
+    console.rule(f"roboact bench paper ({cfg.scale}) -> {cfg.out}: {len(units)} units")
+    result = bench.run(
+        progress=lambda u: console.rule(f"[bold]unit {units.index(u) + 1}/{len(units)}: {u.name}")
+    )
+    console.rule("done")
+    for name, seconds in result["seconds"].items():
+        console.print(f"  {name:<40} {seconds:8.1f} s")
+    failed = sorted(p.name for p in (bench.units_dir).glob("*.failed.json"))
+    if failed:
+        console.print(f"[red]failed units (named in the report; a rerun retries them): {', '.join(failed)}")
+    console.print(f"Report: [bold]{result['report_md']}[/bold] and [bold]{result['report_html']}[/bold]")
+    if failed:
+        raise typer.Exit(1)
 
 
 def report(
