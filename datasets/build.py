@@ -9,6 +9,9 @@ the store (``/rejected``) and in a ``rejected.jsonl`` beside it, and the build c
 Resumable: clip ids are stable, so a rerun skips clips already in the store and clips already
 rejected for a reason that would not change (``llm_error``, an endpoint failure, is retried);
 an interrupted build loses at most the clip in flight (``ClipStore`` drops incomplete groups).
+A rerun must keep the settings the store was built with (source, root, frames, image size,
+cameras, parser; for ``sim`` the resolved sim config), saved in ``<out>.settings.json``, and one
+process at a time holds the store's lock.
 """
 
 from __future__ import annotations
@@ -28,6 +31,8 @@ from roboact.datasets.sources import Source, SourceItem, SourceReject, read_fram
 from roboact.datasets.splits import write_default_splits
 from roboact.datasets.stores import ClipRecord, ClipStore, StoreError
 from roboact.datasets.video import FrameError
+
+from roboact.runs import check_settings, locked_output
 
 logger = logging.getLogger(__name__)
 
@@ -103,6 +108,7 @@ def _choose_annotation(
     return item.instructions[0], None, first
 
 
+@locked_output("out", is_file=True)
 def build_store(
     source: str | Source,
     root: str | Path | None,
@@ -147,6 +153,8 @@ def build_store(
     if source == "sim":  # None = the sim config's value
         from roboact.datasets.sim_source import build_sim_store
 
+        settings = sim_settings(sim_options.get("config"), frames, image_size, seed)
+        check_settings(out, settings, resuming=Path(out).is_file(), option="--out", is_file=True)
         return build_sim_store(
             Path(out),
             config=sim_options.get("config"),
@@ -163,6 +171,16 @@ def build_store(
     action_parser = make_parser(parser, **(llm or {})) if isinstance(parser, str) else parser
     out = Path(out)
     started = time.monotonic()
+    settings = {
+        "source": src.name,
+        "root": str(Path(root).absolute()) if root else "",
+        "frames": frames,
+        "image_size": image_size,
+        "cameras": cameras,
+        "parser": action_parser.name,
+        "llm_model": getattr(getattr(action_parser, "config", None), "model", None),
+    }
+    check_settings(out, settings, resuming=out.is_file(), option="--out", is_file=True)
     store = ClipStore.open_for_build(out, src.name, frames, image_size)
     stored_parser = store.attrs.get("parser")
     if stored_parser is not None and stored_parser != action_parser.name:
@@ -211,6 +229,22 @@ def build_store(
     }
     logger.debug("built %s: %s", out, summary)
     return summary
+
+
+def sim_settings(
+    config: str | Path | None, frames: int | None, image_size: int | None, seed: int | None
+) -> dict[str, Any]:
+    """The simulated source's settings a clip depends on, resolved as ``build_sim_store`` resolves
+    them; the clip count, retries and resources are free (adding clips is what resuming is for)."""
+    from roboact.datasets.sim_source import SimSourceConfig
+
+    from roboact.config import config_to_dict, load_config
+
+    given = {"n_frames": frames, "image_size": image_size, "seed": seed}
+    overrides = [f"{k}={v}" for k, v in given.items() if v is not None]
+    cfg = config_to_dict(load_config(SimSourceConfig, config or "sim_small", overrides))
+    free = ("workers", "env_cache", "clips_per_combination", "max_attempts")
+    return {k: v for k, v in cfg.items() if k not in free}
 
 
 def _build_one(

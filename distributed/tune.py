@@ -19,7 +19,8 @@ Sweep directory (``<runs_root>/<name>/``)::
 
 Resume: rerunning with the same name and storage path restores the Tune experiment
 (``Tuner.restore``): finished trials are kept, unfinished ones rerun, and their inner Train runs
-continue from their own newest checkpoints.
+continue from their own newest checkpoints. A rerun must keep the sweep's settings
+(``sweep_settings``, saved in ``settings.json``), and one process at a time holds its lock.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from roboact.config import config_from_dict, config_to_dict, load_config, save_config
+from roboact.runs import check_settings, run_lock
 from roboact.runs import run_dir as make_run_dir
 
 from .fit_data import heldout_recombination, load_fit_data
@@ -204,10 +206,12 @@ def sweep(
     Returns:
         ``{"sweep_dir", "results_csv", "results_md", "plots": [...], "best_config" (YAML path),
         "best_params", "best_metric", "n_trials", "experiment_path"}``.
+
+    Raises:
+        SettingsMismatchError: resuming a sweep with other ``sweep_settings`` (naming the field).
+        RunLockedError: another process runs a sweep in the same directory.
     """
     from ray import tune
-
-    from roboact.cluster import init_ray
 
     sc = load_config(SweepConfig, sweep_config_path, overrides)
     train_overrides = [*sc.train_overrides, f"data.features={Path(features).absolute()}"]
@@ -220,6 +224,44 @@ def sweep(
     storage = storage_path or str(sweep_dir / "ray_results")
     if "://" not in storage:
         storage = str(Path(storage).absolute())
+    experiment_path = f"{storage.rstrip('/')}/{name}"
+    with run_lock(sweep_dir):
+        resuming = tune.Tuner.can_restore(experiment_path)
+        check_settings(sweep_dir, sweep_settings(sc, base), resuming=resuming, option="--name")
+        return _sweep_locked(sc, base, name, sweep_dir, storage, experiment_path, address)
+
+
+def sweep_settings(sc: SweepConfig, base: TrainConfig) -> dict[str, Any]:
+    """What a sweep directory's trials ran with. ``Tuner.restore`` restores the saved search space
+    and silently ignores a new one, so a rerun with another space, searcher or base config would
+    report the old sweep as the new one (issue #18); resources and concurrency are free to change."""
+    from .train import resume_settings
+
+    free = (
+        "max_concurrent_trials",
+        "trial_driver_cpus",
+        "cpus_per_worker",
+        "train_overrides",
+    )  # "train" has them
+    return {
+        "sweep": {k: v for k, v in config_to_dict(sc).items() if k not in free},
+        "train": resume_settings(base),
+    }
+
+
+def _sweep_locked(
+    sc: SweepConfig,
+    base: TrainConfig,
+    name: str,
+    sweep_dir: Path,
+    storage: str,
+    experiment_path: str,
+    address: str | None,
+) -> dict[str, Any]:
+    from ray import tune
+
+    from roboact.cluster import init_ray
+
     save_config(sc, sweep_dir, "sweep_config.yaml")
     save_config(base, sweep_dir, "base_train_config.yaml")
 
@@ -239,7 +281,6 @@ def sweep(
         tune.with_parameters(_trial, base=config_to_dict(base), shared=shared),
         {"CPU": max(MIN_DRIVER_CPUS, sc.trial_driver_cpus)},
     )
-    experiment_path = f"{storage.rstrip('/')}/{name}"
     if tune.Tuner.can_restore(experiment_path):
         logger.info("resuming sweep %s from %s", name, experiment_path)
         tuner = tune.Tuner.restore(experiment_path, trainable=trainable, resume_errored=True)

@@ -129,11 +129,16 @@ def collect_demos(
     Returns ``{"path", "tasks": {task: {episodes, successes, rate, mean_steps}}, "written",
     "skipped", "failed", "wall_s"}`` where ``tasks`` counts every demo in the file for the task.
     ``max_steps`` defaults to 300 (the expert's plans need up to ~250 steps on T5/T6).
+
+    A rerun appends to ``out_path`` only with the settings its demos were made with (suite, seed
+    base, starts, noise, env), saved beside it in ``<out>.settings.json``; other settings raise
+    ``SettingsMismatchError`` naming the field. A second concurrent run on the file fails at once.
     """
     from roboact.sim_workers.envs.libero import STARTS
     from tqdm import tqdm
 
     from roboact.cluster import init_ray
+    from roboact.runs import check_settings, run_lock
 
     if starts not in STARTS:
         raise ValueError(f"starts must be one of {STARTS}, got {starts!r}")
@@ -144,51 +149,56 @@ def collect_demos(
     out = Path(out_path)
     out.parent.mkdir(parents=True, exist_ok=True)
     env_cfg = EnvConfig(image_size=image_size, max_steps=max_steps or 300)
-    done, next_index = _existing(out)
-    jobs = [
-        {
-            "task": t,
-            "episode": k,
-            "seed": seed_base + k,
-            "record": True,
-            "starts": starts,
-            "action_noise": noise,
+    # how each demo is made; which tasks and how many episodes a rerun adds are free to change
+    settings = {"suite": suite, "seed_base": seed_base, "starts": starts, "action_noise": noise}
+    settings["env"] = asdict(env_cfg)
+    with run_lock(out, is_file=True):
+        done, next_index = _existing(out)
+        check_settings(out, settings, resuming=bool(done), option="--out", is_file=True)
+        jobs = [
+            {
+                "task": t,
+                "episode": k,
+                "seed": seed_base + k,
+                "record": True,
+                "starts": starts,
+                "action_noise": noise,
+            }
+            for t in task_list
+            for k in range(episodes)
+            if (t, k) not in done
+        ]
+        logger.info("%s: %d demos to collect (%d already there)", out, len(jobs), len(done))
+        t0 = time.perf_counter()
+        stats: dict[str, Any] = {"done": 0, "failed": [], "retried": 0, "actors_replaced": 0}
+        if jobs:
+            init_ray(address)
+            env_args = {t: _env_args(t, env_cfg) for t in task_list}
+            memory = {"libero": 1500, "kitchen": 600}[suite] if image_size > 0 else 0
+            pool = SimPool(
+                PoolConfig(workers=workers, memory_mb=memory, episode_timeout_s=episode_timeout_s),
+                asdict(env_cfg),
+                "expert",
+            )
+            counter = {"i": next_index}
+
+            def on_result(job: dict[str, Any], result: dict[str, Any]) -> None:
+                _write_demo(out, counter["i"], job, result, env_args[job["task"]], suite)
+                counter["i"] += 1
+
+            try:
+                with tqdm(total=len(jobs), desc=f"demos {suite}", unit="ep") as bar:
+                    stats = pool.run(jobs, on_result, progress=bar)
+            finally:
+                pool.shutdown()
+        return {
+            "path": str(out),
+            "tasks": demo_stats(out, task_list),
+            "written": stats["done"],
+            "skipped": len(done),
+            "failed": stats["failed"],
+            "wall_s": time.perf_counter() - t0,
         }
-        for t in task_list
-        for k in range(episodes)
-        if (t, k) not in done
-    ]
-    logger.info("%s: %d demos to collect (%d already there)", out, len(jobs), len(done))
-    t0 = time.perf_counter()
-    stats: dict[str, Any] = {"done": 0, "failed": [], "retried": 0, "actors_replaced": 0}
-    if jobs:
-        init_ray(address)
-        env_args = {t: _env_args(t, env_cfg) for t in task_list}
-        memory = {"libero": 1500, "kitchen": 600}[suite] if image_size > 0 else 0
-        pool = SimPool(
-            PoolConfig(workers=workers, memory_mb=memory, episode_timeout_s=episode_timeout_s),
-            asdict(env_cfg),
-            "expert",
-        )
-        counter = {"i": next_index}
-
-        def on_result(job: dict[str, Any], result: dict[str, Any]) -> None:
-            _write_demo(out, counter["i"], job, result, env_args[job["task"]], suite)
-            counter["i"] += 1
-
-        try:
-            with tqdm(total=len(jobs), desc=f"demos {suite}", unit="ep") as bar:
-                stats = pool.run(jobs, on_result, progress=bar)
-        finally:
-            pool.shutdown()
-    return {
-        "path": str(out),
-        "tasks": demo_stats(out, task_list),
-        "written": stats["done"],
-        "skipped": len(done),
-        "failed": stats["failed"],
-        "wall_s": time.perf_counter() - t0,
-    }
 
 
 def _env_args(task: str, cfg: EnvConfig) -> dict[str, Any]:

@@ -180,36 +180,54 @@ def plan_jobs(cfg: EvalConfig, policy_key: str, finished: set[tuple]) -> list[di
     return jobs
 
 
-def check_resume_settings(run_dir: Path, cfg: EvalConfig) -> None:
-    """Refuse to add episodes to a run directory whose episodes ran with other env settings.
+def resume_settings(cfg: EvalConfig) -> dict[str, Any]:
+    """The settings every episode of a run directory must share to be pooled into one table.
 
     A run directory may collect several policies, tasks and more episodes (the demo evaluates two
     heads into one), but its tables pool every episode of a (policy, task): 30-step episodes added
-    to 200-step ones would be counted as one success rate (issue #18). So the suite and every env
-    setting (horizon, image size, rendering, start noise) must match the saved ``eval_config.yaml``.
+    to 200-step ones would be counted as one success rate (issue #18), and episode k run from
+    another seed base would be counted twice. So the suite, the seed base and every env setting
+    (horizon, image size, rendering, start noise) are the run's fingerprint.
     """
+    return {"suite": cfg.suite, "seed_base": cfg.seed_base, "env": asdict(cfg.env)}
+
+
+def _saved_settings(run_dir: Path) -> None:
+    """Seed ``settings.json`` from ``eval_config.yaml`` in run directories written before it existed."""
     from omegaconf import OmegaConf
 
+    from roboact.config import config_from_dict
+    from roboact.runs import settings_path
+
     saved = run_dir / "eval_config.yaml"
-    if not saved.is_file():
+    if settings_path(run_dir).is_file() or not saved.is_file():
         return
-    old = OmegaConf.to_container(OmegaConf.load(saved))
-    assert isinstance(old, dict)
-    diffs = [f"suite {old.get('suite')!r} -> {cfg.suite!r}"] if old.get("suite") != cfg.suite else []
-    old_env = old.get("env") or {}
-    diffs += [
-        f"env.{k} {old_env.get(k)!r} -> {v!r}" for k, v in asdict(cfg.env).items() if old_env.get(k) != v
-    ]
-    if diffs:
-        raise ValueError(
-            f"{run_dir} holds episodes run with other settings ({'; '.join(diffs)}): use a new --run-dir, "
-            "or rerun with the saved settings (eval_config.yaml) to resume"
-        )
+    old = config_from_dict(EvalConfig, OmegaConf.to_container(OmegaConf.load(saved)))
+    settings_path(run_dir).write_text(json.dumps({"settings": resume_settings(old)}))
 
 
 def run_eval(cfg: EvalConfig, run_dir: str | Path, address: str | None = None) -> dict[str, Any]:
-    """Evaluate ``cfg`` into ``run_dir`` (resuming); returns the summary dict also saved as JSON."""
-    from roboact.sim_workers.policy import check_policy_spec, policy_id
+    """Evaluate ``cfg`` into ``run_dir`` (resuming); returns the summary dict also saved as JSON.
+
+    Holds the run directory's lock throughout and refuses settings other than those its episodes
+    ran with (``resume_settings``).
+    """
+    from roboact.sim_workers.policy import check_policy_spec
+
+    from roboact.runs import check_settings, run_lock
+
+    check_policy_spec(cfg.policy)
+    run_dir = Path(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    with run_lock(run_dir):
+        _saved_settings(run_dir)
+        resuming = bool(ResultsLog(run_dir).read())
+        check_settings(run_dir, resume_settings(cfg), resuming=resuming, option="--run-dir")
+        return _run_eval_locked(cfg, run_dir, address)
+
+
+def _run_eval_locked(cfg: EvalConfig, run_dir: Path, address: str | None) -> dict[str, Any]:
+    from roboact.sim_workers.policy import policy_id
     from roboact.sim_workers.tables import render_tables
     from roboact.sim_workers.video import write_mp4
     from tqdm import tqdm
@@ -218,10 +236,6 @@ def run_eval(cfg: EvalConfig, run_dir: str | Path, address: str | None = None) -
     from roboact.config import save_config
     from roboact.runs import write_versions
 
-    check_policy_spec(cfg.policy)
-    run_dir = Path(run_dir)
-    check_resume_settings(run_dir, cfg)
-    run_dir.mkdir(parents=True, exist_ok=True)
     save_config(cfg, run_dir, "eval_config.yaml")
     write_versions(run_dir / "versions.json")
     log = ResultsLog(run_dir)

@@ -53,7 +53,9 @@ def _two_checkpoints(make, root: Path) -> dict[int, dict[str, torch.Tensor]]:
 
 
 def _candidates(root: Path, steps=(20, 10)):
-    return [(checkpoint_name(s), lambda s=s: contextlib.nullcontext(root / checkpoint_name(s))) for s in steps]
+    return [
+        (checkpoint_name(s), lambda s=s: contextlib.nullcontext(root / checkpoint_name(s))) for s in steps
+    ]
 
 
 @pytest.mark.parametrize("victim", ["model/model.safetensors", "train_state.pt"])
@@ -99,7 +101,10 @@ def test_fit_resumes_from_the_older_checkpoint_when_the_newest_is_truncated(ray_
     features = build_feature_store(tmp_path / "store")
     first = fit(tiny_train_config(features, tmp_path, "trunc", max_steps=20, checkpoint_every=10, workers=1))
     storage = Path(first["storage_path"], "trunc")
-    assert sorted(p.name for p in storage.glob("checkpoint_step*")) == [checkpoint_name(10), checkpoint_name(20)]
+    assert sorted(p.name for p in storage.glob("checkpoint_step*")) == [
+        checkpoint_name(10),
+        checkpoint_name(20),
+    ]
     _truncate(storage / checkpoint_name(20) / MODEL_SUBDIR / "model.safetensors")
 
     out = fit(tiny_train_config(features, tmp_path, "trunc", max_steps=30, checkpoint_every=10, workers=1))
