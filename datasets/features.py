@@ -32,6 +32,7 @@ from roboact.datasets.stores import ClipStore, FeatureStore, StoreError
 from roboact.datasets.video import FrameError
 
 from roboact.constants import FACTORS
+from roboact.runs import check_settings, locked_output
 
 logger = logging.getLogger(__name__)
 
@@ -153,6 +154,7 @@ def _recombination(clip_store: ClipStore) -> tuple[np.ndarray, list[str]]:
     return np.array(triplets, dtype=np.int64).reshape(-1, 3), captions
 
 
+@locked_output("out", is_file=True)
 def extract_features(
     store: str | Path,
     encoder: str,
@@ -203,6 +205,9 @@ def extract_features(
                     f"rebuild the clip store with --frames {frames}"
                 )
         summary: dict[str, Any] = {"store": str(store), "out": str(out), "encoder": encoder, "frames": frames}
+        size = image_size or stored_size or 128  # the decode/encode size changes every feature
+        settings = {"encoder": encoder, "frames": frames, "image_size": size}
+        check_settings(out, settings, resuming=out.is_file(), option="--out", is_file=True)
         if out.is_file():
             with FeatureStore(out) as existing:
                 if existing.is_current(clip_store, encoder, frames):
@@ -217,7 +222,6 @@ def extract_features(
                         "seconds": 0.0,
                         "clips_per_s": 0.0,
                     }
-        size = image_size or stored_size or 128
         plan = _Plan(str(store), frames, stored_n if stored_size else 0, size)
         factory = encoder_factory or functools.partial(default_encoder_factory, encoder, size)
         result = _run_actors(clip_store, factory, plan, encoder, out, workers, address, batch_size, progress)

@@ -31,6 +31,8 @@ from typing import Any
 
 import numpy as np
 
+from roboact.runs import locked_output
+
 logger = logging.getLogger(__name__)
 
 POLICY_FORMAT = "roboact-policy/2"
@@ -112,6 +114,7 @@ class PolicyTrainConfig:
 
 # ---------------------------------------------------------------------------------------------
 # training
+@locked_output("out")  # two trainings into one directory would delete each other's heads
 def train_policy(
     demos: Path | str | list[Path | str],
     features: str,
