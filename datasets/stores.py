@@ -34,22 +34,29 @@ Feature store layout (``FeatureStore``; one file per (clip store, encoder, n fra
 Why HDF5 groups per clip: stores grow clip by clip while a build runs, so a killed build keeps every
 finished clip (each write is flushed, and a clip counts only once its ``complete`` flag is set).
 Handles open lazily (robomimic's pattern) so DataLoader workers and Ray tasks each open their own.
+
+A damaged file (bytes overwritten, truncated, not HDF5 at all) is a ``StoreError`` naming it, from
+the open and from every read of the store's API (``_reads``) or inside ``with store:``; h5py's own
+errors name no file. ``h5_read_errors`` gives other readers of HDF5 files (demo files) the same.
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ParamSpec, TypeVar
 
 import h5py
 import numpy as np
 
 from roboact.constants import FACTORS, SPLITS
+from roboact.errors import UserError
 
 logger = logging.getLogger(__name__)
 
@@ -58,8 +65,53 @@ FEATURE_SCHEMA = "roboact.features/1"
 _STR = h5py.string_dtype(encoding="utf-8")
 
 
-class StoreError(ValueError):
-    """A store that is missing, of the wrong schema, or inconsistent; the message names the file."""
+class StoreError(UserError, ValueError):
+    """A store that is missing, damaged, of the wrong schema, or inconsistent; the message names the file."""
+
+
+# What h5py raises for bytes it cannot make sense of: KeyError for a damaged object header or index
+# ("message not aligned"), OSError for a damaged data block or heap, RuntimeError for a bad attribute.
+_H5_DAMAGE = (KeyError, OSError, RuntimeError)
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
+
+
+def _raised_by_h5py(err: BaseException) -> bool:
+    """True when ``err`` comes from inside h5py (our own KeyErrors and OSErrors pass unchanged)."""
+    tb = err.__traceback__
+    while tb is not None and tb.tb_next is not None:
+        tb = tb.tb_next
+    name = tb.tb_frame.f_code.co_filename if tb is not None else ""
+    return "h5py" in Path(name).parts or name.startswith("h5py/")
+
+
+def damaged(path: str | Path, err: BaseException) -> StoreError:
+    """The ``StoreError`` that names ``path`` for an error h5py raised while reading it."""
+    return StoreError(
+        f"{path}: unreadable HDF5 data ({err}); the file is damaged, truncated or not a roboact store"
+    )
+
+
+@contextmanager
+def h5_read_errors(path: str | Path) -> Iterator[None]:
+    """Turn h5py's errors for a damaged file into a ``StoreError`` naming ``path``."""
+    try:
+        yield
+    except _H5_DAMAGE as err:
+        if not _raised_by_h5py(err):
+            raise
+        raise damaged(path, err) from err
+
+
+def _reads(method: Callable[_P, _R]) -> Callable[_P, _R]:
+    """Run a store method under ``h5_read_errors(self.path)``."""
+
+    @functools.wraps(method)
+    def wrapper(*args: _P.args, **kwargs: _P.kwargs) -> _R:
+        with h5_read_errors(args[0].path):  # type: ignore[attr-defined]
+            return method(*args, **kwargs)
+
+    return wrapper
 
 
 @dataclass
@@ -117,7 +169,8 @@ class _Store:
                 self._h5 = h5py.File(self.path, self.mode)
             except OSError as err:
                 raise StoreError(f"{self.path}: cannot open as HDF5 ({err})") from err
-            found = self._h5.attrs.get("schema")
+            with h5_read_errors(self.path):
+                found = self._h5.attrs.get("schema")
             if found is None and self.mode == "a" and len(self._h5.keys()) == 0:
                 self._h5.attrs["schema"] = self.schema
             elif found != self.schema:
@@ -132,8 +185,28 @@ class _Store:
     def __enter__(self):  # noqa: ANN204
         return self
 
-    def __exit__(self, *exc: object) -> None:
-        self.close()
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: object) -> None:
+        try:
+            if isinstance(exc, _H5_DAMAGE) and _raised_by_h5py(exc) and self._failed_here(exc):
+                raise damaged(self.path, exc) from exc  # a raw read inside ``with store:`` failed
+        finally:
+            self.close()
+
+    def _failed_here(self, err: BaseException) -> bool:
+        """True when the h5py object whose call raised ``err`` lives in this store's open file."""
+        if self._h5 is None:
+            return False
+        tb = err.__traceback__
+        mine = None
+        while tb is not None:
+            obj = tb.tb_frame.f_locals.get("self")
+            if isinstance(obj, h5py.HLObject):
+                mine = obj
+            tb = tb.tb_next
+        try:
+            return mine is not None and mine.file.id == self._h5.id
+        except Exception:  # noqa: BLE001 - an object whose file is gone is not ours
+            return False
 
     def __getstate__(self) -> dict[str, Any]:  # picklable for Ray: handles reopen lazily
         state = self.__dict__.copy()
@@ -142,6 +215,7 @@ class _Store:
 
     # -- attributes -------------------------------------------------------------------------------
     @property
+    @_reads
     def attrs(self) -> dict[str, Any]:
         return {k: (v.item() if isinstance(v, np.generic) else v) for k, v in self.h5.attrs.items()}
 
@@ -154,6 +228,7 @@ class _Store:
     def _clips(self) -> h5py.Group:
         return self.h5.require_group("clips") if self.mode == "a" else self.h5.get("clips", {})  # type: ignore[return-value]
 
+    @_reads
     def ids(self) -> list[str]:
         """Ids of complete clips, in insertion-independent (sorted) order."""
         clips = self._clips()
@@ -162,10 +237,12 @@ class _Store:
     def __len__(self) -> int:
         return len(self.ids())
 
+    @_reads
     def __contains__(self, clip_id: str) -> bool:
         clips = self._clips()
         return clip_id in clips and bool(clips[clip_id].attrs.get("complete", False))
 
+    @_reads
     def _drop_incomplete(self) -> list[str]:
         clips = self._clips()
         dropped = [k for k in clips.keys() if not clips[k].attrs.get("complete", False)]
@@ -177,6 +254,7 @@ class _Store:
         return dropped
 
     # -- vocabulary -------------------------------------------------------------------------------
+    @_reads
     def vocab(self, factor: str) -> list[str]:
         if factor not in FACTORS:
             raise KeyError(f"unknown factor {factor!r}; expected one of {FACTORS}")
@@ -209,6 +287,7 @@ class _Store:
             group.create_dataset(factor, data=np.array(names, dtype=object), maxshape=(None,), dtype=_STR)
 
     # -- splits -----------------------------------------------------------------------------------
+    @_reads
     def split_names(self) -> list[str]:
         group = self.h5.get("splits")
         return sorted(group.keys()) if group is not None else []
@@ -230,6 +309,7 @@ class _Store:
             sub.create_dataset(part, data=np.array(sorted(ids), dtype=object), dtype=_STR)
         self.h5.flush()
 
+    @_reads
     def get_split(self, name: str) -> dict[str, list[str]]:
         group = self.h5.get("splits")
         if group is None or name not in group:
@@ -239,6 +319,7 @@ class _Store:
             for part in group[name].keys()
         }
 
+    @_reads
     def fingerprint(self) -> str:
         """Hash of clip ids and labels: changes whenever the store's content changes."""
         digest = hashlib.sha1()
@@ -323,6 +404,7 @@ class ClipStore(_Store):
         ds[-1] = json.dumps(entry, sort_keys=True, default=str)
         self.h5.flush()
 
+    @_reads
     def rejections(self) -> dict[str, dict[str, Any]]:
         """Latest rejection per clip id, leaving out clips that were kept later (a retried clip)."""
         if "rejected" not in self.h5:
@@ -334,6 +416,7 @@ class ClipStore(_Store):
         kept = set(self.ids())
         return {k: v for k, v in latest.items() if k not in kept}
 
+    @_reads
     def get(self, clip_id: str, with_frames: bool = True) -> ClipRecord:
         clips = self._clips()
         if clip_id not in self:
@@ -356,6 +439,7 @@ class ClipStore(_Store):
             extras=extras,
         )
 
+    @_reads
     def label_ids(self, clip_id: str) -> dict[str, int]:
         a = self._clips()[clip_id].attrs
         return {f: int(a[f]) for f in FACTORS}
@@ -405,6 +489,7 @@ class FeatureStore(_Store):
             store.set_vocab(clip_store.vocabs())
         return store
 
+    @_reads
     def is_current(self, clip_store: ClipStore, encoder: str, n_frames: int) -> bool:
         """True when this store already holds every clip for that (clip store, encoder, n)."""
         a = self.attrs
@@ -464,6 +549,7 @@ class FeatureStore(_Store):
             group.create_dataset(factor, data=np.asarray(array, dtype=np.float32))
         self.h5.flush()
 
+    @_reads
     def vocab_text_feats(self) -> dict[str, np.ndarray]:
         group = self.h5.get("vocab_text_feats")
         if group is None:
@@ -491,6 +577,7 @@ class FeatureStore(_Store):
         group.create_dataset("text_feats", data=np.asarray(text_feats, dtype=np.float32))
         self.h5.flush()
 
+    @_reads
     def recombination(self) -> tuple[np.ndarray, list[str], np.ndarray]:
         group = self.h5.get("recomb")
         if group is None:
@@ -498,6 +585,7 @@ class FeatureStore(_Store):
         captions = [v.decode() if isinstance(v, bytes) else str(v) for v in group["captions"][()]]
         return group["triplets"][()], captions, group["text_feats"][()]
 
+    @_reads
     def arrays(self, ids: list[str] | None = None) -> dict[str, np.ndarray]:
         """All features of ``ids`` (default: every clip) as stacked arrays, for in-memory training.
 

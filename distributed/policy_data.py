@@ -34,6 +34,7 @@ from pathlib import Path
 
 import h5py
 import numpy as np
+from roboact.datasets.stores import h5_read_errors
 
 from .policy_features import FeatureExtractor
 
@@ -55,7 +56,7 @@ class Demo:
     success: bool
 
     def images(self) -> np.ndarray:
-        with h5py.File(self.file, "r") as h5:
+        with h5_read_errors(self.file), h5py.File(self.file, "r") as h5:
             return h5[f"data/{self.name}/{IMAGE_KEY}"][()]
 
 
@@ -77,7 +78,8 @@ def read_demos(paths: list[Path], tasks: list[str] | None = None, only_success: 
     """Read and check every demo in ``paths``; keep successful ones (and only ``tasks`` if given).
 
     Raises:
-        FileNotFoundError / ValueError naming the file, demo and field on missing or malformed data.
+        FileNotFoundError / ValueError naming the file, demo and field on missing or malformed data
+        (``StoreError``, a ValueError, for bytes h5py cannot read).
     """
     demos: list[Demo] = []
     suites: set[str] = set()
@@ -90,7 +92,7 @@ def read_demos(paths: list[Path], tasks: list[str] | None = None, only_success: 
             h5 = h5py.File(path, "r")
         except OSError as err:
             raise ValueError(f"{path}: not an HDF5 file ({err})") from err
-        with h5:
+        with h5_read_errors(path), h5:
             if "data" not in h5:
                 raise ValueError(f"{path}: no /data group (expected the robomimic/LIBERO demo layout)")
             if "suite" in h5.attrs:

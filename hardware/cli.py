@@ -65,8 +65,10 @@ def check_status(host: str, port: int, state_port: int, timeout: float = 3.0) ->
 
 def check(
     host: Annotated[str, typer.Option(help="Controller IP address.")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="JSON command port.")] = 10001,
-    state_port: Annotated[int, typer.Option("--state-port", help="State stream port.")] = 10000,
+    port: Annotated[int, typer.Option(min=1, max=65535, help="JSON command port.")] = 10001,
+    state_port: Annotated[
+        int, typer.Option("--state-port", min=1, max=65535, help="State stream port.")
+    ] = 10000,
     as_json: Annotated[
         bool,
         typer.Option("--json", help="One JSON object (connected, powered, enabled, joints [rad], errors)."),
@@ -90,9 +92,9 @@ def check(
 
 
 def fake_controller(
-    port: Annotated[int, typer.Option(help="Command port (0 = any free port).")] = 10001,
+    port: Annotated[int, typer.Option(min=0, max=65535, help="Command port (0 = any free port).")] = 10001,
     state_port: Annotated[
-        int, typer.Option("--state-port", help="State stream port (0 = any free).")
+        int, typer.Option("--state-port", min=0, max=65535, help="State stream port (0 = any free).")
     ] = 10000,
     faults: Annotated[
         str,
@@ -135,8 +137,10 @@ def trials(
         Path, typer.Option(help="SQLite trial store; rerun with the same store to resume.")
     ] = Path("runs/trials/trials.sqlite"),
     host: Annotated[str, typer.Option(help="Controller IP (jaka).")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="Command port (jaka).")] = 10001,
-    state_port: Annotated[int, typer.Option("--state-port", help="State port (jaka).")] = 10000,
+    port: Annotated[int, typer.Option(min=1, max=65535, help="Command port (jaka).")] = 10001,
+    state_port: Annotated[
+        int, typer.Option("--state-port", min=1, max=65535, help="State port (jaka).")
+    ] = 10000,
     gripper: Annotated[
         str, typer.Option(help="Gripper serial device or tcp://host:port (jaka; '' = none).")
     ] = "",

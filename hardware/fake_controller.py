@@ -37,6 +37,8 @@ import numpy as np
 from roboact.hardware.jaka.protocol import JsonStreamDecoder, encode
 from roboact.hardware.safety import SafetyConfig, forward_kinematics, load_safety_config, rotation_to_rpy
 
+from roboact.errors import UserError
+
 logger = logging.getLogger(__name__)
 
 SERVO_CYCLE_S = 0.008  # the controller interpolates one servo_j over one 8 ms cycle
@@ -92,6 +94,10 @@ class FaultSpec:
             if key != "error_on" and getattr(out, key) < 0:
                 raise ValueError(f"--faults: {key} must be >= 0, got {value!r}")
         return out
+
+
+class PortUnavailableError(UserError):
+    """A port the fake controller cannot listen on (in use, privileged); the message names the address."""
 
 
 class _Handler(socketserver.BaseRequestHandler):
@@ -156,8 +162,17 @@ class FakeController:
     # -- lifecycle ----------------------------------------------------------------------------------
 
     def start(self) -> FakeController:
+        """Listen on both ports; ``PortUnavailableError`` naming the address when one cannot be bound."""
         for kind, want in (("command", self._want_ports[0]), ("state", self._want_ports[1])):
-            server = _Server((self.host, want), self, kind)
+            try:
+                server = _Server((self.host, want), self, kind)
+            except OSError as err:  # in use, privileged, or not an address of this machine
+                self.stop()  # the port bound before this one
+                option = "--port" if kind == "command" else "--state-port"
+                raise PortUnavailableError(
+                    f"{self.host}:{want}: cannot listen for the fake controller's {kind} port "
+                    f"({err.strerror or err}); pick another {option}, or 0 for a free one"
+                ) from err
             thread = threading.Thread(
                 target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
             )

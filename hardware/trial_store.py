@@ -18,17 +18,24 @@ Schema::
              recorded_at)                PRIMARY KEY(trial_id, attempt, idx)
         outcome: success | failure | not_attempted
     events(id, trial_id, t, kind, message)   faults, acknowledgements, interruptions
+
+A file SQLite cannot use (not a database, damaged, locked by another writer, a directory) is a
+``TrialStoreError`` naming it, raised from the open and from every method (``_db``); a constraint
+violation stays an ``sqlite3.IntegrityError``, because that is a bug of ours, not a bad file.
 """
 
 from __future__ import annotations
 
+import functools
 import logging
 import sqlite3
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, ParamSpec, TypeVar
+
+from roboact.errors import UserError
 
 logger = logging.getLogger(__name__)
 
@@ -59,9 +66,34 @@ CREATE TABLE IF NOT EXISTS events (
 """
 
 
+class TrialStoreError(UserError):
+    """A trial store SQLite cannot open or read; the message names the file."""
+
+
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
+
+
+def _db(method: Callable[_P, _R]) -> Callable[_P, _R]:
+    """Run a store method with SQLite's errors about the file itself turned into ``TrialStoreError``."""
+
+    @functools.wraps(method)
+    def wrapper(*args: _P.args, **kwargs: _P.kwargs) -> _R:
+        try:
+            return method(*args, **kwargs)
+        except (sqlite3.IntegrityError, sqlite3.ProgrammingError, sqlite3.InterfaceError):
+            raise  # our SQL or our data, not the file
+        except sqlite3.DatabaseError as err:
+            path = args[0].path  # type: ignore[attr-defined]
+            raise TrialStoreError(f"{path}: not a usable trial store (SQLite: {err})") from err
+
+    return wrapper
+
+
 class TrialStore:
     """One SQLite file; safe to open from a rerun while nothing else writes it."""
 
+    @_db
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -93,6 +125,7 @@ class TrialStore:
 
     # -- plan ------------------------------------------------------------------------------------
 
+    @_db
     def register_plan(self, plan: str, keys: list[tuple[str, str, int]]) -> int:
         """Insert the plan's trials as pending (existing keys keep their state); returns new rows."""
         with self.transaction() as db:
@@ -104,6 +137,7 @@ class TrialStore:
             after = db.execute("SELECT COUNT(*) FROM trials WHERE plan = ?", (plan,)).fetchone()[0]
         return after - before
 
+    @_db
     def recover_interrupted(self, plan: str | None = None) -> int:
         """Mark trials a dead runner left ``running`` as ``interrupted`` (pending again)."""
         where, args = (
@@ -121,6 +155,7 @@ class TrialStore:
             logger.warning("%d trial(s) were interrupted by a crash and will be rerun", len(rows))
         return len(rows)
 
+    @_db
     def pending(self, plan: str) -> list[sqlite3.Row]:
         """Trials still to run (pending or interrupted), in plan order."""
         return self.db.execute(
@@ -130,6 +165,7 @@ class TrialStore:
 
     # -- one trial ---------------------------------------------------------------------------------
 
+    @_db
     def start_trial(self, trial_id: int, backend: str) -> int:
         """Mark the trial running; returns its new attempt number."""
         with self.transaction() as db:
@@ -140,6 +176,7 @@ class TrialStore:
             )
             return int(db.execute("SELECT attempt FROM trials WHERE id = ?", (trial_id,)).fetchone()[0])
 
+    @_db
     def record_subtask(
         self,
         trial_id: int,
@@ -158,6 +195,7 @@ class TrialStore:
                 (trial_id, attempt, idx, name, outcome, notes, steps, duration_s, judged_by, time.time()),
             )
 
+    @_db
     def finish_trial(self, trial_id: int, status: str, fault: str | None = None, notes: str = "") -> None:
         if status not in (COMPLETED, FAILED):
             raise ValueError(f"finish_trial: status must be completed or failed, got {status!r}")
@@ -167,6 +205,7 @@ class TrialStore:
                 (status, fault, notes, time.time(), trial_id),
             )
 
+    @_db
     def interrupt_trial(self, trial_id: int, fault: str, notes: str = "") -> None:
         """End an attempt as ``interrupted``: pending again and not counted (a fault of the link)."""
         with self.transaction() as db:
@@ -175,6 +214,7 @@ class TrialStore:
                 (INTERRUPTED, fault, notes, time.time(), trial_id),
             )
 
+    @_db
     def event(self, trial_id: int | None, kind: str, message: str) -> None:
         with self.transaction() as db:
             db.execute(
@@ -184,12 +224,14 @@ class TrialStore:
 
     # -- reading -----------------------------------------------------------------------------------
 
+    @_db
     def trials(self, plan: str | None = None) -> list[dict[str, Any]]:
         sql, args = "SELECT * FROM trials", ()
         if plan is not None:
             sql, args = sql + " WHERE plan = ?", (plan,)
         return [dict(r) for r in self.db.execute(sql + " ORDER BY plan, seq", args).fetchall()]
 
+    @_db
     def subtask_results(self, plan: str | None = None) -> list[dict[str, Any]]:
         """Subtasks of the final attempt of every finished trial (the rows Table V counts)."""
         sql = (
@@ -203,6 +245,7 @@ class TrialStore:
             sql, args = sql + " AND t.plan = ?", (plan,)
         return [dict(r) for r in self.db.execute(sql + " ORDER BY t.seq, s.idx", args).fetchall()]
 
+    @_db
     def events(self, trial_id: int | None = None) -> list[dict[str, Any]]:
         if trial_id is None:
             rows = self.db.execute("SELECT * FROM events ORDER BY id").fetchall()
@@ -212,6 +255,7 @@ class TrialStore:
             ).fetchall()
         return [dict(r) for r in rows]
 
+    @_db
     def counts(self, plan: str | None = None) -> dict[str, int]:
         sql, args = "SELECT status, COUNT(*) AS n FROM trials", ()
         if plan is not None:

@@ -34,6 +34,8 @@ from roboact.hardware.scheduler import in_window, validate
 from roboact.hardware.trial_plan import TrialPlan, load_plan, trial_order
 from roboact.hardware.trial_store import COMPLETED, FAILED, FAILURE, NOT_ATTEMPTED, SUCCESS, TrialStore
 
+from roboact.errors import UserError
+
 logger = logging.getLogger(__name__)
 
 Call = Callable[..., Any]  # call(method_name, *args) on the executor, local or a Ray actor
@@ -265,12 +267,14 @@ def _start_executor(
         resource = "jaka_arm" if backend == "jaka" else None
     import ray as _ray
 
-    local = not (address or os.environ.get("RAY_ADDRESS")) and not _ray.is_initialized()
+    joining = (address or os.environ.get("RAY_ADDRESS") or "local") != "local"
+    local = not joining and not _ray.is_initialized()
     # A local instance started here runs on the machine wired to the arm: it declares the resource.
     ray = init_ray(address, resources={resource: 1}) if (local and resource) else init_ray(address)
     if resource and ray.cluster_resources().get(resource, 0) < 1:
-        raise RuntimeError(
-            f"no node declares the resource {resource!r}: start the arm's node with "
+        raise UserError(
+            f"Ray at {address or os.environ.get('RAY_ADDRESS') or 'the local instance'}: no node declares the "
+            f"resource {resource!r}: start the arm's node with "
             f"`ray start --resources '{{\"{resource}\": 1}}'` (or pass resource=None)"
         )
     actor = make_arm_actor(resource).remote(*args)

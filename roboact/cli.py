@@ -14,12 +14,14 @@ from typing import Annotated
 import typer
 
 from roboact import __version__
+from roboact.cli_util import RoboActGroup
 from roboact.log import setup_logging
 
 logger = logging.getLogger(__name__)
 
 app = typer.Typer(
     name="roboact",
+    cls=RoboActGroup,  # expected failures: one line on stderr and exit 2 (roboact.cli_util)
     help="RoboAct-CLIP: atomic action understanding for robot manipulation, on Ray.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
@@ -39,7 +41,9 @@ SUBSYSTEM_CLIS = [
 
 @app.callback()
 def _root(
-    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Debug logging.")] = False,
+    verbose: Annotated[
+        bool, typer.Option("--verbose", "-v", help="Debug logging, and the traceback of an error.")
+    ] = False,
 ) -> None:
     setup_logging(verbose)
 

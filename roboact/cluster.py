@@ -43,6 +43,8 @@ def init_ray(address: str | None = None, num_cpus: int | None = None, **kwargs: 
     if ray.is_initialized():
         return ray
     address = address or os.environ.get("RAY_ADDRESS") or None
+    if address == "local":  # Ray's own spelling of "start a new local instance": ours, on loopback
+        address = None
     if address:
         logger.info("joining Ray cluster at %s", address)
         ray.init(address=address, log_to_driver=kwargs.pop("log_to_driver", True), **kwargs)

@@ -3,7 +3,9 @@
 Why OmegaConf: it merges a YAML file and ``a.b=c`` overrides into a *structured* config built from
 our dataclasses, so a typo in a key or a wrong type is an error naming the key, not a silent new
 field. Every run saves the resolved config beside its outputs (``save_config``), which is what
-makes a run reproducible and resumable.
+makes a run reproducible and resumable. A config that cannot be read at all (malformed YAML, a list
+or scalar at the top level, bytes that are not UTF-8) is a ``ConfigError`` naming the file, and the
+line where the YAML parser gave up, never a parser traceback.
 """
 
 from __future__ import annotations
@@ -13,14 +15,17 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, TypeVar
 
-from omegaconf import OmegaConf
+import yaml
+from omegaconf import DictConfig, ListConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
+
+from roboact.errors import UserError
 
 T = TypeVar("T")
 
 
-class ConfigError(ValueError):
-    """A config file or override that does not fit its dataclass; the message names the key."""
+class ConfigError(UserError, ValueError):
+    """A config file or override that does not fit its dataclass; the message names the file and key."""
 
 
 def resolve_config_path(path: str | Path) -> Path:
@@ -63,8 +68,7 @@ def load_config(
             layers.append(OmegaConf.create(preset))
         if path is not None:
             where = str(resolve_config_path(path))
-            loaded = OmegaConf.load(where)
-            layers.append(loaded)
+            layers.append(load_yaml_mapping(where))
         if overrides:
             where = f"override {overrides}"
             layers.append(OmegaConf.from_dotlist(list(overrides)))
@@ -73,6 +77,28 @@ def load_config(
     except OmegaConfBaseException as err:
         raise ConfigError(f"{where}: {err}".splitlines()[0] + f" ({cls.__name__})") from err
     return obj  # type: ignore[return-value]
+
+
+def load_yaml_mapping(path: str | Path) -> DictConfig:
+    """The YAML file at ``path`` as a mapping; ``ConfigError`` naming the file (and line) otherwise.
+
+    Why here and not in each caller: OmegaConf hands on PyYAML's parser errors and loads a top-level
+    list as a ``ListConfig`` (merging it fails with "Cannot merge incompatible container types",
+    naming no file), so every reader of a config gets the same checked mapping from this one place.
+    """
+    try:
+        loaded = OmegaConf.load(path)
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        line = f":{mark.line + 1}:{mark.column + 1}" if mark is not None else ""
+        problem = getattr(err, "problem", None) or str(err).splitlines()[0]
+        raise ConfigError(f"{path}{line}: malformed YAML ({problem})") from err
+    except UnicodeDecodeError as err:
+        raise ConfigError(f"{path}: not a UTF-8 text file ({err.reason} at byte {err.start})") from err
+    if not isinstance(loaded, DictConfig):
+        kind = "a list" if isinstance(loaded, ListConfig) else f"a {type(loaded).__name__}"
+        raise ConfigError(f"{path}: the top level is {kind}; a config is a mapping of field: value")
+    return loaded
 
 
 def config_to_dict(cfg: Any) -> dict[str, Any]:

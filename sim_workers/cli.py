@@ -148,8 +148,10 @@ def eval_cmd(
     try:
         if config is not None:
             cfg = load_config(EvalConfig, config, override or [])
+            check_checkpoint(cfg.policy)
             summary = run_eval(cfg, run_dir, address=address)
         else:
+            check_checkpoint(policy)
             summary = evaluate(
                 suite,
                 tasks or None,
@@ -180,6 +182,33 @@ def eval_cmd(
             f"{len(summary['failed'])} episodes failed after retries: {json.dumps(summary['failed'])}",
             err=True,
         )
+
+
+def check_checkpoint(spec: str) -> None:
+    """Read a policy checkpoint's manifest here, in the driver, before Ray and the actors start.
+
+    Why: each actor loads the policy itself, so a truncated ``policy.json`` or a missing
+    ``rl_module/`` used to surface only after Ray had started, as an actor error naming no path.
+    Raises ``FileNotFoundError`` / ``ValueError`` naming the checkpoint file at fault.
+    """
+    from roboact.sim_workers.policy import MANIFEST, check_policy_spec, load_policy
+
+    check_policy_spec(spec)
+    if spec in ("expert", "random", "zero"):
+        return
+    path = Path(spec).expanduser()
+    if (path / MANIFEST).is_file():  # a small numpy policy: loading it is the check
+        load_policy(spec)
+        return
+    from roboact.distributed.policy import _heads_meta, read_policy_meta
+
+    meta = read_policy_meta(path)
+    for name, head in _heads_meta(meta).items():
+        module_dir = path / head["module_dir"]
+        if not module_dir.is_dir() or not any(module_dir.iterdir()):
+            raise FileNotFoundError(
+                f"{path}: no RLModule checkpoint in {head['module_dir']}/ (head {name!r} of policy.json)"
+            )
 
 
 def table(run_dir: Annotated[Path, typer.Argument(help="An eval run directory.")]) -> None:
