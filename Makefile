@@ -1,12 +1,13 @@
 # Two commands on a fresh machine: `make demo` (the main job) and `make test` (the test suite).
-# Both install whatever is missing first: Debian GL packages when root, a venv, the package.
-# The venv lives outside the checkout by default (like poetry's), so every clone of the repo on
-# a machine shares the ~9 GB of torch/Ray/simulators and a fresh clone installs only itself.
-# `VENV=.venv make test` keeps one inside the checkout instead.
+# Both install whatever is missing first: Debian GL packages when root, the venvs, the package.
+# Every checkout runs its own `.venv` (roboact editable from this checkout, nothing else), whose
+# site-packages reads the ~9 GB of torch/Ray/simulators from one shared dependency cache,
+# DEPS_VENV: a fresh clone installs in seconds, and deleting a clone breaks no other one.
+# `VENV=path` picks another checkout venv; `DEPS_VENV=` (empty) installs everything into VENV.
 SHELL := /bin/bash
-VENV ?= $(HOME)/.cache/roboact/venv
+VENV ?= $(CURDIR)/.venv
+DEPS_VENV ?= $(HOME)/.cache/roboact/venv
 PY := $(VENV)/bin/python
-PIP := $(VENV)/bin/pip
 export MUJOCO_GL ?= egl
 export PYOPENGL_PLATFORM ?= $(MUJOCO_GL)
 export RAY_USAGE_STATS_ENABLED := 0
@@ -19,7 +20,7 @@ system-deps:
 	@bash scripts/system_deps.sh
 
 install: system-deps
-	@VENV=$(VENV) bash scripts/install_venv.sh
+	@VENV=$(VENV) DEPS_VENV=$(DEPS_VENV) bash scripts/install_venv.sh
 
 demo: install
 	$(VENV)/bin/roboact demo
@@ -28,10 +29,10 @@ test: install
 	$(PY) -m pytest -q
 
 lint: install
-	$(VENV)/bin/ruff check . && $(VENV)/bin/ruff format --check .
+	$(PY) -m ruff check . && $(PY) -m ruff format --check .
 
 bench: install
 	@for b in benchmarks/bench_*.py; do echo "== $$b"; $(PY) $$b || exit 1; done
 
-clean-venv:
+clean-venv:  # this checkout's venv only; the shared DEPS_VENV stays for the other checkouts
 	rm -rf $(VENV)
