@@ -61,7 +61,7 @@ class SimWorker:
         while len(self.envs) >= self.cfg.env_cache:
             _, old = self.envs.popitem(last=False)
             old.close()
-        self.envs[key] = make_env(key[0], key[1], self.cfg.cameras, self.cfg.image_size)
+        self.envs[key] = make_env(key[0], key[1], self.cfg.cameras, self.cfg.image_size, seed=self.cfg.seed)
         self.built += 1
         return self.envs[key]
 

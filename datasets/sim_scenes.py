@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import logging
 import os
+import zlib
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -144,12 +145,26 @@ def register_libero_robots() -> None:
     _PATCHED.add("libero_robots")
 
 
-def make_env(robot: str, scene: str, cameras: list[str], image_size: int, control_freq: int = 20) -> Any:
+def build_seed(seed: int, robot: str, scene: str) -> int:
+    """Seed of ``np.random`` while the (robot, scene) model is built (crc32, not ``hash``)."""
+    return zlib.crc32(f"{seed}|env|{robot}|{scene}".encode()) & 0x7FFFFFFF
+
+
+def make_env(
+    robot: str, scene: str, cameras: list[str], image_size: int, control_freq: int = 20, seed: int = 0
+) -> Any:
     """Build one env for (robot, scene) with OSC_POSE, cheap rendering and soft resets.
 
     Cameras are not observed (``use_camera_obs=False``): frames are rendered on demand from saved
     states by ``render_state``, only for the frames a clip keeps. The returned env carries
     ``roboact_scene`` (the scene name) so scripts find the scene's objects.
+
+    Why ``seed``: robosuite draws parts of the *model* from the global ``np.random`` while building
+    it (Lift's cube size is uniform in [0.020, 0.022] m, for example), and a soft reset keeps the
+    model. Unseeded, the model depended on whatever the worker process had drawn before, so which
+    actor built an env changed every episode run on it (states differed by up to 0.63 between two
+    builds of one config). Seeding from (config seed, robot, scene) makes the model a function of
+    the config alone; the global generator's previous state is restored afterwards.
     """
     if robot not in ROBOTS:
         raise ValueError(f"embodiment {robot!r} is not supported; use one of {ROBOTS}")
@@ -159,11 +174,23 @@ def make_env(robot: str, scene: str, cameras: list[str], image_size: int, contro
 
     configure_gl()
     os.environ.setdefault("LP_NUM_THREADS", "1")
-    import robosuite
-
     patch_cheap_render()
     patch_sawyer()
     spec = SCENES[scene]
+    saved = np.random.get_state()
+    np.random.seed(build_seed(seed, robot, scene))
+    try:
+        env = _build(robot, spec, cameras, image_size, control_freq)
+    finally:
+        np.random.set_state(saved)
+    env.roboact_scene = scene
+    return env
+
+
+def _build(robot: str, spec: SceneSpec, cameras: list[str], image_size: int, control_freq: int) -> Any:
+    """robosuite (or LIBERO) env of one scene; ``np.random`` is already seeded by ``make_env``."""
+    import robosuite
+
     common: dict[str, Any] = dict(
         has_renderer=False,
         has_offscreen_renderer=image_size > 0,
@@ -189,7 +216,6 @@ def make_env(robot: str, scene: str, cameras: list[str], image_size: int, contro
             **common,
             **spec.kwargs,
         )
-    env.roboact_scene = scene
     return env
 
 
@@ -206,6 +232,20 @@ def _make_libero_env(robot: str, spec: SceneSpec, common: dict[str, Any]) -> Any
     env = wrapper.env
     env.reset()  # LIBERO builds its object-state tables on the first reset
     return env
+
+
+def clear_episode_state(env: Any) -> None:
+    """Undo what robosuite's soft reset keeps from the previous episode: each gripper's command ramp.
+
+    Grippers integrate their commands in ``current_action`` (``GripperModel.__init__`` sets it to
+    zeros, nothing resets it), so without this an episode on a used env started with the last
+    episode's gripper command and differed from the same seed on a fresh env: which worker ran
+    which job earlier changed the store. Call it before every episode.
+    """
+    for robot in getattr(env, "robots", []):
+        gripper = getattr(robot, "gripper", None)
+        if gripper is not None and hasattr(gripper, "current_action"):
+            gripper.current_action = np.zeros(gripper.dof)
 
 
 def env_label(env: Any) -> str:

@@ -186,10 +186,11 @@ def execute_job(
     uint8, and the number of attempts made. Rendering happens only after success and only for the
     ``n_frames`` kept states, because rendering dominates the cost (FACTS.md).
     """
-    from roboact.datasets.sim_scenes import render_state
+    from roboact.datasets.sim_scenes import clear_episode_state, render_state
 
     for attempt in range(cfg.max_attempts):
         seed = job.seed(attempt)
+        clear_episode_state(env)  # a used env must start like a fresh one (same seed, same episode)
         episode = run_episode(env, job.action, seed, cfg.max_steps, min_steps=cfg.n_frames)
         if not episode.success:
             logger.info(
@@ -240,6 +241,7 @@ def records_for(
                 source=SOURCE,
                 task=f"{job.action} {job.object}",
                 provenance={
+                    "episode": job.key,  # the execution: every camera view of it shares this
                     "env": env_name,
                     "scene": job.scene,
                     "robot": job.robot,
