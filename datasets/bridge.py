@@ -105,6 +105,7 @@ class BridgeSource:
                     provenance={
                         "kind": "jpgs",
                         "path": str(folder),
+                        "episode": "bridge_" + rel.replace("/", "__"),  # the trajectory, every camera
                         "camera": camera,
                         "trajectory": str(traj),
                         "annotations": instructions,

@@ -1,4 +1,11 @@
-"""``roboact data build|stats|parse`` and ``roboact features extract|derive`` (Algorithm 1, Table I)."""
+"""``roboact data build|stats|parse|clips|splits``, ``roboact features extract|derive`` (Algorithm 1).
+
+``data clips`` and ``data splits`` are contracts other tools check (issue #15): ``clips --json``
+prints a list of ``{"id", "episode", "subject", "action", "object", "camera"}``, one per clip, where
+``episode`` names the execution the clip comes from; ``splits --json`` prints
+``{"<split name>": {"train": [ids], "val": [ids], "test": [ids]}, ...}`` as stored, the default
+split under ``"random"``.
+"""
 
 from __future__ import annotations
 
@@ -21,8 +28,9 @@ def register(app: typer.Typer) -> None:
 
 
 def _fail(message: str) -> None:
-    typer.echo(f"error: {message}", err=True)
-    raise typer.Exit(2)
+    from roboact.cli_util import fail  # the one error path: one line, exit 2, -v adds the traceback
+
+    fail(message)
 
 
 def _echo_summary(summary: dict, as_json: bool = False) -> None:
@@ -127,6 +135,69 @@ def stats(
     except StoreError as err:
         _fail(str(err))
     typer.echo(json.dumps(result, indent=2) if as_json else format_table(result))
+
+
+@data_app.command("clips")
+def clips(
+    store: Annotated[Path, typer.Argument(help="Clip store (HDF5).")],
+    as_json: Annotated[
+        bool, typer.Option("--json", help='A list of {"id","episode","subject","action","object","camera"}.')
+    ] = False,
+) -> None:
+    """Every clip with the execution (episode) it comes from, its labels and its camera."""
+    from roboact.datasets.splits import clip_table
+    from roboact.datasets.stores import ClipStore, StoreError
+
+    try:
+        with ClipStore(store) as clip_store:
+            rows = clip_table(clip_store)
+    except StoreError as err:
+        _fail(str(err))
+    if as_json:
+        typer.echo(json.dumps(rows, indent=1))
+        return
+    keys = ("id", "episode", "subject", "action", "object", "camera")
+    widths = {k: max([len(k)] + [len(r[k]) for r in rows]) for k in keys}
+    typer.echo("  ".join(k.ljust(widths[k]) for k in keys))
+    for row in rows:
+        typer.echo("  ".join(row[k].ljust(widths[k]) for k in keys))
+
+
+@data_app.command("splits")
+def splits(
+    store: Annotated[Path, typer.Argument(help="Clip store (HDF5).")],
+    as_json: Annotated[
+        bool, typer.Option("--json", help='{"<split>": {"train": [ids], "val": [ids], "test": [ids]}}.')
+    ] = False,
+) -> None:
+    """The store's splits (the default is ``random``); warns about any execution split across parts."""
+    from roboact.datasets.splits import clip_episodes, shared_episodes
+    from roboact.datasets.stores import ClipStore, StoreError
+
+    try:
+        with ClipStore(store) as clip_store:
+            result = {
+                name: {p: ids for p, ids in sorted(clip_store.get_split(name).items())}
+                for name in clip_store.split_names()
+            }
+            episodes = clip_episodes(clip_store)
+    except StoreError as err:
+        _fail(str(err))
+    for name, parts in result.items():
+        shared = shared_episodes(parts, episodes)
+        if shared:
+            example = next(iter(shared.items()))
+            typer.echo(
+                f"warning: {store}: split {name!r} puts {len(shared)} execution(s) in more than one part "
+                f"(e.g. {example[0]} in {example[1]}); rerun `roboact data build` to rewrite its splits",
+                err=True,
+            )
+    if as_json:
+        typer.echo(json.dumps(result, indent=1))
+        return
+    for name, parts in result.items():
+        counts = ", ".join(f"{p} {len(ids)}" for p, ids in parts.items())
+        typer.echo(f"{name:>20}  {counts}")
 
 
 @data_app.command("parse")

@@ -142,8 +142,17 @@ def _copy_splits(clip_store: Any, features: FeatureStore) -> list[str]:
     return names
 
 
+def _splits_of(store: Any) -> dict[str, dict[str, list[str]]]:
+    return {name: store.get_split(name) for name in store.split_names()}
+
+
 def _recombination(clip_store: ClipStore) -> tuple[np.ndarray, list[str]]:
-    """Valid (s, a, o) triplets = the label combinations that occur in the clip store (Eq. 18-19)."""
+    """Candidate (s, a, o) triplets = every label combination of the clip store, with captions (Eq. 18-19).
+
+    These are candidates only: their frozen caption features are computed once here, and each fit
+    keeps the triplets that occur in its split's training part (``distributed.fit_data``), so no
+    test clip's combination is a recombination target.
+    """
     from roboact.datasets.captions import recomb_caption
 
     vocabs = clip_store.vocabs()
@@ -210,7 +219,14 @@ def extract_features(
         check_settings(out, settings, resuming=out.is_file(), option="--out", is_file=True)
         if out.is_file():
             with FeatureStore(out) as existing:
-                if existing.is_current(clip_store, encoder, frames):
+                current = existing.is_current(clip_store, encoder, frames)
+                stale_splits = current and _splits_of(existing) != _splits_of(clip_store)
+            if stale_splits:  # the clip store's splits were rewritten (a rerun build): follow them
+                with FeatureStore(out, mode="a") as existing:
+                    _copy_splits(clip_store, existing)
+                logger.info("%s: splits updated from %s", out, store)
+            if current:
+                with FeatureStore(out) as existing:
                     return {
                         **summary,
                         "clips": len(existing),
@@ -221,6 +237,7 @@ def extract_features(
                         "workers": 0,
                         "seconds": 0.0,
                         "clips_per_s": 0.0,
+                        "splits_updated": stale_splits,
                     }
         plan = _Plan(str(store), frames, stored_n if stored_size else 0, size)
         factory = encoder_factory or functools.partial(default_encoder_factory, encoder, size)
@@ -400,7 +417,13 @@ def derive_features(src_features: str | Path, frames: int, out: str | Path) -> d
         }
         if out.is_file():
             with FeatureStore(out) as existing:
-                if existing.is_current(key, a["encoder"], frames):
+                current = existing.is_current(key, a["encoder"], frames)
+                stale_splits = current and _splits_of(existing) != _splits_of(src)
+            if stale_splits:
+                with FeatureStore(out, mode="a") as existing:
+                    _copy_splits(src, existing)
+            if current:
+                with FeatureStore(out) as existing:
                     return {
                         **summary,
                         "clips": len(existing),

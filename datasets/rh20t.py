@@ -131,6 +131,7 @@ class RH20TSource:
             provenance: dict[str, Any] = {
                 "kind": "video",
                 "path": str(video),
+                "episode": f"rh20t_{group}_{scene.name}",  # the recording: all its cameras share it
                 "camera": cam.name[len("cam_") :],
                 "robot_config": f"cfg_{cfg}",
                 "user": f"user_{user}",

@@ -1,62 +1,207 @@
-"""Train/val/test splits of a clip store: random (stratified by action) and held-out subject.
+"""Train/val/test splits of a clip store, by execution: random (stratified by action) and held-out subject.
+
+Why by execution: one execution (a simulated episode, an RH20T recording, a BridgeData trajectory)
+gives several clips, one per camera, that show the same motion at the same instants. Split by clip,
+a test clip's sibling view sits in train and the test part measures recall of a seen trajectory,
+not generalisation (issue #15). Every split here keeps all clips of one execution in one part.
+
+The execution id of a clip (its ``episode``) is written by the source at build time
+(``provenance["episode"]``). Stores built before that field existed get it derived from what they
+do hold (``episode_of``): the simulated clip id without its camera suffix, the RH20T scene folder,
+the Bridge trajectory folder; a clip with none of these is its own execution, and ``clip_episodes``
+says so in a warning naming the store.
 
 The held-out subject split is the cross-embodiment zero-shot setting the paper does not report:
 train on every robot but one, test on that one. It must never leak the held-out subject into
 training, which is why it is computed from labels and checked, not hand-listed.
+
+``write_default_splits`` is the finishing step of every build: it first sorts the vocabularies
+(class ids must not depend on the order in which parallel workers delivered clips), then writes
+``random`` and one ``heldout_<subject>`` split per subject.
 """
 
 from __future__ import annotations
 
+import logging
 import random
-from collections import defaultdict
+from collections import Counter, defaultdict
+from typing import Any
 
 from roboact.datasets.stores import ClipStore, StoreError
+
+from roboact.constants import FACTORS
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_SPLIT = "random"
+
+
+def episode_of(clip_id: str, provenance: dict[str, Any]) -> str | None:
+    """The execution a clip comes from, from its provenance; None when nothing names one.
+
+    Order: the ``episode`` field sources write today; then, for stores built before it, the
+    simulated clip id without ``-<camera>``, RH20T's ``scene_dir`` (``rh20t_<group>_<scene>``, the
+    clip id without ``_cam_<serial>``), Bridge's trajectory (the clip id without ``__<camera>``).
+    """
+    if provenance.get("episode"):
+        return str(provenance["episode"])
+    camera = str(provenance.get("camera", ""))
+    if clip_id.startswith("sim-") and camera and clip_id.endswith(f"-{camera}"):
+        return clip_id[: -len(camera) - 1]
+    if provenance.get("scene_dir") and camera and clip_id.endswith(f"_cam_{camera}"):
+        return clip_id[: -len(camera) - len("_cam_")]
+    if provenance.get("trajectory"):  # Bridge: ids of views other than images0 end in __<camera>
+        suffix = f"__{camera}"
+        return clip_id[: -len(suffix)] if camera != "images0" and clip_id.endswith(suffix) else clip_id
+    return None
+
+
+def clip_episodes(store: ClipStore) -> dict[str, str]:
+    """Clip id -> execution id for every complete clip (a clip naming none is its own execution)."""
+    out: dict[str, str] = {}
+    alone: list[str] = []
+    for record in store.iter_records():
+        episode = episode_of(record.clip_id, record.provenance)
+        if episode is None:
+            alone.append(record.clip_id)
+            episode = record.clip_id
+        out[record.clip_id] = episode
+    if alone:
+        logger.warning(
+            "%s: %d clip(s) name no execution (e.g. %s); each counts as its own execution, so their "
+            "sibling views (if any) are not kept together: rebuild the store to record episodes",
+            store.path,
+            len(alone),
+            alone[:3],
+        )
+    return out
+
+
+def clip_table(store: ClipStore) -> list[dict[str, str]]:
+    """One row per clip: ``id``, ``episode``, ``subject``, ``action``, ``object``, ``camera``."""
+    episodes = clip_episodes(store)
+    return [
+        {
+            "id": r.clip_id,
+            "episode": episodes[r.clip_id],
+            "subject": r.subject,
+            "action": r.action,
+            "object": r.object,
+            "camera": str(r.provenance.get("camera", "")),
+        }
+        for r in store.iter_records()
+    ]
+
+
+def _groups(store: ClipStore, ids: list[str] | None = None) -> dict[str, list[str]]:
+    """Execution id -> its clip ids (sorted), over ``ids`` (default: every clip)."""
+    episodes = clip_episodes(store)
+    groups: dict[str, list[str]] = defaultdict(list)
+    for clip_id in sorted(episodes if ids is None else ids):
+        groups[episodes[clip_id]].append(clip_id)
+    return dict(groups)
+
+
+def _check_fractions(val: float, test: float = 0.0) -> None:
+    if not (0 <= val < 1 and 0 <= test < 1 and val + test < 1):
+        raise ValueError(f"val={val}, test={test}: fractions must be in [0, 1) and sum below 1")
 
 
 def random_split(
     store: ClipStore, seed: int = 0, val: float = 0.15, test: float = 0.15
 ) -> dict[str, list[str]]:
-    """Stratified by action so every action appears in train; deterministic for a seed."""
-    if not (0 <= val < 1 and 0 <= test < 1 and val + test < 1):
-        raise ValueError(f"val={val}, test={test}: fractions must be in [0, 1) and sum below 1")
-    by_action: dict[int, list[str]] = defaultdict(list)
-    for clip_id in store.ids():
-        by_action[store.label_ids(clip_id)["action"]].append(clip_id)
+    """Executions stratified by action; every action keeps a training execution; deterministic for a seed.
+
+    Fractions count executions, so a part's clip share follows when executions have the same
+    number of views. An execution whose clips disagree on the action (not produced by our
+    sources) is stratified under its most common action.
+    """
+    _check_fractions(val, test)
+    groups = _groups(store)
+    by_action: dict[str, list[str]] = defaultdict(list)
+    for episode, clip_ids in groups.items():
+        actions = Counter(store.get(c, with_frames=False).action for c in clip_ids)
+        by_action[min(actions, key=lambda a: (-actions[a], a))].append(episode)
     rng = random.Random(seed)
     parts: dict[str, list[str]] = {"train": [], "val": [], "test": []}
-    for action in sorted(by_action):
-        ids = sorted(by_action[action])
-        rng.shuffle(ids)
-        n_test = int(round(len(ids) * test))
-        n_val = int(round(len(ids) * val))
-        if len(ids) - n_test - n_val < 1:  # keep at least one training example per action
-            n_test, n_val = max(0, min(n_test, len(ids) - 1)), 0
-        parts["test"] += ids[:n_test]
-        parts["val"] += ids[n_test : n_test + n_val]
-        parts["train"] += ids[n_test + n_val :]
+    for action in sorted(by_action):  # by name: class ids must not decide the split
+        episodes = sorted(by_action[action])
+        rng.shuffle(episodes)
+        n_test = int(round(len(episodes) * test))
+        n_val = int(round(len(episodes) * val))
+        if len(episodes) - n_test - n_val < 1:  # keep at least one training execution per action
+            n_test, n_val = max(0, min(n_test, len(episodes) - 1)), 0
+        for part, chosen in (
+            ("test", episodes[:n_test]),
+            ("val", episodes[n_test : n_test + n_val]),
+            ("train", episodes[n_test + n_val :]),
+        ):
+            parts[part] += [c for e in chosen for c in groups[e]]
     return {k: sorted(v) for k, v in parts.items()}
 
 
 def heldout_subject_split(
     store: ClipStore, subject: str, seed: int = 0, val: float = 0.15
 ) -> dict[str, list[str]]:
-    """Test = every clip of ``subject``; train/val = the other subjects' clips."""
+    """Test = every clip of ``subject``; train/val = the other subjects' executions."""
+    _check_fractions(val)
     names = store.vocab("subject")
     if subject not in names:
         raise StoreError(f"{store.path}: no subject {subject!r} to hold out (have {names})")
-    held = names.index(subject)
-    test = [i for i in store.ids() if store.label_ids(i)["subject"] == held]
-    rest = sorted(i for i in store.ids() if store.label_ids(i)["subject"] != held)
+    subjects = {i: store.get(i, with_frames=False).subject for i in store.ids()}
+    test = [i for i, s in subjects.items() if s == subject]
+    groups = _groups(store, [i for i, s in subjects.items() if s != subject])
+    episodes = sorted(groups)
     rng = random.Random(seed)
-    rng.shuffle(rest)
-    n_val = int(round(len(rest) * val))
-    return {"train": sorted(rest[n_val:]), "val": sorted(rest[:n_val]), "test": sorted(test)}
+    rng.shuffle(episodes)
+    n_val = int(round(len(episodes) * val))
+    pick = {"val": episodes[:n_val], "train": episodes[n_val:]}
+    parts = {p: sorted(c for e in eps for c in groups[e]) for p, eps in pick.items()}
+    return {"train": parts["train"], "val": parts["val"], "test": sorted(test)}
+
+
+def shared_episodes(parts: dict[str, list[str]], episodes: dict[str, str]) -> dict[str, list[str]]:
+    """Executions whose clips sit in more than one part of a split: execution -> parts (empty = clean)."""
+    seen: dict[str, set[str]] = defaultdict(set)
+    for part, ids in parts.items():
+        for clip_id in ids:
+            seen[episodes.get(clip_id, clip_id)].add(part)
+    return {e: sorted(p) for e, p in sorted(seen.items()) if len(p) > 1}
+
+
+def sort_vocabularies(store: ClipStore) -> bool:
+    """Sort each factor's class names and renumber every clip's class ids; True when anything changed.
+
+    Why: the store appends a class name when its first clip arrives, and clips arrive in whatever
+    order the parallel workers finish, so two builds of one config numbered their classes
+    differently (issue #18). Ids are recomputed from each clip's stored class *name*, so a rerun
+    repairs a store interrupted half-way through this.
+    """
+    clips = store.h5["clips"] if "clips" in store.h5 else {}
+    names = {f: sorted({str(clips[i].attrs[f"{f}_name"]) for i in store.ids()}) for f in FACTORS}
+    current = store.vocabs()
+    index = {f: {n: k for k, n in enumerate(names[f])} for f in FACTORS}
+    stale = [
+        i
+        for i in store.ids()
+        if any(int(clips[i].attrs[f]) != index[f][str(clips[i].attrs[f"{f}_name"])] for f in FACTORS)
+    ]
+    if current == names and not stale:
+        return False
+    store.set_vocab(names)
+    for clip_id in stale:
+        for f in FACTORS:
+            clips[clip_id].attrs[f] = index[f][str(clips[clip_id].attrs[f"{f}_name"])]
+    store.h5.flush()
+    logger.info("%s: vocabularies sorted; %d clip(s) renumbered", store.path, len(stale))
+    return True
 
 
 def write_default_splits(store: ClipStore, seed: int = 0) -> list[str]:
-    """Write ``random`` and one ``heldout_<subject>`` split per subject; return their names."""
-    written = ["random"]
-    store.set_split("random", random_split(store, seed=seed))
+    """Sort the vocabularies, then write ``random`` and one ``heldout_<subject>`` split per subject."""
+    sort_vocabularies(store)
+    written = [DEFAULT_SPLIT]
+    store.set_split(DEFAULT_SPLIT, random_split(store, seed=seed))
     subjects = store.vocab("subject")
     if len(subjects) > 1:
         for subject in subjects:

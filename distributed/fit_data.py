@@ -14,6 +14,8 @@ from typing import Any
 import numpy as np
 from roboact.datasets.stores import FeatureStore, StoreError
 
+from roboact.constants import FACTORS
+
 logger = logging.getLogger(__name__)
 
 ARRAY_KEYS = ("frame_feats", "text_feats", "subject", "action", "object")
@@ -24,7 +26,8 @@ def load_fit_data(features: str | Path, split: str) -> dict[str, Any]:
 
     Returns:
         ``train`` and ``val`` (dicts of ``ARRAY_KEYS`` arrays; ``val`` may hold zero rows),
-        ``recomb_triplets`` (M, 3), ``recomb_text`` (M, Dt), ``class_text`` {factor: (K, Dt)},
+        ``recomb_triplets`` (M, 3) and ``recomb_text`` (M, Dt) of the triplets that occur in the
+        training part (``training_triplets``), ``class_text`` {factor: (K, Dt)},
         ``vocabs``, ``attrs`` (the store's attributes) and ``split``.
 
     Raises:
@@ -39,12 +42,12 @@ def load_fit_data(features: str | Path, split: str) -> dict[str, Any]:
             raise StoreError(f"{path}: split {split!r} has no training clips")
         train = store.arrays(parts["train"])
         val = store.arrays(parts.get("val", []))
-        triplets, _, recomb_text = store.recombination()
+        triplets, recomb_text = training_triplets(store, train)
         out = {
             "train": {k: train[k] for k in ARRAY_KEYS},
             "val": {k: val[k] for k in ARRAY_KEYS},
-            "recomb_triplets": np.asarray(triplets, np.int64),
-            "recomb_text": np.asarray(recomb_text, np.float32),
+            "recomb_triplets": triplets,
+            "recomb_text": recomb_text,
             "class_text": store.vocab_text_feats(),
             "vocabs": store.vocabs(),
             "attrs": store.attrs,
@@ -54,6 +57,23 @@ def load_fit_data(features: str | Path, split: str) -> dict[str, Any]:
         logger.warning("%s: split %r has no val part; validation metrics are skipped", path, split)
     logger.info("%s split %r: %d train / %d val clips", path, split, len(train["action"]), len(val["action"]))
     return out
+
+
+def training_triplets(store: FeatureStore, train: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """The store's recombination candidates (Eq. 18-19) that occur among the training clips' labels.
+
+    The feature store keeps every label combination of the clip store (computed once per
+    extraction); a triplet only seen in val or test must not be a target, or Eq. 20 would train
+    the text side on a test clip's caption combination. Returns ``(triplets (M, 3) int64,
+    text features (M, Dt) float32)``.
+    """
+    triplets, _, text = store.recombination()
+    triplets = np.asarray(triplets, np.int64).reshape(-1, 3)
+    seen = {tuple(int(x) for x in row) for row in np.stack([train[f] for f in FACTORS], axis=1)}
+    keep = np.array([tuple(int(x) for x in row) in seen for row in triplets], dtype=bool)
+    if len(triplets) and not keep.any():
+        raise StoreError(f"{store.path}: no recombination triplet occurs among the training clips")
+    return triplets[keep], np.asarray(text, np.float32)[keep]
 
 
 def heldout_recombination(data: dict[str, Any]) -> dict[str, Any]:

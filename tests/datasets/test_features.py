@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import h5py
@@ -206,3 +207,25 @@ def test_derive_works_without_the_clip_store(tmp_path: Path) -> None:
         assert out.attrs["n_frames"] == 2 and out.attrs["frame_positions"].tolist() == [0, 7]
         assert np.array_equal(out.arrays()["frame_feats"][0], np.arange(24).reshape(8, 3)[[0, 7]])
         assert out.get_split("random")["test"] == sorted(out.ids())[3:]
+
+
+@pytest.mark.timeout(240)
+def test_an_up_to_date_extraction_follows_rewritten_splits(
+    ray_session, clip_store: Path, tmp_path: Path, fake_encoder_factory
+) -> None:
+    """A rerun build rewrites the clip store's splits (by execution now); the features must follow."""
+    out = tmp_path / "f4.h5"
+    kwargs = dict(workers=1, batch_size=4, encoder_factory=fake_encoder_factory, progress=False)
+    extract_features(clip_store, "fake", 4, out, **kwargs)
+    rebuilt = tmp_path / "rebuilt.h5"  # the same clips (a copy: the finished actors may still read the file)
+    shutil.copy(clip_store, rebuilt)
+    with ClipStore(rebuilt, mode="a") as clips:
+        ids = clips.ids()
+        new = {"train": ids[1:], "val": [], "test": ids[:1]}
+        clips.set_split("random", new)
+    again = extract_features(rebuilt, "fake", 4, out, **kwargs)
+    assert again["up_to_date"] and again["splits_updated"] and again["extracted"] == 0
+    with FeatureStore(out) as features:
+        assert features.get_split("random") == new
+    third = extract_features(rebuilt, "fake", 4, out, **kwargs)
+    assert third["up_to_date"] and not third["splits_updated"]
