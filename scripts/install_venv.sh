@@ -39,8 +39,10 @@ install_deps() {
     echo "$deps" > "$stamp"  # installed by this script's earlier version, same dependencies
     return 0
   fi
-  echo "Installing roboact's pinned dependencies into $target (first time: several minutes, ~9 GB)"
-  "$target/bin/pip" install -q --upgrade "pip>=24"
+  echo "Installing roboact's pinned dependencies into $target (first time: several minutes, ~9 GB;" \
+    "afterwards only what pyproject.toml/requirements.lock changed)"
+  # setuptools >= 70.1 builds editable wheels without the `wheel` package (checkout venvs build offline)
+  "$target/bin/pip" install -q --upgrade "pip>=24" "setuptools>=70.1"
   "$target/bin/pip" install -q -c requirements.lock -r <(requirements "$target/bin/python")
   echo "$deps" > "$stamp"
 }
