@@ -41,6 +41,10 @@ logger = logging.getLogger(__name__)
 Call = Callable[..., Any]  # call(method_name, *args) on the executor, local or a Ray actor
 
 
+class ArmNotInClusterError(UserError, RuntimeError):
+    """No node of the Ray cluster declares the arm's resource; the message names the address."""
+
+
 def run_trials(
     plan: str | Path | TrialPlan,
     backend: str = "sim",
@@ -272,9 +276,9 @@ def _start_executor(
     # A local instance started here runs on the machine wired to the arm: it declares the resource.
     ray = init_ray(address, resources={resource: 1}) if (local and resource) else init_ray(address)
     if resource and ray.cluster_resources().get(resource, 0) < 1:
-        raise UserError(
-            f"Ray at {address or os.environ.get('RAY_ADDRESS') or 'the local instance'}: no node declares the "
-            f"resource {resource!r}: start the arm's node with "
+        where = address or os.environ.get("RAY_ADDRESS") or "the local instance"
+        raise ArmNotInClusterError(
+            f"Ray at {where}: no node declares the resource {resource!r}: start the arm's node with "
             f"`ray start --resources '{{\"{resource}\": 1}}'` (or pass resource=None)"
         )
     actor = make_arm_actor(resource).remote(*args)

@@ -2,7 +2,8 @@
 
 Each subsystem owns its commands in its own ``cli.py`` and exposes ``register(app)``; this module
 only assembles them, so a subsystem's commands change in one folder. Commands import torch, Ray
-and the simulators inside their bodies, which keeps ``roboact --help`` fast.
+and the simulators inside their bodies, which keeps ``roboact --help`` fast. The root group
+(``roboact.cli_util.RoboActGroup``) turns every expected failure into one line and exit code 2.
 """
 
 from __future__ import annotations
