@@ -15,7 +15,7 @@ from pathlib import Path
 import h5py
 import numpy as np
 import pytest
-from roboact.datasets.stores import ClipRecord, ClipStore, FeatureStore
+from roboact.datasets.stores import ClipRecord, ClipStore, FeatureStore, StoreError
 from typer.testing import CliRunner
 
 from roboact.cli import app
@@ -169,6 +169,23 @@ def test_a_store_of_ours_keeps_its_own_key_errors(h5_files) -> None:
     """Only errors raised inside h5py are read as damage; our own KeyError for a bad factor stays."""
     with ClipStore(h5_files["clips"]) as store, pytest.raises(KeyError, match="unknown factor"):
         store.vocab("colour")
+
+
+def _read_every_clip(group: h5py.Group) -> None:
+    for key in group["clips"]:
+        group["clips"][key].attrs.get("complete")
+
+
+def test_raw_reads_inside_with_store_name_that_store_and_no_other(h5_files) -> None:
+    """``with store:`` names the store for a failed raw h5py read on its file, never for another file's."""
+    damaged, valid = h5_files["clips_corrupt"], h5_files["clips"]
+    with pytest.raises(StoreError, match=str(damaged)), ClipStore(damaged) as store:
+        _read_every_clip(store.h5)
+    with pytest.raises((KeyError, OSError, RuntimeError)) as caught, ClipStore(valid) as store:
+        store.ids()
+        with h5py.File(damaged, "r") as other:
+            _read_every_clip(other)
+    assert str(valid) not in str(caught.value)
 
 
 # -- YAML configs: malformed and list-shaped ---------------------------------------------------------
