@@ -30,6 +30,8 @@ logger = logging.getLogger(__name__)
 
 _POS_ENCODINGS = ("sinusoidal", "learned")
 _ATTN_TOKENS = ("set", "single")
+_ORTHO_PENALTIES = ("squared", "abs", "signed")  # losses.ORTHO_PENALTIES (no import: losses imports us)
+_RECOMB_SOURCES = ("banks", "batch")
 
 
 @dataclass
@@ -90,6 +92,9 @@ class RoboActConfig:
     """object cross-entropy weight (Eq. 23)"""
     l2_weight: float = 0.01
     """coefficient of the squared-norm regulariser (Eq. 14; the paper uses 0.01)"""
+    ortho_penalty: str = "squared"
+    """Eq. 13 per pair: 'squared' = cos^2 (default), 'abs' = |cos|, 'signed' = cos as written (its
+    minimum is three coplanar branches at 120 degrees; see losses.py and docs/models.md)"""
     # --- feature banks and recombination ---------------------------------------------------------
     bank_interval: int = 10
     """optimizer steps between feature-bank updates (Eq. 15-17); updated when step % interval == 0"""
@@ -97,6 +102,10 @@ class RoboActConfig:
     """0 = replace a class entry by the latest batch class mean (paper); >0 = EMA with this momentum"""
     recomb_batch: int = 0
     """triplets sampled per step for Eq. 20 (without replacement); 0 = the batch size"""
+    recomb_source: str = "banks"
+    """Eq. 18 input: 'banks' = the detached banks (the paper; L_recomb trains only the recombination
+    MLP, the text side and tau); 'batch' = per-class means of the current batch's branch features,
+    the banks filling classes absent from the batch, so L_recomb's gradient reaches the branches"""
     # --- provenance --------------------------------------------------------------------------
     encoder: str = "embedded"
     """spec of the frozen encoder whose features this model consumes (see models/encoders.py)"""
@@ -151,6 +160,14 @@ class RoboActConfig:
         if self.attn_tokens not in _ATTN_TOKENS:
             raise ValueError(
                 f"RoboActConfig.attn_tokens must be one of {_ATTN_TOKENS}, got {self.attn_tokens!r}"
+            )
+        if self.ortho_penalty not in _ORTHO_PENALTIES:
+            raise ValueError(
+                f"RoboActConfig.ortho_penalty must be one of {_ORTHO_PENALTIES}, got {self.ortho_penalty!r}"
+            )
+        if self.recomb_source not in _RECOMB_SOURCES:
+            raise ValueError(
+                f"RoboActConfig.recomb_source must be one of {_RECOMB_SOURCES}, got {self.recomb_source!r}"
             )
         if not isinstance(self.encoder, str) or not self.encoder:
             raise ValueError(f"RoboActConfig.encoder must be a non-empty encoder spec, got {self.encoder!r}")

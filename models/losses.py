@@ -21,8 +21,12 @@ Deviations from the paper's notation, with reasons:
 - Eq. 26 is written for the video->text direction only. By default (``clip_symmetric=True``) we
   average both directions as CLIP/open_clip do, which treats both encoders' sides alike;
   ``clip_symmetric=False`` gives Eq. 26 exactly.
-- Eq. 13 is used literally (signed cosine, not its absolute value), so it is 0 for orthogonal and
-  1 for identical branch features (and can go below 0).
+- Eq. 13 penalises the *squared* cosine by default (``ortho_penalty="squared"``). The literal signed
+  cosine is minimised (-0.5) by three branch features at 120 degrees in one plane: linearly
+  dependent, the opposite of the independence the term is for, and training drove it there
+  (issue #15). cos^2 (and |cos|, ``"abs"``) is 0 exactly for orthogonal branches and positive
+  otherwise; cos^2 is smooth at 0, so its gradient fades as the branches become orthogonal instead
+  of pushing with a constant-size subgradient that overshoots. ``"signed"`` keeps Eq. 13 as written.
 """
 
 from __future__ import annotations
@@ -43,18 +47,29 @@ def contrastive_logits(a: Tensor, b: Tensor, logit_scale: Tensor | float) -> Ten
     return logit_scale * F.normalize(a, dim=-1) @ F.normalize(b, dim=-1).t()
 
 
-class OrthogonalityLoss(nn.Module):
-    """Eq. 13 (mean pairwise cosine similarity of the three branches) and Eq. 14 (small L2)."""
+ORTHO_PENALTIES = ("squared", "abs", "signed")
+"""How Eq. 13 scores one pair's cosine: cos^2 (default), |cos|, or cos as written (see module doc)."""
 
-    def __init__(self, l2_weight: float = 0.01) -> None:
+
+class OrthogonalityLoss(nn.Module):
+    """Eq. 13 (mean pairwise cosine penalty of the three branches) and Eq. 14 (small L2)."""
+
+    def __init__(self, l2_weight: float = 0.01, penalty: str = "squared") -> None:
         super().__init__()
+        if penalty not in ORTHO_PENALTIES:
+            raise ValueError(f"OrthogonalityLoss penalty must be one of {ORTHO_PENALTIES}, got {penalty!r}")
         self.l2_weight = l2_weight
+        self.penalty = penalty
 
     def forward(self, f_sub: Tensor, f_act: Tensor, f_obj: Tensor) -> dict[str, Tensor]:
         """f_*: (N, E) branch features of the same clips."""
-        # Eq. (13): 1/(3N) sum_i [cos(sub, act) + cos(sub, obj) + cos(act, obj)]
+        # Eq. (13): 1/(3N) sum_i [p(cos(sub, act)) + p(cos(sub, obj)) + p(cos(act, obj))]
         pairs = ((f_sub, f_act), (f_sub, f_obj), (f_act, f_obj))
         sim = torch.stack([F.cosine_similarity(a, b, dim=-1) for a, b in pairs], dim=0)  # (3, N)
+        if self.penalty == "squared":
+            sim = sim.pow(2)
+        elif self.penalty == "abs":
+            sim = sim.abs()
         sim_loss = sim.sum(dim=0).mean() / 3.0
         # Eq. (14): 0.01 * (|sub|^2 + |act|^2 + |obj|^2), averaged over the batch
         sq = f_sub.pow(2).sum(-1) + f_act.pow(2).sum(-1) + f_obj.pow(2).sum(-1)  # (N,)
@@ -82,12 +97,16 @@ class DisentangleLoss(nn.Module):
     """Eq. 21: ``disent_loss = lambda_ortho * (L_sim + L_L2) + lambda_recomb * L_recomb``."""
 
     def __init__(
-        self, lambda_ortho: float = 1.0, lambda_recomb: float = 1.0, l2_weight: float = 0.01
+        self,
+        lambda_ortho: float = 1.0,
+        lambda_recomb: float = 1.0,
+        l2_weight: float = 0.01,
+        ortho_penalty: str = "squared",
     ) -> None:
         super().__init__()
         self.lambda_ortho = lambda_ortho
         self.lambda_recomb = lambda_recomb
-        self.ortho = OrthogonalityLoss(l2_weight)
+        self.ortho = OrthogonalityLoss(l2_weight, ortho_penalty)
         self.recomb = RecombinationLoss()
 
     def forward(
@@ -159,7 +178,9 @@ class RoboActLoss(nn.Module):
         super().__init__()
         self.config = config
         self.clip = ClipLoss(config.clip_symmetric)
-        self.disent = DisentangleLoss(config.lambda_ortho, config.lambda_recomb, config.l2_weight)
+        self.disent = DisentangleLoss(
+            config.lambda_ortho, config.lambda_recomb, config.l2_weight, config.ortho_penalty
+        )
         self.aux = AuxiliaryLoss(config.alpha_s, config.alpha_a, config.alpha_o)
 
     def forward(

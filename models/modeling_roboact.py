@@ -15,6 +15,7 @@ The frozen encoders (Eq. 1 and 5) live in ``encoders.py``; this module starts fr
 
     banks B_sub (K_s, E), B_act (K_a, E), B_obj (K_o, E): per-class means          Eq. 15-17
     F_recomb = MLP(Concat(B_sub[s], B_act[a], B_obj[o]))  (R, 3E)                   Eq. 18
+      (recomb_source="batch": B_*[c] is the batch's class-c mean when c is in the batch)
     T_recomb = text branches of TextEnc("s a the o, action is a")  (R, 3E)          Eq. 19
 
 Choices the paper leaves open (all documented in docs/models.md):
@@ -27,6 +28,10 @@ Choices the paper leaves open (all documented in docs/models.md):
   length-1 form. Both add a residual and LayerNorm, as in every Transformer block.
 - Input LayerNorm on each frame feature before Eq. 6: frozen encoders differ widely in scale
   (EfficientNet pooled features vs CLIP embeddings); differences are taken after it.
+- Eq. 18 with ``recomb_source="batch"``: the banks are detached buffers, so with them Eq. 20 trains
+  the recombination MLP, the text side and tau but never the branches it is meant to disentangle.
+  "batch" recombines the current batch's per-class branch means (in the graph) and uses the banks
+  only for classes the batch lacks; "banks" is the paper's form.
 - A2 (no disentanglement): F_v is projected to 3E by ``visual_proj`` and F_t by ``text_proj``, so
   ``video_embed`` keeps its size for policies; the auxiliary heads (if on) sit on F_v.
 """
@@ -255,7 +260,11 @@ class RoboActCLIP(nn.Module):
         return t
 
     def forward(
-        self, frame_feats: Tensor, text_feats: Tensor | None = None, recombine: bool | None = None
+        self,
+        frame_feats: Tensor,
+        text_feats: Tensor | None = None,
+        recombine: bool | None = None,
+        labels: dict[str, Tensor] | None = None,
     ) -> dict[str, Tensor]:
         """Run both towers.
 
@@ -264,6 +273,8 @@ class RoboActCLIP(nn.Module):
             text_feats: (B, Dt) frozen text features of the clips' captions (Eq. 1), or None.
             recombine: add the recombination pair ``recomb_v``/``recomb_t`` (Eq. 18-19); default:
                 in training mode with text (kept inside ``forward`` so DDP sees every parameter).
+            labels: subject/action/object class ids (B,) of the clips; needed to recombine with
+                ``recomb_source="batch"`` (the batch's branch features are grouped by class).
 
         Returns:
             ``v_sub, v_act, v_obj`` (B, E), ``video_embed`` (B, 3E) (Eq. 24), ``v_attn`` (B, H),
@@ -292,7 +303,15 @@ class RoboActCLIP(nn.Module):
             if recombine is None:
                 recombine = self.training
             if recombine and cfg.use_disentanglement and cfg.use_recombination:
-                out["recomb_v"], out["recomb_t"] = self._recombine(frame_feats.shape[0])
+                live = None
+                if cfg.recomb_source == "batch":
+                    if labels is None or any(f not in labels for f in FACTORS):
+                        raise ValueError(
+                            "recomb_source='batch' groups the batch's branch features by class: "
+                            f"pass labels with keys {FACTORS} to forward (compute_loss does)"
+                        )
+                    live = {f: (out[f"v_{_SHORT[f]}"], labels[f]) for f in FACTORS}
+                out["recomb_v"], out["recomb_t"] = self._recombine(frame_feats.shape[0], live)
         return out
 
     # ---------------------------------------------------------------------------------------------
@@ -321,31 +340,64 @@ class RoboActCLIP(nn.Module):
         self.recomb_triplets = triplets.detach().to(device=device, dtype=torch.long).clone()
         self.recomb_text = text_feats.detach().to(device=device, dtype=self.recomb_text.dtype).clone()
 
-    def eligible_triplets(self) -> Tensor:
-        """Indices into M of the triplets whose three bank entries are filled."""
+    def eligible_triplets(self, available: dict[str, Tensor] | None = None) -> Tensor:
+        """Indices into M of the triplets whose three classes have a feature (default: a filled bank)."""
+        if available is None:
+            available = {f: getattr(self, f"bank_{f}_filled") for f in FACTORS}
         trip = self.recomb_triplets
-        ok = self.bank_subject_filled[trip[:, 0]] & self.bank_action_filled[trip[:, 1]]
-        ok &= self.bank_object_filled[trip[:, 2]]
+        ok = available["subject"][trip[:, 0]] & available["action"][trip[:, 1]]
+        ok &= available["object"][trip[:, 2]]
         return ok.nonzero().flatten()
 
-    def _recombine(self, batch_size: int) -> tuple[Tensor, Tensor]:
-        """Sample R triplets (without replacement) with filled banks -> (F_recomb, T_recomb), each (R, 3E).
+    def _class_features(
+        self, live: dict[str, tuple[Tensor, Tensor]] | None
+    ) -> tuple[dict[str, Tensor], dict[str, Tensor]]:
+        """Per factor, one feature per class (K_f, E) and which classes have one (K_f,) bool.
+
+        ``live=None``: the banks (detached buffers, Eq. 15-17). Otherwise ``live[f] = (v_f (B, E),
+        labels (B,))`` of the current batch: a class present in the batch gets the mean of its clips'
+        branch features (the same mean a bank update stores, but inside the graph, so Eq. 20's
+        gradient reaches the visual branches); an absent class falls back to its bank entry.
+        """
+        feats: dict[str, Tensor] = {}
+        have: dict[str, Tensor] = {}
+        for f in FACTORS:
+            bank: Tensor = getattr(self, f"bank_{f}")
+            filled: Tensor = getattr(self, f"bank_{f}_filled")
+            if live is None:
+                feats[f], have[f] = bank, filled
+                continue
+            v, y = live[f]
+            y = y.to(v.device)
+            sums = torch.zeros(bank.shape[0], v.shape[1], dtype=v.dtype, device=v.device).index_add(0, y, v)
+            counts = torch.zeros(bank.shape[0], dtype=v.dtype, device=v.device).index_add(
+                0, y, torch.ones_like(y, dtype=v.dtype)
+            )
+            present = counts > 0
+            means = sums / counts.clamp(min=1.0)[:, None]
+            feats[f] = torch.where(present[:, None], means, bank.to(device=v.device, dtype=v.dtype))
+            have[f] = present | filled.to(v.device)
+        return feats, have
+
+    def _recombine(
+        self, batch_size: int, live: dict[str, tuple[Tensor, Tensor]] | None = None
+    ) -> tuple[Tensor, Tensor]:
+        """Sample R triplets (without replacement) with class features -> (F_recomb, T_recomb), each (R, 3E).
 
         Without replacement, so no caption is both the positive and a (duplicate) negative of Eq. 20.
-        With nothing eligible yet (before the first bank update) R = 0 and the loss is an exact zero
-        that still touches the recombination parameters (DDP needs every parameter used).
+        With nothing eligible yet (before the first bank update, banks mode) R = 0 and the loss is an
+        exact zero that still touches the recombination parameters (DDP needs every parameter used).
+        ``live``: see ``_class_features`` (``recomb_source="batch"``).
         """
         cfg = self.config
         want = cfg.recomb_batch or batch_size
-        idx = self.eligible_triplets()
+        feats, have = self._class_features(live)
+        idx = self.eligible_triplets(have)
         if idx.numel():
             idx = idx[torch.randperm(idx.numel(), device=idx.device)[:want]]
         trip = self.recomb_triplets[idx]  # (R, 3)
-        banks = torch.cat(
-            [self.bank_subject[trip[:, 0]], self.bank_action[trip[:, 1]], self.bank_object[trip[:, 2]]],
-            dim=-1,
-        )
-        f_recomb = self.recomb_mlp(banks)  # Eq. (18)
+        parts = [feats["subject"][trip[:, 0]], feats["action"][trip[:, 1]], feats["object"][trip[:, 2]]]
+        f_recomb = self.recomb_mlp(torch.cat(parts, dim=-1))  # Eq. (18)
         t_recomb = self._text_branches(self.recomb_text[idx])["text_embed"]  # Eq. (19) through Eq. 2-4, 25
         return f_recomb, t_recomb
 
@@ -413,7 +465,7 @@ class RoboActCLIP(nn.Module):
         if missing:
             raise ValueError(f"compute_loss: batch lacks key(s) {missing}")
         labels = {f: batch[f] for f in FACTORS}
-        outputs = (forward_fn or self)(batch["frame_feats"], batch["text_feats"])
+        outputs = (forward_fn or self)(batch["frame_feats"], batch["text_feats"], labels=labels)
         losses = self.loss_fn(outputs, labels)
         if self.training:
             self.update_banks(outputs, labels, step)

@@ -28,11 +28,52 @@ def test_sim_loss_is_zero_for_orthogonal_and_one_for_identical_branches():
     assert ident["sim_loss"].item() == pytest.approx(1.0, abs=1e-6)
 
 
-def test_sim_loss_matches_equation_13_by_hand():
+@pytest.mark.parametrize(
+    ("penalty", "score"),
+    [("signed", lambda c: c), ("squared", lambda c: c * c), ("abs", abs)],
+)
+def test_sim_loss_matches_equation_13_by_hand(penalty, score):
     sub, act, obj = torch.tensor([[1.0, 0.0]]), torch.tensor([[1.0, 1.0]]), torch.tensor([[0.0, -1.0]])
     c = 1 / math.sqrt(2)
-    expected = (c + 0.0 + (-c)) / 3  # cos(sub, act) + cos(sub, obj) + cos(act, obj), one clip
-    assert OrthogonalityLoss()(sub, act, obj)["sim_loss"].item() == pytest.approx(expected, abs=1e-6)
+    cosines = (c, 0.0, -c)  # cos(sub, act), cos(sub, obj), cos(act, obj), one clip
+    expected = sum(score(x) for x in cosines) / 3
+    got = OrthogonalityLoss(penalty=penalty)(sub, act, obj)["sim_loss"].item()
+    assert got == pytest.approx(expected, abs=1e-6)
+
+
+def _coplanar_at_120_degrees(n: int = 4) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    angles = torch.tensor([0.0, 2 * math.pi / 3, 4 * math.pi / 3])
+    vecs = torch.zeros(3, 5)
+    vecs[:, 0], vecs[:, 1] = torch.cos(angles), torch.sin(angles)  # one plane of a 5-d space
+    return tuple(vecs[i].repeat(n, 1) for i in range(3))  # type: ignore[return-value]
+
+
+@pytest.mark.parametrize("penalty", ["squared", "abs"])
+def test_orthogonal_branches_cost_less_than_three_coplanar_ones_at_120_degrees(penalty):
+    """Issue #15: the signed Eq. 13 is lowest (-0.5) for linearly dependent branches; ours is not."""
+    eye = torch.eye(5)[:3]
+    orthogonal = OrthogonalityLoss(penalty=penalty)(*(eye[i].repeat(4, 1) for i in range(3)))["sim_loss"]
+    coplanar = OrthogonalityLoss(penalty=penalty)(*_coplanar_at_120_degrees())["sim_loss"]
+    assert orthogonal.item() == pytest.approx(0.0, abs=1e-7)
+    assert coplanar.item() == pytest.approx(0.25 if penalty == "squared" else 0.5, abs=1e-6)
+    assert orthogonal < coplanar
+
+
+def test_the_literal_signed_form_stays_available_and_prefers_coplanar_branches():
+    signed = OrthogonalityLoss(penalty="signed")(*_coplanar_at_120_degrees())["sim_loss"]
+    assert signed.item() == pytest.approx(-0.5, abs=1e-6)  # its minimum: why it is not the default
+    with pytest.raises(ValueError, match="penalty must be one of"):
+        OrthogonalityLoss(penalty="cosine")
+
+
+def test_the_model_config_switch_reaches_the_loss_and_defaults_to_the_squared_cosine():
+    assert OrthogonalityLoss().penalty == tiny_config().ortho_penalty == "squared"
+    sub, act, obj = _coplanar_at_120_degrees()
+    outputs = {"v_sub": sub, "v_act": act, "v_obj": obj}
+    outputs |= {"video_embed": torch.randn(4, 48), "text_embed": torch.randn(4, 48), "logit_scale": 1.0}
+    for penalty, expected in (("signed", -0.5), ("squared", 0.25)):
+        loss = RoboActLoss(tiny_config(ortho_penalty=penalty, use_aux=False))
+        assert loss(outputs)["sim_loss"].item() == pytest.approx(expected, abs=1e-6)
 
 
 def test_l2_loss_matches_equation_14_by_hand():
