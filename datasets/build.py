@@ -180,14 +180,18 @@ def build_store(
         "parser": action_parser.name,
         "llm_model": getattr(getattr(action_parser, "config", None), "model", None),
     }
-    check_settings(out, settings, resuming=out.is_file(), option="--out", is_file=True)
-    store = ClipStore.open_for_build(out, src.name, frames, image_size)
+    resuming = out.is_file()
+    store = ClipStore.open_for_build(out, src.name, frames, image_size)  # its own errors name these
     stored_parser = store.attrs.get("parser")
-    if stored_parser is not None and stored_parser != action_parser.name:
+    try:
+        if stored_parser is not None and stored_parser != action_parser.name:
+            raise StoreError(
+                f"{out}: built with parser {stored_parser!r}, not {action_parser.name!r}; use a new --out"
+            )
+        check_settings(out, settings, resuming=resuming, option="--out", is_file=True)
+    except ValueError:
         store.close()
-        raise StoreError(
-            f"{out}: built with parser {stored_parser!r}, not {action_parser.name!r}; use a new --out"
-        )
+        raise
     store.set_attrs(parser=action_parser.name, root=str(root or ""))
     log = _RejectLog(store, Path(rejected) if rejected else default_rejected_path(out))
     done_rejected = {k for k, v in store.rejections().items() if v.get("reason") not in RETRYABLE}
