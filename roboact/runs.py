@@ -26,6 +26,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, ParamSpec, TypeVar
 
+from roboact.errors import UserError
+
 DEFAULT_RUNS_ROOT = Path(os.environ.get("ROBOACT_RUNS", "runs"))
 
 P = ParamSpec("P")
@@ -83,14 +85,14 @@ SETTINGS_FILE = "settings.json"
 LOCK_FILE = ".roboact.lock"
 
 
-class SettingsMismatchError(ValueError):
+class SettingsMismatchError(UserError, ValueError):
     """A rerun would add results made with other settings to an output that holds results.
 
-    A ``ValueError`` so every CLI that reports bad input (exit 2) reports this one too.
+    A ``UserError`` (one line, exit 2 from the CLI) and a ``ValueError`` for callers that catch those.
     """
 
 
-class RunLockedError(ValueError):
+class RunLockedError(UserError, ValueError):
     """Another process is writing the same run directory or output file right now."""
 
 
