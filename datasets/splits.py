@@ -107,43 +107,71 @@ def _check_fractions(val: float, test: float = 0.0) -> None:
         raise ValueError(f"val={val}, test={test}: fractions must be in [0, 1) and sum below 1")
 
 
+def _by_action(store: ClipStore, groups: dict[str, list[str]]) -> dict[str, list[str]]:
+    """Action name -> executions; an execution whose clips disagree goes under its most common action."""
+    by_action: dict[str, list[str]] = defaultdict(list)
+    for episode, clip_ids in groups.items():
+        actions = Counter(store.get(c, with_frames=False).action for c in clip_ids)
+        by_action[min(actions, key=lambda a: (-actions[a], a))].append(episode)
+    return dict(by_action)
+
+
+def _allocate(
+    by_action: dict[str, list[str]], fractions: dict[str, float], rng: random.Random
+) -> dict[str, list[str]]:
+    """Executions per part, stratified by action; ``fractions`` lists the non-train parts in order.
+
+    Per action: shuffle, take ``round(n * fraction)`` executions for each part, shrinking the later
+    parts first so the action keeps one training execution. A part asked for but left empty by the
+    rounding (a tiny store) then gets one execution from the action with the most to spare, ties to
+    the first name, never an action's last training execution.
+    """
+    order: dict[str, list[str]] = {}
+    counts: dict[str, dict[str, int]] = {}
+    for action in sorted(by_action):  # by name: class ids must not decide the split
+        episodes = sorted(by_action[action])
+        rng.shuffle(episodes)
+        want = {p: int(round(len(episodes) * f)) for p, f in fractions.items()}
+        for part in reversed(list(fractions)):
+            excess = sum(want.values()) - (len(episodes) - 1)
+            if excess > 0:
+                want[part] -= min(excess, want[part])
+        order[action], counts[action] = episodes, want
+    for part, fraction in fractions.items():
+        if fraction > 0 and not any(c[part] for c in counts.values()):
+            spare = {a: len(order[a]) - 1 - sum(counts[a].values()) for a in order}
+            donor = max(sorted(spare), key=lambda a: spare[a], default=None)
+            if donor is not None and spare[donor] > 0:
+                counts[donor][part] += 1
+    out: dict[str, list[str]] = {p: [] for p in (*fractions, "train")}
+    for action, episodes in order.items():
+        k = 0
+        for part in fractions:
+            out[part] += episodes[k : k + counts[action][part]]
+            k += counts[action][part]
+        out["train"] += episodes[k:]
+    return out
+
+
 def random_split(
     store: ClipStore, seed: int = 0, val: float = 0.15, test: float = 0.15
 ) -> dict[str, list[str]]:
     """Executions stratified by action; every action keeps a training execution; deterministic for a seed.
 
     Fractions count executions, so a part's clip share follows when executions have the same
-    number of views. An execution whose clips disagree on the action (not produced by our
-    sources) is stratified under its most common action.
+    number of views. A part with a positive fraction is never empty while some action has an
+    execution to spare (see ``_allocate``).
     """
     _check_fractions(val, test)
     groups = _groups(store)
-    by_action: dict[str, list[str]] = defaultdict(list)
-    for episode, clip_ids in groups.items():
-        actions = Counter(store.get(c, with_frames=False).action for c in clip_ids)
-        by_action[min(actions, key=lambda a: (-actions[a], a))].append(episode)
-    rng = random.Random(seed)
-    parts: dict[str, list[str]] = {"train": [], "val": [], "test": []}
-    for action in sorted(by_action):  # by name: class ids must not decide the split
-        episodes = sorted(by_action[action])
-        rng.shuffle(episodes)
-        n_test = int(round(len(episodes) * test))
-        n_val = int(round(len(episodes) * val))
-        if len(episodes) - n_test - n_val < 1:  # keep at least one training execution per action
-            n_test, n_val = max(0, min(n_test, len(episodes) - 1)), 0
-        for part, chosen in (
-            ("test", episodes[:n_test]),
-            ("val", episodes[n_test : n_test + n_val]),
-            ("train", episodes[n_test + n_val :]),
-        ):
-            parts[part] += [c for e in chosen for c in groups[e]]
-    return {k: sorted(v) for k, v in parts.items()}
+    chosen = _allocate(_by_action(store, groups), {"test": test, "val": val}, random.Random(seed))
+    return {p: sorted(c for e in eps for c in groups[e]) for p, eps in chosen.items()}
 
 
 def heldout_subject_split(
     store: ClipStore, subject: str, seed: int = 0, val: float = 0.15
 ) -> dict[str, list[str]]:
-    """Test = every clip of ``subject``; train/val = the other subjects' executions."""
+    """Test = every clip of ``subject``; train/val = the other subjects' executions, stratified by action."""
     _check_fractions(val)
     names = store.vocab("subject")
     if subject not in names:
@@ -151,12 +179,8 @@ def heldout_subject_split(
     subjects = {i: store.get(i, with_frames=False).subject for i in store.ids()}
     test = [i for i, s in subjects.items() if s == subject]
     groups = _groups(store, [i for i, s in subjects.items() if s != subject])
-    episodes = sorted(groups)
-    rng = random.Random(seed)
-    rng.shuffle(episodes)
-    n_val = int(round(len(episodes) * val))
-    pick = {"val": episodes[:n_val], "train": episodes[n_val:]}
-    parts = {p: sorted(c for e in eps for c in groups[e]) for p, eps in pick.items()}
+    chosen = _allocate(_by_action(store, groups), {"val": val}, random.Random(seed))
+    parts = {p: sorted(c for e in eps for c in groups[e]) for p, eps in chosen.items()}
     return {"train": parts["train"], "val": parts["val"], "test": sorted(test)}
 
 

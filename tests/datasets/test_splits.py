@@ -196,3 +196,16 @@ def test_cli_splits_warns_about_a_stored_split_that_shares_an_execution(tmp_path
 def test_cli_clips_names_a_missing_store(tmp_path: Path) -> None:
     result = CliRunner().invoke(app, ["data", "clips", str(tmp_path / "nope.h5"), "--json"])
     assert result.exit_code == 2 and "nope.h5" in result.stderr
+
+
+def test_a_tiny_store_still_gets_train_val_and_test_parts(tmp_path: Path) -> None:
+    """The tiny demo's data: two episodes per action; per-action rounding alone leaves val and test empty."""
+    job_of = sim_store(tmp_path / "clips.h5", "sim_demo_tiny")
+    with ClipStore(tmp_path / "clips.h5", mode="a") as store:
+        write_default_splits(store, seed=0)
+        parts = store.get_split("random")
+        assert all(parts[p] for p in ("train", "val", "test")) and shared_episodes(parts, job_of) == {}
+        action = {i: store.get(i, with_frames=False).action for i in store.ids()}
+        assert {action[i] for i in parts["train"]} == set(action.values())
+        held = store.get_split("heldout_UR5e")  # one episode per action left: all of them train
+        assert {action[i] for i in held["train"]} == set(action.values()) and held["test"]
