@@ -80,6 +80,13 @@ def why_not_run(bench: Bench, table: str, row: str) -> str:
     return "not run yet: rerun the same command to resume"
 
 
+def _span(values: list[int]) -> str:
+    """``3`` or ``0-9`` (or the list when the values have gaps)."""
+    if values == list(range(values[0], values[-1] + 1)):
+        return str(values[0]) if len(values) == 1 else f"{values[0]}-{values[-1]}"
+    return ", ".join(map(str, values))
+
+
 def episodes_line(records: list[dict[str, Any]]) -> str:
     """Which episodes a table's rows ran: indices, seeds and (LIBERO) starts, from the records."""
     if not records:
@@ -88,9 +95,9 @@ def episodes_line(records: list[dict[str, Any]]) -> str:
     seeds = sorted({int(r["seed"]) for r in records})
     inits = sorted({int(r["init_state"]) for r in records if r.get("init_state") is not None})
     starts = sorted({str(r.get("starts")) for r in records if r.get("starts")})
-    text = f"episodes {eps[0]}-{eps[-1]} of each task, seeds {seeds[0]}-{seeds[-1]}"
+    text = f"episodes {_span(eps)} of each task, seeds {_span(seeds)}"
     if inits:
-        text += f", LIBERO fixed init states {inits[0]}-{inits[-1]} (episode k = init state k)"
+        text += f", LIBERO fixed init states {_span(inits)} (episode k = init state k)"
     if starts:
         text += f", starts: {', '.join(starts)}"
     horizons = sorted({int(r.get("max_steps", 0)) for r in records})
