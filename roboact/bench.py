@@ -30,6 +30,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import shutil
 import time
 import traceback
 from collections.abc import Callable
@@ -275,10 +276,15 @@ class Bench:
         if not tasks:
             raise ValueError(f"{t.suite}: no successful expert demo of {without}; no head can be trained")
         spec = self.feature_spec(unit.row)  # type: ignore[arg-type]
+        out_dir = self.policy_dir(t.key, unit.row)  # type: ignore[arg-type]
+        if t.trained_on:  # same demos, same spec: the trained-on table's feature cache is valid here
+            src = self.policy_dir(t.trained_on, unit.row) / "feature_cache"  # type: ignore[arg-type]
+            if src.is_dir():
+                shutil.copytree(src, out_dir / "feature_cache", dirs_exist_ok=True)
         out = train_policy(
             demos=self.demo(t.suite).demos_path(t.suite),
             features=spec,
-            out=self.policy_dir(t.key, unit.row),
+            out=out_dir,
             iterations=self.cfg.policy_iterations,
             address=self.cfg.address,
             tasks=tasks,
