@@ -228,3 +228,19 @@ def test_one_real_row_end_to_end(tmp_path, ray_session) -> None:
     mtime = bench.marker(Unit("eval", table="IV", row="clip-frame")).stat().st_mtime_ns
     Bench(cfg).run()  # resumes: nothing left to run
     assert bench.marker(Unit("eval", table="IV", row="clip-frame")).stat().st_mtime_ns == mtime
+
+
+def test_cli_refuses_bad_input_with_exit_2_naming_it(tmp_path) -> None:
+    from typer.testing import CliRunner
+
+    from roboact.cli import app
+
+    StubBench(_cfg(tmp_path / "b", rows="[clip-frame]")).run()
+    runner = CliRunner()
+    bad_row = runner.invoke(
+        app, ["bench", "paper", "--scale", "tiny", "--rows", "A9", "--out", str(tmp_path)]
+    )
+    assert bad_row.exit_code == 2 and "rows" in bad_row.output
+    other = ["bench", "paper", "--scale", "machine", "--out", str(tmp_path / "b")]
+    changed = runner.invoke(app, other)
+    assert changed.exit_code == 2 and "scale 'tiny' -> 'machine'" in changed.output
