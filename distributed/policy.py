@@ -82,12 +82,21 @@ class PolicyTrainConfig:
     """per_task: one head per task, picked by the task name at run time (R3M's and CortexBench's
     protocol); shared: one head for every task with a task one-hot in its input (needed for the
     zero-shot T5/T6 rows, which have no head of their own)"""
+    std_floor: float = 0.1
+    """each input block's (features, state) stds are floored at this times the block's mean std,
+    so almost-constant dimensions of a few similar demos are not blown up at run time"""
+    obs_clip: float | None = 5.0
+    """standardised inputs are clipped to +-obs_clip (null: no clip)"""
 
     def __post_init__(self) -> None:
         if self.chunk < 1:
             raise ValueError(f"PolicyTrainConfig.chunk must be >= 1, got {self.chunk}")
         if self.heads not in HEAD_MODES:
             raise ValueError(f"PolicyTrainConfig.heads must be one of {HEAD_MODES}, got {self.heads!r}")
+        if self.std_floor < 0:
+            raise ValueError(f"PolicyTrainConfig.std_floor must be >= 0, got {self.std_floor}")
+        if self.obs_clip is not None and not self.obs_clip > 0:
+            raise ValueError(f"PolicyTrainConfig.obs_clip must be > 0 or null, got {self.obs_clip}")
         if self.ensemble_decay < 0:
             raise ValueError(f"PolicyTrainConfig.ensemble_decay must be >= 0, got {self.ensemble_decay}")
         if self.iterations < 1:
@@ -175,7 +184,7 @@ def train_policy(
     rows = 0
     for name, subset in groups.items():
         sub = "" if name == SHARED else name
-        norm = fit_normaliser(subset, feats)
+        norm = fit_normaliser(subset, feats, std_floor=cfg.std_floor, obs_clip=cfg.obs_clip)
         n_rows = write_offline_data(subset, feats, norm, out / "offline_data" / sub, chunk=cfg.chunk)
         obs_dim = extractor.dim + state_dim + (len(norm.tasks) if len(norm.tasks) > 1 else 0)
         if len(groups) > 1:
@@ -440,7 +449,7 @@ def load_policy(path: str | Path, device: str = "cpu") -> Policy:
     from .policy_data import Normaliser
     from .policy_features import FeatureExtractor, FeatureSpec
 
-    path = Path(path)
+    path = Path(path).resolve()  # RLModule.from_checkpoint reads through pyarrow, which wants an absolute path
     meta = read_policy_meta(path)
     heads: dict[str, tuple[Any, Any]] = {}
     for name, head in _heads_meta(meta).items():

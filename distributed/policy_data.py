@@ -54,6 +54,7 @@ class Demo:
     actions: np.ndarray  # (T, A) float32
     states: np.ndarray  # (T, D) float32 robot state
     success: bool
+    relabelled: bool = False  # a DAgger episode: the learned head ran, the expert labelled each step
 
     def images(self) -> np.ndarray:
         with h5_read_errors(self.file), h5py.File(self.file, "r") as h5:
@@ -75,7 +76,8 @@ def _attr_str(value: object) -> str:
 
 
 def read_demos(paths: list[Path], tasks: list[str] | None = None, only_success: bool = True) -> DemoSet:
-    """Read and check every demo in ``paths``; keep successful ones (and only ``tasks`` if given).
+    """Read and check every demo in ``paths``; keep successful ones and every DAgger episode
+    (expert-labelled, ``policy`` attribute ``dagger:...``), and only ``tasks`` if given.
 
     Raises:
         FileNotFoundError / ValueError naming the file, demo and field on missing or malformed data
@@ -102,7 +104,8 @@ def read_demos(paths: list[Path], tasks: list[str] | None = None, only_success: 
                 raise ValueError(f"{path}: /data holds no demo_<k> groups")
             for name in names:
                 demo = _read_one(path, h5["data"][name], name)
-                if only_success and not demo.success:
+                # a failed DAgger episode still carries the expert's label for every state it visited
+                if only_success and not demo.success and not demo.relabelled:
                     skipped["failed"] += 1
                     continue
                 if tasks is not None and demo.task not in tasks:
@@ -154,7 +157,8 @@ def _read_one(path: Path, grp: h5py.Group, name: str) -> Demo:
         if not np.isfinite(arr).all():
             raise ValueError(f"{where}/{key}: contains NaN or inf")
     success = bool(grp.attrs.get("success", True))
-    return Demo(path, name, _attr_str(grp.attrs["task"]), actions, states, success)
+    relabelled = _attr_str(grp.attrs.get("policy", "expert")).startswith("dagger:")
+    return Demo(path, name, _attr_str(grp.attrs["task"]), actions, states, success, relabelled)
 
 
 def _check_consistent(demos: list[Demo]) -> None:
@@ -231,6 +235,7 @@ class Normaliser:
     action_low: np.ndarray  # (A,) per-dimension minimum over the demos
     action_high: np.ndarray  # (A,)
     tasks: list[str]
+    obs_clip: float | None = None  # standardised values are clipped to +-obs_clip (None: no clip)
 
     @property
     def action_center(self) -> np.ndarray:
@@ -243,6 +248,8 @@ class Normaliser:
     def obs(self, feats: np.ndarray, states: np.ndarray, tasks: list[str] | str) -> np.ndarray:
         """(T, F), (T, D), task(s) -> (T, F + D [+ n_tasks]) float32; unknown task -> all-zero one-hot."""
         x = (np.concatenate([feats, states], axis=-1) - self.obs_mean) / self.obs_std
+        if self.obs_clip is not None:
+            x = np.clip(x, -self.obs_clip, self.obs_clip)
         if len(self.tasks) > 1:
             names = [tasks] * len(x) if isinstance(tasks, str) else tasks
             onehot = np.zeros((len(x), len(self.tasks)), np.float32)
@@ -267,6 +274,7 @@ class Normaliser:
             "action_low": self.action_low.tolist(),
             "action_high": self.action_high.tolist(),
             "tasks": list(self.tasks),
+            "obs_clip": self.obs_clip,
         }
 
     @classmethod
@@ -275,16 +283,36 @@ class Normaliser:
             k: np.asarray(data[k], dtype=np.float32)
             for k in ("obs_mean", "obs_std", "action_low", "action_high")
         }
-        return cls(tasks=list(data["tasks"]), **arr)
+        clip = data.get("obs_clip")  # absent in checkpoints written before the clip existed
+        return cls(tasks=list(data["tasks"]), obs_clip=None if clip is None else float(clip), **arr)
 
 
-def fit_normaliser(demo_set: DemoSet, feats: dict[tuple[Path, str], np.ndarray]) -> Normaliser:
-    """Per-dimension mean/std of [features ; state] and min/max of actions over all demo steps."""
+def fit_normaliser(
+    demo_set: DemoSet,
+    feats: dict[tuple[Path, str], np.ndarray],
+    std_floor: float = 0.1,
+    obs_clip: float | None = 5.0,
+) -> Normaliser:
+    """Per-dimension mean/std of [features ; state] and min/max of actions over all demo steps.
+
+    Why the floor and the clip: a few demos from nearly the same start leave many feature (and
+    some state) dimensions almost constant, and dividing by their tiny std turns a rollout's first
+    small deviation into values of 10-500 standard deviations (measured on Kitchen door: 14 such
+    dimensions at step 0, max 511 by step 80), which the head has never seen and answers by
+    swinging the arm away. Each block's stds are floored at ``std_floor`` times the block's mean
+    std, and the standardised values clipped to ``+-obs_clip``.
+    """
     x = np.concatenate([np.concatenate([feats[(d.file, d.name)], d.states], axis=-1) for d in demo_set.demos])
     acts = np.concatenate([d.actions for d in demo_set.demos])
     std = x.std(axis=0)
+    n_feat = x.shape[1] - demo_set.demos[0].states.shape[1]
+    for block in (slice(0, n_feat), slice(n_feat, x.shape[1])):
+        s = std[block]
+        if s.size and s.max() > 1e-6:
+            std[block] = np.maximum(s, std_floor * s.mean())
     std = np.where(std < 1e-6, 1.0, std)  # constant dims stay as centred zeros
     return Normaliser(
+        obs_clip=obs_clip,
         obs_mean=x.mean(axis=0).astype(np.float32),
         obs_std=std.astype(np.float32),
         action_low=acts.min(axis=0).astype(np.float32),

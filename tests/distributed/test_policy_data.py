@@ -84,7 +84,7 @@ def test_features_are_cached_per_demo_and_reused(demo_file, extractor, tmp_path,
 def test_offline_data_has_rllibs_columns_and_normalised_values(demo_file, extractor, tmp_path):
     ds = read_demos([demo_file])
     feats = demo_features(ds, extractor, tmp_path / "cache")
-    norm = fit_normaliser(ds, feats)
+    norm = fit_normaliser(ds, feats, obs_clip=None)  # unclipped, so the columns' means are exactly 0
     rows = write_offline_data(ds, feats, norm, tmp_path / "offline")
     table = pq.read_table(sorted((tmp_path / "offline").glob("*.parquet")))
     assert rows == table.num_rows == 4 * 8
@@ -128,3 +128,17 @@ def test_chunked_offline_data_carries_chunk_times_action_values(demo_file, extra
     assert acts.shape == (4 * 8, 4 * ACTION_DIM)
     first = norm.norm_action(ds.demos[0].actions)  # rows of demo 0 come first
     np.testing.assert_allclose(acts[0].reshape(4, ACTION_DIM), first[:4], atol=1e-6)
+
+
+def test_almost_constant_inputs_are_not_blown_up_at_run_time(demo_file, extractor, tmp_path):
+    ds = read_demos([demo_file])
+    feats = demo_features(ds, extractor, tmp_path / "cache")
+    key = (ds.demos[0].file, ds.demos[0].name)
+    for k in feats:  # one feature dimension barely moves across all demos
+        feats[k] = feats[k].copy()
+        feats[k][:, 0] = 1.0 + 1e-5 * np.arange(len(feats[k]))
+    norm = fit_normaliser(ds, feats)
+    x = norm.obs(feats[key][:1] + 0.01, ds.demos[0].states[:1], ds.demos[0].task)
+    assert np.abs(x).max() <= norm.obs_clip
+    raw = fit_normaliser(ds, feats, std_floor=0.0, obs_clip=None)
+    assert np.abs(raw.obs(feats[key][:1] + 0.01, ds.demos[0].states[:1], ds.demos[0].task)).max() > 100
