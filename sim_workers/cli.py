@@ -71,6 +71,14 @@ def demos(
             "expert action is recorded; default per suite (LIBERO 0.1, Kitchen 0).",
         ),
     ] = None,
+    policy: Annotated[
+        str,
+        typer.Option(
+            "--policy",
+            help="expert (demonstrations), or dagger:<policy checkpoint>[@beta=p]: DAgger, the learned "
+            "head runs and the expert labels every step (use a --seed-base of its own per round).",
+        ),
+    ] = "expert",
     address: AddressOpt = None,
 ) -> None:
     """Collect scripted-expert demonstrations (robomimic/LIBERO HDF5 layout), resumable, in parallel."""
@@ -94,6 +102,7 @@ def demos(
         seed_base=seed_base,
         starts=starts,
         action_noise=action_noise,
+        policy=policy,
     )
     typer.echo(
         f"demos in {summary['path']} ({summary['written']} new, {summary['skipped']} already there, "

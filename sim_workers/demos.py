@@ -98,6 +98,9 @@ def _write_demo(
             starts=str(result.get("starts") or job.get("starts") or ""),
             action_noise=float(job.get("action_noise", 0.0)),
             success=bool(result["success"]),
+            # DAgger episodes: the head ran, the expert labelled every step (kept even if failed)
+            labels="expert",
+            policy=str(job.get("policy", "expert")),
             num_samples=int(result["steps"]),
             language=env_args.get("language", ""),
         )
@@ -117,8 +120,13 @@ def collect_demos(
     episode_timeout_s: float = 900.0,
     starts: str = "sampled",
     action_noise: float | None = None,
+    policy: str = "expert",
 ) -> dict[str, Any]:
     """Run the scripted expert for ``episodes`` per task and append the demos to ``out_path``.
+
+    ``policy``: ``"expert"`` (demonstrations) or ``"dagger:<checkpoint>[@beta=p]"`` (DAgger: the
+    learned head runs, the expert labels every step; see ``sim_workers/dagger.py``). DAgger
+    episodes get no DART noise unless ``action_noise`` asks for it.
 
     ``starts``: LIBERO's start kind, ``"sampled"`` (fresh placements from the task's init regions,
     disjoint from the evaluation's fixed init states; the default) or ``"init_states"``. Episode k
@@ -142,7 +150,15 @@ def collect_demos(
 
     if starts not in STARTS:
         raise ValueError(f"starts must be one of {STARTS}, got {starts!r}")
-    noise = DEFAULT_ACTION_NOISE.get(suite, 0.0) if action_noise is None else float(action_noise)
+    default_noise = DEFAULT_ACTION_NOISE.get(suite, 0.0) if policy == "expert" else 0.0
+    noise = default_noise if action_noise is None else float(action_noise)
+    if policy != "expert":
+        from roboact.sim_workers.dagger import parse_dagger_spec
+        from roboact.sim_workers.policy import check_policy_spec
+
+        directory, beta = parse_dagger_spec(policy)
+        check_policy_spec(directory)
+        policy = f"dagger:{Path(directory).expanduser().resolve()}" + (f"@beta={beta}" if beta else "")
     if not 0.0 <= noise <= 1.0:
         raise ValueError(f"action_noise must be in [0, 1] (action units), got {action_noise}")
     task_list = parse_tasks(suite, tasks)
@@ -151,6 +167,8 @@ def collect_demos(
     env_cfg = EnvConfig(image_size=image_size, max_steps=max_steps or 300)
     # how each demo is made; which tasks and how many episodes a rerun adds are free to change
     settings = {"suite": suite, "seed_base": seed_base, "starts": starts, "action_noise": noise}
+    if policy != "expert":  # files written before DAgger existed keep their fingerprint
+        settings["policy"] = policy
     settings["env"] = asdict(env_cfg)
     with run_lock(out, is_file=True):
         done, next_index = _existing(out)
@@ -163,6 +181,7 @@ def collect_demos(
                 "record": True,
                 "starts": starts,
                 "action_noise": noise,
+                "policy": policy,
             }
             for t in task_list
             for k in range(episodes)
@@ -178,7 +197,7 @@ def collect_demos(
             pool = SimPool(
                 PoolConfig(workers=workers, memory_mb=memory, episode_timeout_s=episode_timeout_s),
                 asdict(env_cfg),
-                "expert",
+                policy,
             )
             counter = {"i": next_index}
 

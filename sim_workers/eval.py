@@ -157,6 +157,10 @@ def rollout(
         }
         if executed:
             out["demo"]["executed_actions"] = np.asarray(executed, np.float32).reshape(steps, dim)
+        labels = getattr(policy, "action_labels", None)
+        if labels is not None:  # DAgger: the expert's label per step; what ran is the executed action
+            out["demo"].setdefault("executed_actions", out["demo"]["actions"])
+            out["demo"]["actions"] = np.asarray(labels, np.float32).reshape(steps, dim)
     if frames:
         out["frames"] = np.stack(frames).astype(np.uint8)
     return out

@@ -12,7 +12,9 @@ privileged object poses; ``random``/``zero`` read the action space) also defines
 - a directory holding ``roboact_policy.json`` with ``{"kind": "linear"}``: our tiny numpy
   ``LinearPolicy`` (tests and smoke runs; no pickle, nothing executed from the file);
 - any other directory: ``roboact.distributed.policy.load_policy(path)`` (the RLlib BC head),
-  imported lazily so the pool works without it.
+  imported lazily so the pool works without it;
+- ``dagger:<dir>[@beta=p]``: that head, run with the scripted expert labelling every step
+  (``sim_workers/dagger.py``; ``roboact sim demos --policy``).
 """
 
 from __future__ import annotations
@@ -142,6 +144,10 @@ def check_policy_spec(spec: str) -> None:
     """Fail early (in the driver) for a spec no actor could load."""
     if spec in ("expert", "random", "zero"):
         return
+    if spec.startswith("dagger:"):
+        from roboact.sim_workers.dagger import parse_dagger_spec
+
+        spec = parse_dagger_spec(spec)[0]
     path = Path(spec).expanduser()
     if not path.exists():
         raise FileNotFoundError(
@@ -157,6 +163,11 @@ def load_policy(spec: str) -> Any:
     if spec in builtins:
         return builtins[spec]()
     check_policy_spec(spec)
+    if spec.startswith("dagger:"):  # the learned head, labelled step by step by the expert
+        from roboact.sim_workers.dagger import ExpertLabelledPolicy, parse_dagger_spec
+
+        directory, beta = parse_dagger_spec(spec)
+        return ExpertLabelledPolicy(load_policy(directory), builtins["expert"](), beta)
     path = Path(spec).expanduser()
     manifest = path / MANIFEST
     if manifest.is_file():
