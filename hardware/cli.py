@@ -144,7 +144,13 @@ def trials(
     gripper: Annotated[
         str, typer.Option(help="Gripper serial device or tcp://host:port (jaka; '' = none).")
     ] = "",
-    camera: Annotated[str, typer.Option(help="orbbec, opencv or fake (jaka).")] = "fake",
+    camera: Annotated[
+        str | None,
+        typer.Option(
+            help="orbbec, opencv or fake; required with --backend jaka, so a real-arm run never feeds "
+            "synthetic images to its policies by default."
+        ),
+    ] = None,
     faults: Annotated[str, typer.Option(help="Fault SPEC for the fake backend.")] = "",
     address: Annotated[
         str | None, typer.Option(help="Ray cluster address (default: local or RAY_ADDRESS).")
@@ -168,6 +174,8 @@ def trials(
 
     if backend not in ("jaka", "fake", "sim"):
         fail(f"--backend must be jaka, fake or sim, got {backend!r}")
+    if backend == "jaka" and camera is None:
+        fail("--camera is required with --backend jaka: orbbec or opencv (or fake, which feeds synthetic images)")
     try:
         cfg = load_plan(plan)
     except (ConfigError, ValueError) as err:
@@ -185,7 +193,7 @@ def trials(
             use_ray=not no_ray,
             faults=faults or None,
             gripper_port=gripper,
-            camera=camera,
+            camera=camera or "fake",
             max_trials=max_trials,
         )
 

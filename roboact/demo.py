@@ -606,7 +606,9 @@ class Demo:
             "what_ran": f"plan `{c.trials_plan}` on the `{c.trials_backend}` backend "
             "(simulated arm, automatic judge), "
             "every command through the safety filter; trials written to SQLite as they finish",
-            "tables": [{"title": "Table V: subtask success rates (%)", "markdown": table_v(store)}],
+            "tables": [
+                {"title": "Table V protocol on the simulated arm: subtask success rates (%)", "markdown": table_v(store)}
+            ],
             "metrics": result,
         }
 

@@ -141,6 +141,9 @@ def test_sim_backend_runs_and_report_matches_the_store(tmp_path):
     assert data["policies"]["p0"]["subtasks"]["open_drawer"]["rate"] == 100.0
     text = table_v(store)
     assert "| p0 | 100.0 (n=2)" in text and "RoboAct-CLIP (Ours) | 66.7 | 60.0 | 58.3 | 71.4 | 64.1" in text
+    # trials on the simulated arm never carry the paper's "real-world" title
+    assert data["policies"]["p0"]["backends"] == ["sim"]
+    assert "measured on the simulated arm (MuJoCo)" in text and "real-world" not in text.split("\n")[0]
 
 
 def test_plan_order_interleaves_policies():

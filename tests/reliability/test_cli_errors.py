@@ -302,8 +302,8 @@ def test_ray_address_local_starts_a_local_instance_that_declares_the_arm(
         _start_executor(*args)
         assert asked == [{"resources": {"jaka_arm": 1}}]
     else:
-        res = invoke(["hardware", "trials", "--plan", "trials_demo", "--backend", "jaka", "--store",
-                      tmp_path / "t.sqlite"])  # fmt: skip
+        res = invoke(["hardware", "trials", "--plan", "trials_demo", "--backend", "jaka", "--camera",
+                      "opencv", "--store", tmp_path / "t.sqlite"])  # fmt: skip
         assert_one_line(res, "10.0.0.9:6379", "jaka_arm")
 
 
