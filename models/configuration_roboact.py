@@ -102,10 +102,11 @@ class RoboActConfig:
     """0 = replace a class entry by the latest batch class mean (paper); >0 = EMA with this momentum"""
     recomb_batch: int = 0
     """triplets sampled per step for Eq. 20 (without replacement); 0 = the batch size"""
-    recomb_source: str = "banks"
-    """Eq. 18 input: 'banks' = the detached banks (the paper; L_recomb trains only the recombination
-    MLP, the text side and tau); 'batch' = per-class means of the current batch's branch features,
-    the banks filling classes absent from the batch, so L_recomb's gradient reaches the branches"""
+    recomb_source: str = "batch"
+    """Eq. 18 input: 'batch' (default) = per-class means of the current batch's branch features, the
+    banks filling classes absent from the batch, so L_recomb's gradient reaches the branches;
+    'banks' = the detached banks as the paper writes it (L_recomb then trains only the recombination
+    MLP, the text side and tau). Measured in docs/models.md"""
     # --- provenance --------------------------------------------------------------------------
     encoder: str = "embedded"
     """spec of the frozen encoder whose features this model consumes (see models/encoders.py)"""

@@ -30,8 +30,8 @@ Choices the paper leaves open (all documented in docs/models.md):
   (EfficientNet pooled features vs CLIP embeddings); differences are taken after it.
 - Eq. 18 with ``recomb_source="batch"``: the banks are detached buffers, so with them Eq. 20 trains
   the recombination MLP, the text side and tau but never the branches it is meant to disentangle.
-  "batch" recombines the current batch's per-class branch means (in the graph) and uses the banks
-  only for classes the batch lacks; "banks" is the paper's form.
+  "batch" (default) recombines the current batch's per-class branch means (in the graph) and uses
+  the banks only for classes the batch lacks; "banks" is the paper's form.
 - A2 (no disentanglement): F_v is projected to 3E by ``visual_proj`` and F_t by ``text_proj``, so
   ``video_embed`` keeps its size for policies; the auxiliary heads (if on) sit on F_v.
 """
@@ -168,6 +168,7 @@ class RoboActCLIP(nn.Module):
         else:
             self.register_buffer("logit_scale", init)
         self.loss_fn = RoboActLoss(cfg)
+        self._warned_no_labels = False
 
     # ---------------------------------------------------------------------------------------------
     # shapes and buffers
@@ -273,8 +274,9 @@ class RoboActCLIP(nn.Module):
             text_feats: (B, Dt) frozen text features of the clips' captions (Eq. 1), or None.
             recombine: add the recombination pair ``recomb_v``/``recomb_t`` (Eq. 18-19); default:
                 in training mode with text (kept inside ``forward`` so DDP sees every parameter).
-            labels: subject/action/object class ids (B,) of the clips; needed to recombine with
-                ``recomb_source="batch"`` (the batch's branch features are grouped by class).
+            labels: subject/action/object class ids (B,) of the clips; with
+                ``recomb_source="batch"`` the batch's branch features are grouped by them (without
+                them Eq. 18 falls back to the banks, with a warning once).
 
         Returns:
             ``v_sub, v_act, v_obj`` (B, E), ``video_embed`` (B, 3E) (Eq. 24), ``v_attn`` (B, H),
@@ -305,12 +307,15 @@ class RoboActCLIP(nn.Module):
             if recombine and cfg.use_disentanglement and cfg.use_recombination:
                 live = None
                 if cfg.recomb_source == "batch":
-                    if labels is None or any(f not in labels for f in FACTORS):
-                        raise ValueError(
-                            "recomb_source='batch' groups the batch's branch features by class: "
-                            f"pass labels with keys {FACTORS} to forward (compute_loss does)"
+                    if labels is not None and all(f in labels for f in FACTORS):
+                        live = {f: (out[f"v_{_SHORT[f]}"], labels[f]) for f in FACTORS}
+                    elif not self._warned_no_labels:  # the batch's classes are unknown: banks only
+                        logger.warning(
+                            "recomb_source='batch' needs labels %s in forward (compute_loss passes "
+                            "them); without them Eq. 18 uses the detached banks",
+                            FACTORS,
                         )
-                    live = {f: (out[f"v_{_SHORT[f]}"], labels[f]) for f in FACTORS}
+                        self._warned_no_labels = True
                 out["recomb_v"], out["recomb_t"] = self._recombine(frame_feats.shape[0], live)
         return out
 
