@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import sys
-import types
 from pathlib import Path
 
 from typer.testing import CliRunner
@@ -119,9 +117,9 @@ def test_sim_source_dispatches_to_build_sim_store(monkeypatch, tmp_path: Path) -
         )
         return {"source": "sim", "kept": 0}
 
-    module = types.ModuleType("roboact.datasets.sim_source")
-    module.build_sim_store = build_sim_store  # type: ignore[attr-defined]
-    monkeypatch.setitem(sys.modules, "roboact.datasets.sim_source", module)
+    from roboact.datasets import sim_source
+
+    monkeypatch.setattr(sim_source, "build_sim_store", build_sim_store)  # the rest stays real
     result = runner.invoke(
         app,
         [
