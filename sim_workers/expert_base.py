@@ -104,6 +104,7 @@ class ScriptedExpert:
         self.t_phase = 0
         self.q0: Vec | None = None
         self.mem: dict[str, Any] = {}
+        self.labelling = False  # True while labelling another policy's roll-out (DAgger)
 
     # Policy protocol -----------------------------------------------------------------------------
     def bind_env(self, env: Any) -> None:
@@ -136,7 +137,11 @@ class ScriptedExpert:
         return self.control(ph.target(self), q_target, ph.grip, ph.speed)
 
     def _phase_over(self, ph: Phase) -> bool:
-        if self.t_phase >= ph.max_steps:
+        # A labeller (DAgger) follows another policy's states: a phase that timed out there would
+        # label the next phase's actions at the wrong place, so only timed phases (a gripper
+        # closing for a fixed number of steps) end on their step count.
+        timed = ph.min_steps >= ph.max_steps
+        if self.t_phase >= ph.max_steps and (timed or not self.labelling):
             return True
         if self.t_phase < ph.min_steps:
             return False

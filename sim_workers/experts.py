@@ -35,6 +35,9 @@ class ExpertPolicy:
     """The ``expert`` built-in policy: picks the task's scripted expert when bound to an env."""
 
     name: str = "expert"
+    labelling: bool = False
+    """True when the expert labels another policy's states (DAgger): phases end on reaching their
+    goal, not on their step limits (see ``ScriptedExpert._phase_over``)"""
     _impl: ScriptedExpert | None = field(default=None, repr=False)
 
     def bind_env(self, env: Any) -> None:
@@ -42,6 +45,7 @@ class ExpertPolicy:
         if task not in EXPERTS:
             raise ValueError(f"no scripted expert for task {task!r}; experts exist for {', '.join(EXPERTS)}")
         self._impl = EXPERTS[task]()
+        self._impl.labelling = self.labelling
         self._impl.bind_env(env)
 
     def reset(self) -> None:

@@ -167,7 +167,7 @@ def load_policy(spec: str) -> Any:
         from roboact.sim_workers.dagger import ExpertLabelledPolicy, parse_dagger_spec
 
         directory, beta = parse_dagger_spec(spec)
-        return ExpertLabelledPolicy(load_policy(directory), builtins["expert"](), beta)
+        return ExpertLabelledPolicy(load_policy(directory), builtins["expert"](labelling=True), beta)
     path = Path(spec).expanduser()
     manifest = path / MANIFEST
     if manifest.is_file():
