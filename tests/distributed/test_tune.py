@@ -70,3 +70,18 @@ def test_optuna_searcher_suggests_points_inside_the_yaml_space():
         assert set(point) == set(sc.space)
         for key, spec in sc.space.items():
             assert spec["low"] <= point[key] <= spec["high"]
+
+
+def test_best_trial_of_tied_trials_does_not_depend_on_result_order():
+    import pandas as pd
+    from roboact.distributed.tune_report import best_result
+
+    class R:
+        def __init__(self, path: str, accs: list[float]) -> None:
+            self.path, self.error = path, None
+            self.metrics_dataframe = pd.DataFrame({"val/acc": accs})
+
+    trials = [R("t_b", [0.5, 0.75]), R("t_a", [0.75, 0.5]), R("t_c", [0.25])]
+    assert best_result(trials, "val/acc", "max").path == "t_a"
+    assert best_result(trials[::-1], "val/acc", "max").path == "t_a"
+    assert best_result(trials, "val/acc", "min").path == "t_c"
