@@ -52,8 +52,10 @@ class PolicyTrainConfig:
 
     features: str = "embedded"
     """feature spec: embedded | open_clip:<arch>:<ckpt> | roboact:<model_dir>, options @k=..,stride=.."""
-    iterations: int = 500
-    """RLlib training iterations; each is one minibatch gradient update of BC on the local learner"""
+    iterations: int = 8000
+    """RLlib training iterations; each is one minibatch gradient update of BC on the local learner.
+    Why 8000: 500 underfits (Kitchen door head's action std ~0.23 of the range; door 0/10), 3000
+    gave door 2/10, 8000 door 9/10 and micro 6/10 (docs/policy.md); about 2 min per Kitchen head"""
     batch_size: int = 256
     """steps per minibatch (RLlib train_batch_size_per_learner)"""
     lr: float = 1e-3

@@ -169,7 +169,7 @@ SCALE_PRESETS: dict[str, dict[str, Any]] = {
         "sim_config": "sim_large",
         "demos_per_task": 50,
         "eval_episodes": 50,
-        "policy_iterations": 2000,
+        "policy_iterations": 8000,  # the policy protocol's default (docs/policy.md)
     },
 }
 RESUME_FREE = ("out", "rows", "suites", "workers", "address", "videos")
