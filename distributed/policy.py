@@ -451,7 +451,8 @@ def load_policy(path: str | Path, device: str = "cpu") -> Policy:
     from .policy_data import Normaliser
     from .policy_features import FeatureExtractor, FeatureSpec
 
-    path = Path(path).resolve()  # RLModule.from_checkpoint reads through pyarrow, which wants an absolute path
+    # RLModule.from_checkpoint reads through pyarrow, which wants an absolute path
+    path = Path(path).resolve()
     meta = read_policy_meta(path)
     heads: dict[str, tuple[Any, Any]] = {}
     for name, head in _heads_meta(meta).items():

@@ -37,7 +37,14 @@ from roboact.runs import run_dir as make_run_dir
 
 from .fit_data import heldout_recombination, load_fit_data
 from .run_logger import RunLogger
-from .train_config import DataConfig, OptimConfig, TrainConfig, resolve_model_config, total_steps
+from .train_config import (
+    NAME_AND_PLACE_SETTINGS,
+    DataConfig,
+    OptimConfig,
+    TrainConfig,
+    resolve_model_config,
+    total_steps,
+)
 from .train_loop import MODEL_SUBDIR, train_loop_per_worker
 
 __all__ = ["DataConfig", "OptimConfig", "TrainConfig", "fit", "prepare_fit", "run_trainer"]
@@ -144,13 +151,7 @@ def _finished(run_path: Path, config: TrainConfig) -> dict[str, Any] | None:
 # Settings that never change a finished checkpoint's weights: names, paths, logging, restarts,
 # resources. The step budget is also free: a rerun with more steps continues the run.
 _FREE_SETTINGS = (
-    "name",
-    "runs_root",
-    "storage_path",
-    "tensorboard",
-    "mlflow_uri",
-    "max_failures",
-    "step_sleep_s",
+    *NAME_AND_PLACE_SETTINGS,
     "log_every",
     "checkpoint_every",
     "keep_checkpoints",

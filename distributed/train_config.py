@@ -74,6 +74,18 @@ class DataConfig:
     """named split of the store: ``random`` or ``heldout_<Subject>`` (cross-embodiment)"""
 
 
+NAME_AND_PLACE_SETTINGS = (
+    "name",
+    "runs_root",
+    "storage_path",
+    "tensorboard",
+    "mlflow_uri",
+    "max_failures",
+    "step_sleep_s",
+)
+"""TrainConfig fields that name, place or pace a run but never change its weights"""
+
+
 @dataclass
 class TrainConfig:
     """A Ray Train fit of RoboAct-CLIP on frozen features (paper Sec. III-B, Eq. 27)."""
@@ -136,15 +148,7 @@ class TrainConfig:
     def fingerprint(self) -> str:
         """Hash of everything that changes the result (not name, paths or logging)."""
         data = config_to_dict(self)
-        for key in (
-            "name",
-            "runs_root",
-            "storage_path",
-            "tensorboard",
-            "mlflow_uri",
-            "max_failures",
-            "step_sleep_s",
-        ):
+        for key in NAME_AND_PLACE_SETTINGS:
             data.pop(key)
         return hashlib.sha1(json.dumps(data, sort_keys=True, default=str).encode()).hexdigest()[:16]
 

@@ -175,7 +175,10 @@ def trials(
     if backend not in ("jaka", "fake", "sim"):
         fail(f"--backend must be jaka, fake or sim, got {backend!r}")
     if backend == "jaka" and camera is None:
-        fail("--camera is required with --backend jaka: orbbec or opencv (or fake, which feeds synthetic images)")
+        fail(
+            "--camera is required with --backend jaka: orbbec or opencv "
+            "(or fake, which feeds synthetic images)"
+        )
     try:
         cfg = load_plan(plan)
     except (ConfigError, ValueError) as err:

@@ -607,7 +607,10 @@ class Demo:
             "(simulated arm, automatic judge), "
             "every command through the safety filter; trials written to SQLite as they finish",
             "tables": [
-                {"title": "Table V protocol on the simulated arm: subtask success rates (%)", "markdown": table_v(store)}
+                {
+                    "title": "Table V protocol on the simulated arm: subtask success rates (%)",
+                    "markdown": table_v(store),
+                }
             ],
             "metrics": result,
         }

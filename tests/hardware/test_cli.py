@@ -113,7 +113,17 @@ def test_fake_controller_command_serves_the_check_command():
 
 def test_real_arm_trials_need_an_explicit_camera(tmp_path):
     res = CliRunner().invoke(
-        app, ["hardware", "trials", "--plan", "trials_demo", "--backend", "jaka", "--store", str(tmp_path / "t.sqlite")]
+        app,
+        [
+            "hardware",
+            "trials",
+            "--plan",
+            "trials_demo",
+            "--backend",
+            "jaka",
+            "--store",
+            str(tmp_path / "t.sqlite"),
+        ],
     )
     assert res.exit_code == 2 and "--camera is required with --backend jaka" in res.output
     assert not (tmp_path / "t.sqlite").exists()  # refused before anything was opened

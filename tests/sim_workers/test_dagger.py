@@ -53,8 +53,15 @@ def test_dagger_episodes_record_expert_labels_and_are_trained_on_even_when_faile
     head = LinearPolicy(np.zeros((9, 9)), np.full(9, 0.1)).save(tmp_path / "head")
     out = tmp_path / "dagger.h5"
     collect_demos(
-        "kitchen", "slide", 1, out, workers=1, image_size=32, max_steps=6,
-        seed_base=200_000, policy=f"dagger:{head}",
+        "kitchen",
+        "slide",
+        1,
+        out,
+        workers=1,
+        image_size=32,
+        max_steps=6,
+        seed_base=200_000,
+        policy=f"dagger:{head}",
     )
     with h5py.File(out) as f:
         grp = f["data/demo_0"]
