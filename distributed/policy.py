@@ -411,7 +411,7 @@ class Policy:
         return norm.unnorm_action(mean)
 
 
-def _heads_meta(meta: dict[str, Any]) -> dict[str, dict[str, Any]]:
+def heads_meta(meta: dict[str, Any]) -> dict[str, dict[str, Any]]:
     """``heads`` of a checkpoint; a roboact-policy/1 checkpoint is one shared head."""
     if "heads" in meta:
         return meta["heads"]
@@ -437,7 +437,7 @@ def read_policy_meta(path: str | Path) -> dict[str, Any]:
     for key in needed:
         if key not in meta:
             raise ValueError(f"{meta_path}: missing field {key!r}")
-    for name, head in _heads_meta(meta).items():
+    for name, head in heads_meta(meta).items():
         for key in ("module_dir", "normalisation"):
             if key not in head:
                 raise ValueError(f"{meta_path}: head {name!r} has no field {key!r}")
@@ -455,7 +455,7 @@ def load_policy(path: str | Path, device: str = "cpu") -> Policy:
     path = Path(path).resolve()
     meta = read_policy_meta(path)
     heads: dict[str, tuple[Any, Any]] = {}
-    for name, head in _heads_meta(meta).items():
+    for name, head in heads_meta(meta).items():
         module_dir = path / head["module_dir"]
         if not module_dir.is_dir():
             raise FileNotFoundError(

@@ -76,7 +76,7 @@ def register(app: typer.Typer) -> None:
     @grp.command("info")
     def info(ckpt: Annotated[Path, typer.Argument(help="Policy checkpoint directory.")]) -> None:
         """Print a checkpoint's feature spec, dimensions, tasks and training summary."""
-        from .policy import _heads_meta, read_policy_meta
+        from .policy import heads_meta, read_policy_meta
 
         try:
             meta = read_policy_meta(ckpt)
@@ -85,7 +85,7 @@ def register(app: typer.Typer) -> None:
         training = {k: v for k, v in meta.get("training", {}).items() if k != "loss_curve"}
         keys = ("features", "feature_dim", "state_dim", "action_dim", "chunk", "suite")
         shown = {k: meta.get(k) for k in keys}
-        heads = _heads_meta(meta)
+        heads = heads_meta(meta)
         shown["heads"] = {
             name: {"tasks": h["normalisation"]["tasks"], "obs_dim": h.get("obs_dim", meta.get("obs_dim"))}
             for name, h in heads.items()

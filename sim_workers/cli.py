@@ -209,10 +209,10 @@ def check_checkpoint(spec: str) -> None:
     if (path / MANIFEST).is_file():  # a small numpy policy: loading it is the check
         load_policy(spec)
         return
-    from roboact.distributed.policy import _heads_meta, read_policy_meta
+    from roboact.distributed.policy import heads_meta, read_policy_meta
 
     meta = read_policy_meta(path)
-    for name, head in _heads_meta(meta).items():
+    for name, head in heads_meta(meta).items():
         module_dir = path / head["module_dir"]
         if not module_dir.is_dir() or not any(module_dir.iterdir()):
             raise FileNotFoundError(
