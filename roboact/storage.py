@@ -1,0 +1,401 @@
+"""One storage layer: every input and output path may be a local path or an ``s3://`` / ``gs://`` URI.
+
+Why one module: on a cluster whose nodes share no disk, a path that only the driver's node has is
+useless to an actor on another node, and a hand-rolled ``Path(uri)`` silently turns ``s3://b/f.h5``
+into the local ``s3:/b/f.h5``. Everything here goes through fsspec (``s3fs`` for ``s3://``, ``gcsfs``
+for ``gs://`` when installed), so credentials and endpoints come from the providers' standard
+settings: ``AWS_ENDPOINT_URL``, ``AWS_ACCESS_KEY_ID`` / ``AWS_SECRET_ACCESS_KEY`` or an instance role
+for S3, ``GOOGLE_APPLICATION_CREDENTIALS`` for GCS.
+
+Local paths pass through unchanged and are never copied. Remote inputs that are read with random
+access (HDF5 stores, policy directories) are staged once per node with ``local_copy`` into a cache
+(``ROBOACT_CACHE`` or ``~/.cache/roboact``, under ``staged/``), keyed by URI and checked against the
+remote's ETags (or size and modification time), so a rerun reuses the copy and a changed remote is
+fetched again. Outputs are written locally and sent with ``upload``.
+
+``check_shareable`` is the fail-fast rule for multi-node clusters: a plain local path handed to
+another node is refused, naming the option that fixes it, unless the user says it lies on a
+filesystem every node mounts (``--shared-fs`` or ``ROBOACT_SHARED_FS=1``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import shutil
+import tempfile
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from roboact.errors import UserError
+
+CACHE_ENV = "ROBOACT_CACHE"
+"""root of roboact's per-node caches (default ``~/.cache/roboact``); staged copies live in ``staged/``"""
+SHARED_FS_ENV = "ROBOACT_SHARED_FS"
+"""set to 1: plain local paths lie on a filesystem every node mounts (NFS, EFS, a PVC)"""
+_URI = re.compile(r"^([a-zA-Z][a-zA-Z0-9+.-]*)://")
+_VERSION_FILE = ".roboact-staged.json"
+
+
+class StorageError(UserError, OSError):
+    """A URI that does not exist, cannot be reached, or whose credentials were refused.
+
+    A ``UserError`` (one line, exit 2 from the CLI); an ``OSError`` for callers that catch those.
+    """
+
+
+def scheme(uri: str | os.PathLike[str]) -> str:
+    """The URI's scheme (``s3``, ``gs``), or ``""`` for a plain path (and for ``file://``)."""
+    match = _URI.match(str(uri))
+    name = match.group(1).lower() if match else ""
+    return "" if name == "file" else name
+
+
+def is_remote(uri: str | os.PathLike[str] | None) -> bool:
+    """True for ``s3://``, ``gs://`` and other fsspec URIs; False for plain and ``file://`` paths."""
+    return uri is not None and bool(scheme(uri))
+
+
+def resolve(uri: str | os.PathLike[str]) -> str:
+    """A URI unchanged, a local path made absolute: what the driver hands to actors and workers.
+
+    Why: an actor does not share the driver's working directory (nor, on a cluster, its node), so a
+    relative path would name another file there.
+    """
+    text = str(uri)
+    if is_remote(text):
+        return text
+    if text.startswith("file://"):
+        text = text[len("file://") :]
+    return str(Path(text).expanduser().absolute())
+
+
+def join(uri: str | os.PathLike[str], *parts: str) -> str:
+    """``uri/part/...`` for a URI (always ``/``), ``Path(uri, *parts)`` as a string for a local path."""
+    text = str(uri)
+    if not is_remote(text):
+        return str(Path(text, *parts))
+    return "/".join([text.rstrip("/"), *(p.strip("/") for p in parts if p)])
+
+
+def filesystem(uri: str | os.PathLike[str]) -> tuple[Any, str]:
+    """``(fsspec filesystem, path inside it)`` for ``uri``.
+
+    Raises:
+        StorageError: the scheme needs a package that is not installed (``gs://`` without gcsfs),
+            naming the URI and the package.
+    """
+    import fsspec.core
+
+    text = str(uri)
+    options: dict[str, Any] = {}
+    endpoint = os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL")
+    if scheme(text) in ("s3", "s3a") and endpoint:
+        # botocore reads the variable itself; passing it keys fsspec's instance cache on it too, so a
+        # changed endpoint in one process never reuses a client bound to the old one
+        options["endpoint_url"] = endpoint
+    try:
+        return fsspec.core.url_to_fs(text, **options)
+    except ImportError as err:
+        raise StorageError(
+            f"{text}: the {scheme(text)}:// scheme needs a package that is not installed ({err}); "
+            "for gs:// run `pip install gcsfs`"
+        ) from None
+    except ValueError as err:  # an unknown protocol
+        raise StorageError(f"{text}: {err}") from None
+
+
+@contextmanager
+def _errors(uri: str, action: str) -> Iterator[None]:
+    """Turn the providers' failures into one-line ``StorageError``s that name the URI."""
+    try:
+        yield
+    except StorageError:
+        raise
+    except FileNotFoundError:
+        raise StorageError(f"{uri}: no such file or folder ({action})") from None
+    except PermissionError as err:
+        raise StorageError(
+            f"{uri}: access denied while trying to {action} ({err}); check the credentials "
+            "(AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY or the instance role for s3://, "
+            "GOOGLE_APPLICATION_CREDENTIALS for gs://) and AWS_ENDPOINT_URL"
+        ) from None
+    except Exception as err:
+        module = type(err).__module__.split(".")[0]
+        if module in ("botocore", "aiobotocore", "google", "gcsfs", "s3fs", "aiohttp"):
+            # no credentials, an unreachable endpoint, an expired token: the provider's words, one line
+            reason = " ".join(str(err).split())[:300]
+            raise StorageError(
+                f"{uri}: could not {action}: {type(err).__name__}: {reason} (credentials and "
+                "endpoint come from AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY/AWS_ENDPOINT_URL for s3://)"
+            ) from None
+        raise
+
+
+def exists(uri: str | os.PathLike[str]) -> bool:
+    """Whether a file or folder exists at ``uri`` (local or remote)."""
+    text = str(uri)
+    if not is_remote(text):
+        return Path(resolve(text)).exists()
+    fs, path = filesystem(text)
+    with _errors(text, "check whether it exists"):
+        fs.invalidate_cache()
+        return bool(fs.exists(path))
+
+
+def is_dir(uri: str | os.PathLike[str]) -> bool:
+    """Whether ``uri`` is a folder (an object-store prefix with objects under it counts)."""
+    text = str(uri)
+    if not is_remote(text):
+        return Path(resolve(text)).is_dir()
+    fs, path = filesystem(text)
+    with _errors(text, "check whether it is a folder"):
+        fs.invalidate_cache()
+        return bool(fs.isdir(path))
+
+
+def open_file(uri: str | os.PathLike[str], mode: str = "rb", **kwargs: Any) -> Any:
+    """Open ``uri`` for reading or writing; a context manager giving a file object.
+
+    Writes to an object store become visible when the file is closed. Use it for small files
+    (JSON, YAML, reports); large random-access files (HDF5) go through ``local_copy``/``upload``.
+
+    Raises:
+        StorageError: the file is missing (when reading) or access was refused, naming ``uri``.
+    """
+    import fsspec
+
+    text = str(uri)
+    if "r" in mode and not exists(text):
+        raise StorageError(f"{text}: no such file")
+    if not is_remote(text) and any(m in mode for m in "wax"):
+        Path(resolve(text)).parent.mkdir(parents=True, exist_ok=True)
+    with _errors(text, "open it"):
+        return fsspec.open(text, mode, **kwargs).open()
+
+
+def cache_root() -> Path:
+    """Where per-node copies of remote files live: ``$ROBOACT_CACHE`` or ``~/.cache/roboact``."""
+    return Path(os.environ.get(CACHE_ENV) or Path.home() / ".cache" / "roboact").expanduser()
+
+
+def _key(uri: str) -> str:
+    return hashlib.sha1(uri.rstrip("/").encode()).hexdigest()[:16]
+
+
+def _base_name(uri: str) -> str:
+    return uri.rstrip("/").rsplit("/", 1)[-1] or "root"
+
+
+def remote_version(uri: str) -> str:
+    """A fingerprint of what ``uri`` holds now: ETags (or size and modification time) of its files.
+
+    Why not a content hash: it would mean reading the whole object to decide whether to read it.
+    Object stores give every object an ETag that changes when its content does.
+    """
+    fs, path = filesystem(uri)
+    with _errors(uri, "list it"):
+        fs.invalidate_cache()  # another node may have rewritten it since this process last looked
+        if not fs.exists(path):
+            raise StorageError(f"{uri}: no such file or folder")
+        if fs.isdir(path):
+            infos = fs.find(path, detail=True)
+            prefix = path.rstrip("/") + "/"
+            entries = sorted(
+                (name[len(prefix) :] if name.startswith(prefix) else name, _stamp(info))
+                for name, info in infos.items()
+            )
+            if not entries:
+                raise StorageError(f"{uri}: an empty folder")
+            kind = "dir"
+        else:
+            entries = [("", _stamp(fs.info(path)))]
+            kind = "file"
+    return kind + ":" + hashlib.sha1(json.dumps(entries).encode()).hexdigest()
+
+
+def _stamp(info: Mapping[str, Any]) -> str:
+    """One object's identity: its ETag when the store gives one, else size and modification time."""
+    for key in ("ETag", "etag", "md5Hash", "crc32c"):
+        if info.get(key):
+            return str(info[key]).strip('"')
+    mtime = info.get("LastModified") or info.get("mtime") or info.get("updated") or info.get("created")
+    return f"{info.get('size')}:{mtime}"
+
+
+def local_copy(uri: str | os.PathLike[str]) -> Path:
+    """A local path holding ``uri``'s file or folder; for a local path, the path itself (no copy).
+
+    A remote URI is downloaded once per node into ``<cache_root>/staged/<key>/<name>`` and reused
+    while its remote version (``remote_version``) is unchanged; a changed remote is fetched again.
+    The download goes to a temporary folder that is renamed into place, under a per-URI lock, so
+    concurrent actors on one node stage it once and never see half a copy.
+
+    Raises:
+        StorageError: ``uri`` does not exist (local or remote), or the store refused access.
+    """
+    text = str(uri)
+    if not is_remote(text):
+        path = Path(resolve(text))
+        if not path.exists():
+            raise StorageError(f"{text}: no such file or folder")
+        return path
+    from filelock import FileLock
+
+    slot = cache_root() / "staged" / _key(text)
+    slot.mkdir(parents=True, exist_ok=True)
+    target = slot / _base_name(text)
+    marker = slot / _VERSION_FILE
+    with FileLock(str(slot) + ".lock"):
+        version = remote_version(text)
+        if target.exists() and marker.is_file():
+            saved = json.loads(marker.read_text())
+            if saved.get("version") == version and saved.get("uri") == text:
+                return target
+        fs, path = filesystem(text)
+        tmp = Path(tempfile.mkdtemp(prefix=".staging-", dir=slot))
+        try:
+            with _errors(text, "download it"):
+                if version.startswith("dir:"):
+                    fs.get(path.rstrip("/") + "/", str(tmp / target.name), recursive=True)
+                else:
+                    fs.get(path, str(tmp / target.name))
+            marker.unlink(missing_ok=True)
+            if target.is_dir():
+                shutil.rmtree(target)
+            elif target.exists():
+                target.unlink()
+            os.replace(tmp / target.name, target)
+            marker.write_text(json.dumps({"uri": text, "version": version}))
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+    return target
+
+
+def upload(local: str | os.PathLike[str], uri: str | os.PathLike[str]) -> str:
+    """Copy a local file or folder to ``uri`` (a folder's files keep their relative paths).
+
+    A local destination is a plain copy (nothing happens when it is the source itself). Returns
+    ``uri`` as a string.
+
+    Raises:
+        StorageError: ``local`` does not exist, or the store refused the write, naming the URI.
+    """
+    src, text = Path(local), str(uri)
+    if not src.exists():
+        raise StorageError(f"{src}: nothing to upload to {text} (no such file or folder)")
+    if not is_remote(text):
+        dst = Path(resolve(text))
+        if dst == src.absolute():
+            return text
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        if src.is_dir():
+            shutil.copytree(src, dst, dirs_exist_ok=True)
+        else:
+            shutil.copy2(src, dst)
+        return text
+    fs, path = filesystem(text)
+    with _errors(text, "upload to it"):
+        if src.is_dir():
+            for file in sorted(p for p in src.rglob("*") if p.is_file() and not _is_lock(p)):
+                fs.put_file(str(file), path.rstrip("/") + "/" + file.relative_to(src).as_posix())
+        else:
+            fs.put_file(str(src), path)
+    return text
+
+
+def _is_lock(path: Path) -> bool:
+    """A run's lock file: it belongs to the node that holds it, never to the remote copy."""
+    return path.name.startswith(".") and path.name.endswith(".lock")
+
+
+def download_into(uri: str | os.PathLike[str], local: str | os.PathLike[str]) -> bool:
+    """Copy a remote folder's files into the local folder ``local`` (created); False when ``uri`` is
+    absent. Used to continue a run whose directory lives in object storage on a fresh node."""
+    text = str(uri)
+    if not is_remote(text) or not exists(text):
+        return False
+    fs, path = filesystem(text)
+    dst = Path(local)
+    dst.mkdir(parents=True, exist_ok=True)
+    with _errors(text, "download it"):
+        fs.get(path.rstrip("/") + "/", str(dst) + "/", recursive=True)
+    return True
+
+
+def local_root(root: str | os.PathLike[str]) -> Path:
+    """The local folder that stands in for an output root (``--runs-root``).
+
+    A local root is itself. A remote root gets a per-node working folder under
+    ``<cache_root>/work/<key>/``: run directories are written there (locks, appended metrics,
+    TensorBoard events need a real filesystem) and ``mirrored_dir`` uploads them.
+    """
+    text = str(root)
+    if not is_remote(text):
+        return Path(resolve(text))
+    path = cache_root() / "work" / _key(text)
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+@contextmanager
+def mirrored_dir(local: Path, uri: str | None) -> Iterator[Path]:
+    """Work in ``local`` and keep the remote ``uri`` holding the same files.
+
+    On entry a remote copy is downloaded when ``local`` holds nothing yet (a rerun on another
+    node continues the run); on exit, also after an error so finished parts are kept, ``local`` is
+    uploaded. ``uri`` None (a local run directory) does nothing.
+    """
+    if uri is None or not is_remote(uri):
+        yield local
+        return
+    if not any(p.is_file() for p in local.rglob("*") if not p.name.startswith(".")):
+        download_into(uri, local)
+    try:
+        yield local
+    finally:
+        upload(local, uri)
+
+
+def node_local_paths(paths: Mapping[str, str | os.PathLike[str] | None]) -> dict[str, str]:
+    """The entries of ``{option: path}`` that are plain local paths (None entries are skipped)."""
+    return {opt: str(p) for opt, p in paths.items() if p is not None and str(p) and not is_remote(p)}
+
+
+def shared_fs_declared(flag: bool = False) -> bool:
+    """``--shared-fs`` was passed or ``ROBOACT_SHARED_FS`` is set to 1/true/yes."""
+    return flag or os.environ.get(SHARED_FS_ENV, "").strip().lower() in ("1", "true", "yes")
+
+
+def check_shareable(
+    paths: Mapping[str, str | os.PathLike[str] | None], nodes: int, shared_fs: bool = False
+) -> None:
+    """Refuse to hand node-local paths to other nodes of a multi-node cluster.
+
+    Args:
+        paths: ``{option that sets it: path}`` for every path the command gives actors or workers
+            on other nodes (``--storage-path``, ``--store``, ``--policy``); None means "not set"
+            only when the caller has already filled in its default.
+        nodes: alive nodes of the cluster the command is connected to.
+        shared_fs: ``--shared-fs``: plain paths lie on a filesystem every node mounts.
+
+    Raises:
+        UserError: naming each node-local path, the option that fixes it and ``--shared-fs``.
+    """
+    if nodes <= 1 or shared_fs_declared(shared_fs):
+        return
+    local = node_local_paths(paths)
+    if not local:
+        return
+    named = "; ".join(f"{opt} {p}" for opt, p in local.items())
+    first = next(iter(local))
+    raise UserError(
+        f"this Ray cluster has {nodes} alive nodes and these paths exist on this node only: {named}. "
+        f"Other nodes cannot read or write them: pass an object-store URI (e.g. {first} "
+        f"s3://BUCKET/...), or --shared-fs (ROBOACT_SHARED_FS=1) "
+        "if they lie on a filesystem every node mounts"
+    )

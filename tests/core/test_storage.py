@@ -1,0 +1,149 @@
+"""roboact.storage: URIs, staging once per node, uploads, and the multi-node fail-fast rule.
+
+The object store is moto's S3 server on 127.0.0.1 (the real S3 protocol, reached through s3fs
+exactly as a real bucket would be, endpoint from ``AWS_ENDPOINT_URL``).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from roboact import storage
+from roboact.errors import UserError
+
+BUCKET = "roboact-test"
+
+
+@pytest.fixture(scope="module")
+def s3_endpoint() -> Iterator[str]:
+    """An S3 server on loopback for this module; yields its endpoint URL."""
+    from moto.server import ThreadedMotoServer
+
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    yield f"http://{host}:{port}"
+    server.stop()
+
+
+@pytest.fixture
+def s3(s3_endpoint: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> str:
+    """Point the process at the loopback S3 and a fresh staging cache; return a bucket URI."""
+    monkeypatch.setenv("AWS_ENDPOINT_URL", s3_endpoint)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    monkeypatch.setenv(storage.CACHE_ENV, str(tmp_path / "cache"))
+    fs, _ = storage.filesystem(f"s3://{BUCKET}")
+    if not fs.exists(BUCKET):
+        fs.mkdir(BUCKET)
+    return f"s3://{BUCKET}/{tmp_path.name}"
+
+
+def test_uris_and_local_paths_are_told_apart() -> None:
+    assert storage.is_remote("s3://b/k.h5") and storage.is_remote("gs://b/k")
+    assert not storage.is_remote("runs/fit1") and not storage.is_remote("file:///tmp/x")
+    assert not storage.is_remote("dagger:runs/p")  # a policy spec prefix is not a scheme
+    assert storage.resolve("s3://b/k.h5") == "s3://b/k.h5"
+    assert storage.resolve("runs/fit1") == str(Path("runs/fit1").absolute())
+    assert storage.join("s3://b/runs/", "fit1", "model") == "s3://b/runs/fit1/model"
+    assert storage.join("/tmp/runs", "fit1") == "/tmp/runs/fit1"
+
+
+def test_local_paths_pass_through_without_copying(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(storage.CACHE_ENV, str(tmp_path / "cache"))
+    store = tmp_path / "f.h5"
+    store.write_bytes(b"x")
+    assert storage.local_copy(store) == store
+    assert storage.local_root(tmp_path / "runs") == tmp_path / "runs"
+    assert not (tmp_path / "cache").exists()
+    with pytest.raises(storage.StorageError, match="missing.h5: no such file"):
+        storage.local_copy(tmp_path / "missing.h5")
+
+
+@pytest.mark.timeout(60)
+def test_a_remote_file_is_staged_once_and_again_when_it_changes(s3: str, tmp_path: Path) -> None:
+    src = tmp_path / "f.h5"
+    src.write_bytes(b"version one")
+    uri = storage.upload(src, f"{s3}/stores/f.h5")
+    first = storage.local_copy(uri)
+    assert first.read_bytes() == b"version one"
+    assert first.is_relative_to(tmp_path / "cache" / "staged")
+    stamp = first.stat().st_mtime_ns
+    again = storage.local_copy(uri)
+    assert again == first and again.stat().st_mtime_ns == stamp  # reused, not downloaded again
+    src.write_bytes(b"version two, longer")
+    storage.upload(src, uri)
+    assert storage.local_copy(uri).read_bytes() == b"version two, longer"
+
+
+@pytest.mark.timeout(60)
+def test_a_remote_folder_is_staged_whole(s3: str, tmp_path: Path) -> None:
+    policy = tmp_path / "policy"
+    (policy / "rl_module").mkdir(parents=True)
+    (policy / "policy.json").write_text('{"kind": "bc"}')
+    (policy / "rl_module" / "weights.bin").write_bytes(b"\x00\x01")
+    uri = storage.upload(policy, f"{s3}/policies/p1")
+    assert storage.is_dir(uri)
+    staged = storage.local_copy(uri)
+    assert staged.name == "p1"
+    assert json.loads((staged / "policy.json").read_text()) == {"kind": "bc"}
+    assert (staged / "rl_module" / "weights.bin").read_bytes() == b"\x00\x01"
+
+
+@pytest.mark.timeout(60)
+def test_a_missing_uri_is_a_user_error_naming_it(s3: str) -> None:
+    with pytest.raises(storage.StorageError, match=r"s3://roboact-test/.*/nope\.h5: no such file"):
+        storage.local_copy(f"{s3}/nope.h5")
+    with pytest.raises(UserError, match="s3://no-such-bucket-x/f.h5"):
+        storage.local_copy("s3://no-such-bucket-x/f.h5")
+    with pytest.raises(storage.StorageError, match="no such file"):
+        storage.open_file(f"{s3}/nope.json", "r")
+
+
+@pytest.mark.timeout(60)
+def test_open_file_writes_and_reads_an_object(s3: str) -> None:
+    with storage.open_file(f"{s3}/notes/a.json", "w") as fh:
+        fh.write('{"a": 1}')
+    with storage.open_file(f"{s3}/notes/a.json", "r") as fh:
+        assert json.load(fh) == {"a": 1}
+
+
+@pytest.mark.timeout(60)
+def test_a_mirrored_run_directory_continues_on_a_fresh_node(
+    s3: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    uri = f"{s3}/runs/fit1"
+    node_a = storage.local_root(f"{s3}/runs") / "fit1"
+    node_a.mkdir(parents=True)
+    with storage.mirrored_dir(node_a, uri) as run:
+        (run / "metrics.jsonl").write_text('{"step": 10}\n')
+        (run / ".roboact.lock").write_text("")
+    assert storage.exists(f"{uri}/metrics.jsonl")
+    assert not storage.exists(f"{uri}/.roboact.lock")  # the lock belongs to the node holding it
+    monkeypatch.setenv(storage.CACHE_ENV, str(tmp_path / "other_node_cache"))
+    node_b = storage.local_root(f"{s3}/runs") / "fit1"
+    assert node_b != node_a
+    node_b.mkdir(parents=True)
+    with storage.mirrored_dir(node_b, uri) as run:
+        assert (run / "metrics.jsonl").read_text() == '{"step": 10}\n'
+
+
+def test_node_local_paths_are_refused_on_a_multi_node_cluster(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv(storage.SHARED_FS_ENV, raising=False)
+    paths = {"--storage-path": "/home/me/runs/fit1/ray_results", "--features": "s3://b/f.h5"}
+    with pytest.raises(UserError) as err:
+        storage.check_shareable(paths, nodes=2)
+    message = str(err.value)
+    assert "--storage-path /home/me/runs/fit1/ray_results" in message
+    assert "s3://" in message and "--shared-fs" in message
+    assert "--features" not in message  # a URI is fine
+    storage.check_shareable(paths, nodes=1)  # one node: every path is reachable
+    storage.check_shareable(paths, nodes=2, shared_fs=True)  # the user says every node mounts it
+    storage.check_shareable({"--storage-path": "s3://b/ray"}, nodes=3)
+    monkeypatch.setenv(storage.SHARED_FS_ENV, "1")
+    storage.check_shareable(paths, nodes=2)
