@@ -1,11 +1,19 @@
-"""Recognition evaluation (paper Sec. IV-A, Table II) and what the paper does not report.
+"""Recognition evaluation (paper Sec. IV-A) and what the paper does not report.
 
-- ``evaluate_recognition``: subject/action/object top-1 accuracy on a split part, from the auxiliary
-  classifiers (Eq. 22) and by text matching against the class names, confusion matrices (CSV and
-  PNG), and text->video retrieval R@1/5/10.
-- ``table_ii``: the paper's Table II layout (16/8/32 frames, w/o disentanglement) with our measured
-  numbers beside the paper's; ``table_ii_fits`` trains every row with the same budget first.
-- ``cross_embodiment``: train without one embodiment, test on it (one row per held-out subject).
+The paper's recognition figures (99.49 / 99.88 / 97.43 % action/subject/object; 8 and 32 frames;
+w/o disentanglement) are given in the text of Sec. IV-A, not in a table (its Table II is LIBERO).
+
+- ``evaluate_recognition``: subject/action/object top-1 accuracy on a split part with a bootstrap
+  95 % interval, from the auxiliary classifiers (Eq. 22) and by text matching against the class
+  names, confusion matrices (CSV and PNG), text->video retrieval R@1/5/10, and the per-clip
+  predictions that paired comparisons need.
+- ``table_ii``/``table_ii_fits``: every recognition row (16/8/32 frames and the ablations A1-A4)
+  trained on one budget, our numbers beside the paper's, and each row's paired difference from
+  the full model on the same test clips (``compare``).
+- ``cross_embodiment``: train without one embodiment, test on it, for every held-out embodiment.
+
+Every number comes from ``roboact.models.metrics`` (accuracy, intervals, paired differences,
+retrieval), the same functions the train loop's validation accuracy uses.
 
 Retrieval protocol: the queries are the distinct captions of the evaluated clips (Algorithm 1
 captions repeat: many clips show the same action on the same object); a video is relevant to a
@@ -23,13 +31,38 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from roboact.models.metrics import (
+    RECALL_KS,
+    SOURCES,
+    Estimate,
+    accuracy,
+    bootstrap_mean,
+    caption_retrieval,
+    confusion_matrix,
+    factor_accuracies,
+    headline_source,
+    paired_factor_differences,
+    predict_batched,
+    retrieval_recall,
+)
 
 from roboact.constants import FACTORS
 
 logger = logging.getLogger(__name__)
 
-SOURCES = ("aux", "text")
-RECALL_KS = (1, 5, 10)
+__all__ = [
+    "RECALL_KS",
+    "SOURCES",
+    "accuracy",
+    "compare",
+    "confusion_matrix",
+    "cross_embodiment",
+    "evaluate_recognition",
+    "retrieval_recall",
+    "table_ii",
+    "table_ii_fits",
+    "table_ii_markdown",
+]
 
 # Paper Sec. IV-A (percent). Rows the paper does not report for a factor are absent.
 PAPER_TABLE_II: dict[str, dict[str, float]] = {
@@ -38,41 +71,22 @@ PAPER_TABLE_II: dict[str, dict[str, float]] = {
     "8 frames": {"action": 96.48, "subject": 99.30, "object": 95.10},
     "32 frames": {"action": 99.51, "subject": 99.91, "object": 97.60},
 }
-TABLE_II_ORDER = ("16 frames", "w/o disentanglement", "8 frames", "32 frames")
+PAPER_SECTION = "Sec. IV-A"
 TABLE_II_COLUMNS = ("action", "subject", "object")
 
-
-# --------------------------------------------------------------------------------------------------
-# pure metrics (tested against hand computations)
-def accuracy(preds: np.ndarray, labels: np.ndarray) -> float:
-    """Top-1 accuracy; NaN for an empty set."""
-    preds, labels = np.asarray(preds), np.asarray(labels)
-    return float((preds == labels).mean()) if len(labels) else float("nan")
-
-
-def confusion_matrix(preds: np.ndarray, labels: np.ndarray, num_classes: int) -> np.ndarray:
-    """(K, K) counts, rows = true class, columns = predicted class."""
-    out = np.zeros((num_classes, num_classes), dtype=np.int64)
-    np.add.at(out, (np.asarray(labels, np.int64), np.asarray(preds, np.int64)), 1)
-    return out
-
-
-def retrieval_recall(
-    text_emb: np.ndarray,
-    video_emb: np.ndarray,
-    query_keys: Sequence[Any],
-    video_keys: Sequence[Any],
-    ks: Sequence[int] = RECALL_KS,
-) -> dict[str, float]:
-    """Text->video R@K by cosine similarity; a video is relevant when its key equals the query's."""
-    t = np.asarray(text_emb, np.float64)
-    v = np.asarray(video_emb, np.float64)
-    t = t / np.maximum(np.linalg.norm(t, axis=1, keepdims=True), 1e-12)
-    v = v / np.maximum(np.linalg.norm(v, axis=1, keepdims=True), 1e-12)
-    order = np.argsort(-(t @ v.T), axis=1, kind="stable")  # (Q, N) best first
-    vkeys = np.asarray(list(video_keys), dtype=object)
-    hits = np.array([[vkeys[j] == q for j in row] for q, row in zip(query_keys, order, strict=True)])
-    return {f"R@{k}": float(hits[:, :k].any(axis=1).mean()) if len(hits) else float("nan") for k in ks}
+ABLATIONS: dict[str, dict[str, bool]] = {
+    "w/o disentanglement": {"use_disentanglement": False},  # A2, the row the paper reports
+    "w/o Diff-Transformer (A1)": {"use_diff_transformer": False},
+    "w/o recombination (A3)": {"use_recombination": False},
+    "w/o aux (A4)": {"use_aux": False},
+}
+"""Ablation rows beside the full model: label -> RoboActConfig switches (models/configuration_roboact.py)."""
+ABLATION_SLUGS = {
+    "w/o disentanglement": "nodisent",
+    "w/o Diff-Transformer (A1)": "nodiff",
+    "w/o recombination (A3)": "norecomb",
+    "w/o aux (A4)": "noaux",
+}
 
 
 # --------------------------------------------------------------------------------------------------
@@ -84,24 +98,18 @@ def _captions(store: Any, ids: Sequence[str]) -> list[str]:
 def _embed(model: Any, arrays: dict[str, np.ndarray], batch_size: int) -> dict[str, Any]:
     import torch
 
-    preds: dict[str, dict[str, list[np.ndarray]]] = {f: {s: [] for s in SOURCES} for f in FACTORS}
-    video, text = [], []
     model.eval()
+    frames_all = torch.as_tensor(arrays["frame_feats"])
+    preds = predict_batched(model, frames_all, batch_size)
+    video, text = [], []
     with torch.no_grad():
         for start in range(0, len(arrays["action"]), batch_size):
-            frames = torch.as_tensor(arrays["frame_feats"][start : start + batch_size])
+            frames = frames_all[start : start + batch_size]
             texts = torch.as_tensor(arrays["text_feats"][start : start + batch_size])
-            for f, by_source in model.predict(frames).items():
-                for source, p in by_source.items():
-                    preds[f][source].append(p.numpy())
             out = model(frames, texts, recombine=False)
             video.append(out["video_embed"].numpy())
             text.append(out["text_embed"].numpy())
-    return {
-        "preds": {f: {s: np.concatenate(v) for s, v in d.items() if v} for f, d in preds.items()},
-        "video": np.concatenate(video),
-        "text": np.concatenate(text),
-    }
+    return {"preds": preds, "video": np.concatenate(video), "text": np.concatenate(text)}
 
 
 def _plot_confusions(
@@ -139,14 +147,18 @@ def evaluate_recognition(
     out_dir: str | Path | None = None,
     batch_size: int = 256,
     plots: bool = True,
+    seed: int = 0,
 ) -> dict[str, Any]:
-    """Recognition accuracy and retrieval of a trained model on one part of a split.
+    """Recognition accuracy (with intervals) and retrieval of a trained model on one part of a split.
 
     Returns:
         ``{"n", "split", "part", "accuracy": {factor: {"aux": acc, "text": acc}},
-        "retrieval": {"R@1", "R@5", "R@10"}, "confusion": {factor: png path}, "out_dir"}``;
-        accuracies are fractions in [0, 1]. ``out_dir`` (default ``<model_dir>/../eval_<split>_<part>``)
-        also receives ``recognition.json`` and ``confusion_<factor>_<source>.csv``.
+        "ci": {factor: {source: {"value", "low", "high", "n"}}}, "retrieval": {"R@1", "R@5",
+        "R@10"}, "clip_ids", "labels": {factor: [ids]}, "predictions": {factor: {source: [ids]}},
+        "confusion": {factor: png path}, "markdown", "out_dir"}``; accuracies are fractions in
+        [0, 1], intervals bootstrap 95 % over clips (``seed``). ``out_dir`` (default
+        ``<model_dir>/../eval_<split>_<part>``) also receives ``recognition.json`` and
+        ``confusion_<factor>_<source>.csv``.
     """
     import torch
     from roboact.datasets.stores import FeatureStore, StoreError
@@ -171,16 +183,13 @@ def evaluate_recognition(
                 {f: torch.as_tensor(v) for f, v in store.vocab_text_feats().items()}
             )
     emb = _embed(model, arrays, batch_size)
-    acc = {f: {s: accuracy(p, arrays[f]) for s, p in emb["preds"][f].items()} for f in FACTORS}
-    first: dict[str, int] = {}
-    for row, caption in enumerate(captions):
-        first.setdefault(caption, row)
-    queries = list(first)
-    recall = retrieval_recall(emb["text"][[first[q] for q in queries]], emb["video"], queries, captions)
+    labels = {f: np.asarray(arrays[f]) for f in FACTORS}
+    est = factor_accuracies(emb["preds"], labels, seed=seed)
+    recall, n_queries = caption_retrieval(emb["text"], emb["video"], captions)
     out = Path(out_dir) if out_dir is not None else Path(model_dir).absolute().parent / f"eval_{split}_{part}"
     out.mkdir(parents=True, exist_ok=True)
     mats = {
-        f: {s: confusion_matrix(p, arrays[f], len(vocabs[f])) for s, p in emb["preds"][f].items()}
+        f: {s: confusion_matrix(p, labels[f], len(vocabs[f])) for s, p in emb["preds"][f].items()}
         for f in FACTORS
     }
     for f, by_source in mats.items():
@@ -195,66 +204,166 @@ def evaluate_recognition(
         "split": split,
         "part": part,
         "n": len(ids),
-        "n_queries": len(queries),
-        "accuracy": acc,
+        "n_queries": n_queries,
+        "accuracy": {f: {s: e.value for s, e in by.items()} for f, by in est.items()},
+        "ci": {f: {s: e.to_dict() for s, e in by.items()} for f, by in est.items()},
         "retrieval": recall,
+        "clip_ids": list(ids),
+        "labels": {f: labels[f].tolist() for f in FACTORS},
+        "predictions": {f: {s: p.tolist() for s, p in d.items()} for f, d in emb["preds"].items()},
         "confusion": _plot_confusions(mats, vocabs, out) if plots else {},
         "out_dir": str(out),
     }
+    result["markdown"] = recognition_markdown(result)
     (out / "recognition.json").write_text(json.dumps(result, indent=2))
     return result
 
 
+def _estimate(d: dict[str, Any]) -> Estimate:
+    return Estimate(float(d["value"]), float(d["low"]), float(d["high"]), int(d["n"]))
+
+
+def recognition_markdown(result: dict[str, Any]) -> str:
+    """One model's accuracy per factor and source with its 95 % interval, and R@K (percent)."""
+    lines = ["| Factor | Aux classifier (%) [95 % CI] | Text matching (%) [95 % CI] |", "|---|---|---|"]
+    for f in TABLE_II_COLUMNS:
+        by = result["ci"].get(f, {})
+        cells = [_estimate(by[s]).pct() if s in by else "–" for s in SOURCES]
+        lines.append(f"| {f} | " + " | ".join(cells) + " |")
+    r = result["retrieval"]
+    lines += [
+        "",
+        f"{result['n']} clips of {result['split']}/{result['part']}; bootstrap 95 % intervals over clips. "
+        f"Text->video retrieval ({result['n_queries']} caption queries): "
+        + ", ".join(f"{k} {100 * v:.1f} %" for k, v in r.items()),
+    ]
+    return "\n".join(lines)
+
+
+def _as_arrays(result: dict[str, Any]) -> tuple[dict[str, dict[str, np.ndarray]], dict[str, np.ndarray]]:
+    preds = {f: {s: np.asarray(p) for s, p in d.items()} for f, d in result["predictions"].items()}
+    return preds, {f: np.asarray(v) for f, v in result["labels"].items()}
+
+
+def compare(full: dict[str, Any], other: dict[str, Any], seed: int = 0) -> dict[str, dict[str, Any]]:
+    """Paired difference (full minus other) per factor on the same test clips, with its 95 % interval.
+
+    Both results must come from ``evaluate_recognition`` on the same clips (same ids, same
+    order); otherwise a paired difference means nothing and this raises ValueError naming both.
+    Returns ``{factor: {"source": "aux"|"text", "diff": Estimate}}`` (``shared_source``).
+    """
+    if full["clip_ids"] != other["clip_ids"]:
+        raise ValueError(
+            f"paired comparison needs the same test clips: {full.get('model_dir')} was evaluated on "
+            f"{len(full['clip_ids'])} clips of {full.get('features')}, {other.get('model_dir')} on "
+            f"{len(other['clip_ids'])} clips of {other.get('features')}"
+        )
+    preds_full, labels = _as_arrays(full)
+    preds_other, _ = _as_arrays(other)
+    return paired_factor_differences(preds_full, preds_other, labels, seed=seed)
+
+
 # --------------------------------------------------------------------------------------------------
-# Table II
+# the Sec. IV-A rows and the ablations
 def headline_accuracy(result: dict[str, Any], factor: str) -> float:
     """The classification accuracy of a factor: auxiliary head when present, else text matching."""
     by_source = result["accuracy"][factor]
-    return by_source["aux"] if "aux" in by_source else by_source["text"]
+    return by_source[headline_source(by_source)]
 
 
 def _pct(x: float | None) -> str:
     return "–" if x is None or x != x else f"{100 * x:.2f}"
 
 
-def table_ii_markdown(results: list[tuple[str, dict[str, Any]]]) -> str:
-    """Markdown in the paper's Table II layout: one row per setting, ours beside the paper's (%)."""
+def _headline_cell(result: dict[str, Any], factor: str) -> str:
+    by = result.get("ci", {}).get(factor)
+    if not by:  # a result without intervals (an older recognition.json): the point value only
+        return _pct(headline_accuracy(result, factor))
+    source = headline_source(by)
+    return _estimate(by[source]).pct() + ("" if source == "aux" else " (text)")
+
+
+def table_ii_markdown(results: list[tuple[str, dict[str, Any]]], reference: str | None = None) -> str:
+    """Markdown of the recognition rows: ours (95 % CI) beside the paper's Sec. IV-A numbers, R@K,
+    and each row's paired difference from ``reference`` (default: the first row) on the same clips."""
     head = "| Setting | " + " | ".join(
         f"{c.capitalize()} (ours) | {c.capitalize()} (paper)" for c in TABLE_II_COLUMNS
     )
-    lines = [head + " |", "|---" * (1 + 2 * len(TABLE_II_COLUMNS)) + "|"]
+    head += " | " + " | ".join(f"R@{k}" for k in RECALL_KS)
+    lines = [head + " |", "|---" * (1 + 2 * len(TABLE_II_COLUMNS) + len(RECALL_KS)) + "|"]
     for label, result in results:
         paper = PAPER_TABLE_II.get(label, {})
         cells = []
         for c in TABLE_II_COLUMNS:
-            cells += [_pct(headline_accuracy(result, c)), f"{paper[c]:.2f}" if c in paper else "–"]
+            cells += [_headline_cell(result, c), f"{paper[c]:.2f}" if c in paper else "–"]
+        cells += [_pct(result.get("retrieval", {}).get(f"R@{k}")) for k in RECALL_KS]
         lines.append(f"| {label} | " + " | ".join(cells) + " |")
-    n = {r["n"] for _, r in results}
+    n = sorted({r["n"] for _, r in results})
     lines.append("")
     lines.append(
-        f"Top-1 accuracy (%) on the {results[0][1]['split']}/{results[0][1]['part']} split "
-        f"({', '.join(map(str, n))} clips), auxiliary classifiers (Eq. 22). 'paper' = Sec. IV-A, "
-        "measured on the paper's 199,797-video RH20T + BridgeData V2 set; 'ours' = this run's data, budget."
+        f"Top-1 accuracy (%) [bootstrap 95 % CI over clips] on the {results[0][1]['split']}/"
+        f"{results[0][1]['part']} part ({', '.join(map(str, n))} clips): auxiliary classifiers (Eq. 22), "
+        "or text matching where a row has no classifier (marked). R@K: text->video retrieval (%). "
+        f"'paper' = {PAPER_SECTION} (text), measured on the paper's 199,797-video RH20T + BridgeData V2 "
+        "set; 'ours' = this run's data and budget."
     )
+    ref_label, ref = next(((lbl, r) for lbl, r in results if lbl == reference), results[0])
+    rows = [(label, r) for label, r in results if label != ref_label and "predictions" in r]
+    if "predictions" in ref and rows:
+        lines += [
+            "",
+            f"Paired difference from {ref_label} (percentage points, {ref_label} minus the row) "
+            "[bootstrap 95 % CI over the same clips]; an interval without 0 is a margin resampling does "
+            "not explain:",
+            "",
+            "| Setting | " + " | ".join(c.capitalize() for c in TABLE_II_COLUMNS) + " |",
+            "|---" * (1 + len(TABLE_II_COLUMNS)) + "|",
+        ]
+        for label, r in rows:
+            try:
+                diffs = compare(ref, r)
+            except ValueError:
+                lines.append(
+                    f"| {label} | " + " | ".join(["other test clips"] * len(TABLE_II_COLUMNS)) + " |"
+                )
+                continue
+            cells = []
+            for c in TABLE_II_COLUMNS:
+                d = diffs.get(c)
+                cells.append(
+                    "–"
+                    if d is None
+                    else d["diff"].pct(signed=True) + ("" if d["source"] == "aux" else " (text)")
+                )
+            lines.append(f"| {label} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 
 def table_ii(
-    rows: list[tuple[str, str | Path, str | Path]], split: str = "random", part: str = "test"
+    rows: list[tuple[str, str | Path, str | Path]],
+    split: str = "random",
+    part: str = "test",
+    reference: str | None = None,
 ) -> str:
-    """Evaluate each ``(label, model_dir, features_path)`` and return the Markdown Table II."""
+    """Evaluate each ``(label, model_dir, features_path)`` and return the Markdown recognition table."""
     results = [(label, evaluate_recognition(m, f, split, part, plots=False)) for label, m, f in rows]
-    return table_ii_markdown(results)
+    return table_ii_markdown(results, reference=reference)
 
 
 def table_ii_fits(
-    features: Sequence[str | Path], base: Any, name: str = "table2", address: str | None = None
+    features: Sequence[str | Path],
+    base: Any,
+    name: str = "table2",
+    address: str | None = None,
+    ablations: Sequence[str] | None = None,
 ) -> dict[str, Any]:
-    """Fit every Table II row with the same budget (``base`` TrainConfig), then build the table.
+    """Fit every recognition row with the same budget (``base`` TrainConfig), then build the table.
 
-    Rows: one ``"<n> frames"`` per feature store (its ``n_frames`` attribute), plus
-    ``"w/o disentanglement"`` on the 16-frame store (else the first given). Fits are named
-    ``<name>-f<n>`` / ``<name>-nodisent`` under ``base.runs_root``; a rerun skips finished fits.
+    Rows: one ``"<n> frames"`` per feature store (its ``n_frames`` attribute), plus one row per
+    ablation (``ABLATIONS``; default all: w/o disentanglement, A1 w/o Diff-Transformer, A3 w/o
+    recombination, A4 w/o aux) on the 16-frame store (else the first given). The reference of the
+    paired differences is the full model on that same store. Fits are named ``<name>-f<n>`` /
+    ``<name>-<slug>`` under ``base.runs_root``; a rerun skips finished fits.
 
     Returns:
         ``{"markdown", "path" (<runs_root>/<name>/table2.md), "rows": [(label, model_dir, features)]}``.
@@ -265,13 +374,19 @@ def table_ii_fits(
 
     from .train import DataConfig, fit
 
+    wanted = list(ABLATIONS) if ablations is None else list(ablations)
+    unknown = [a for a in wanted if a not in ABLATIONS]
+    if unknown:
+        raise ValueError(f"ablations: {unknown} unknown; use some of {list(ABLATIONS)}")
     by_frames: dict[int, Path] = {}
     for path in features:
         with FeatureStore(path) as store:
             by_frames[int(store.attrs["n_frames"])] = Path(path)
     plan = [(f"{n} frames", f"{name}-f{n}", p, {}) for n, p in sorted(by_frames.items())]
-    ablate = by_frames.get(16, next(iter(by_frames.values())))
-    plan.append(("w/o disentanglement", f"{name}-nodisent", ablate, {"use_disentanglement": False}))
+    main_frames = 16 if 16 in by_frames else next(iter(by_frames))
+    ablate = by_frames[main_frames]
+    for label in wanted:
+        plan.append((label, f"{name}-{ABLATION_SLUGS[label]}", ablate, ABLATIONS[label]))
     rows = []
     for label, run_name, path, model_changes in plan:
         cfg = dataclasses.replace(
@@ -280,12 +395,12 @@ def table_ii_fits(
             model={**dict(base.model), **model_changes},
             data=DataConfig(features=str(path), split=base.data.split),
         )
-        logger.info("Table II row %r: fit %s on %s", label, run_name, path)
+        logger.info("recognition row %r: fit %s on %s", label, run_name, path)
         out = fit(cfg, address=address)
         rows.append((label, out["model_dir"], str(path)))
-    order = {label: i for i, label in enumerate(TABLE_II_ORDER)}
-    rows.sort(key=lambda r: order.get(r[0], len(order)))
-    markdown = table_ii(rows, split=base.data.split)
+    # the reference (full model, main frame count) first, then the other frame counts, then ablations
+    rows.sort(key=lambda r: (r[0] != f"{main_frames} frames", r[0] in ABLATIONS))
+    markdown = table_ii(rows, split=base.data.split, reference=f"{main_frames} frames")
     out_path = Path(base.runs_root).absolute() / name / "table2.md"
     out_path.parent.mkdir(parents=True, exist_ok=True)
     out_path.write_text(markdown + "\n")
@@ -303,11 +418,15 @@ def cross_embodiment(
 ) -> dict[str, Any]:
     """Train without one embodiment, test on it, for each held-out subject (``heldout_<subject>`` splits).
 
-    Subject accuracy is not reported: the held-out subject's class never occurs in training.
+    One fit per held-out embodiment; ``subjects`` None = every ``heldout_*`` split of the store.
+    Subject accuracy is not reported: the held-out subject's class never occurs in training. The
+    summary row pools every held-out clip (each clip is tested once, by the model that never saw
+    its embodiment), with a bootstrap interval over those clips, and also gives the mean of the
+    per-embodiment accuracies.
 
     Returns:
         ``{"markdown", "path", "rows": [{"subject", "n", "action_aux", "action_text", "object_aux",
-        "object_text", "R@1", "R@5", "R@10", "model_dir"}]}``.
+        "object_text", "action_ci", "object_ci", "R@1", "R@5", "R@10", "model_dir"}], "pooled"}``.
     """
     import dataclasses
 
@@ -322,6 +441,7 @@ def cross_embodiment(
     if missing:
         raise StoreError(f"{features}: no heldout split for subject(s) {missing} (have {sorted(available)})")
     rows = []
+    pooled_hits: dict[str, list[np.ndarray]] = {"action": [], "object": []}
     for subject in wanted:
         split = available[subject.replace(" ", "_")]
         cfg = dataclasses.replace(
@@ -332,30 +452,48 @@ def cross_embodiment(
         out = fit(cfg, address=address)
         res = evaluate_recognition(out["model_dir"], features, split=split, part="test", plots=False)
         row = {"subject": subject, "n": res["n"], "model_dir": out["model_dir"], **res["retrieval"]}
+        preds, labels = _as_arrays(res)
         for f in ("action", "object"):
             for s in SOURCES:
                 row[f"{f}_{s}"] = res["accuracy"][f].get(s, float("nan"))
+            source = headline_source(res["ci"][f])
+            row[f"{f}_ci"] = {"source": source, **res["ci"][f][source]}
+            pooled_hits[f].append(preds[f][source] == labels[f])
         rows.append(row)
+    pooled = {f: bootstrap_mean(np.concatenate(h).astype(np.float64)) for f, h in pooled_hits.items()}
     lines = [
-        "| Held-out embodiment | Clips | Action aux | Action text | Object aux | Object text "
-        "| R@1 | R@5 | R@10 |",
+        "| Held-out embodiment | Clips | Action (%) [95 % CI] | Action text "
+        "| Object (%) [95 % CI] | Object text | R@1 | R@5 | R@10 |",
         "|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
         cells = [
-            r["action_aux"],
-            r["action_text"],
-            r["object_aux"],
-            r["object_text"],
-            r["R@1"],
-            r["R@5"],
-            r["R@10"],
+            _estimate(r["action_ci"]).pct(),
+            _pct(r["action_text"]),
+            _estimate(r["object_ci"]).pct(),
+            _pct(r["object_text"]),
+            *(_pct(r[f"R@{k}"]) for k in RECALL_KS),
         ]
-        lines.append(f"| {r['subject']} | {r['n']} | " + " | ".join(_pct(c) for c in cells) + " |")
-    lines += ["", "Zero-shot: each row's model never saw that embodiment; top-1 accuracy and R@K in %."]
+        lines.append(f"| {r['subject']} | {r['n']} | " + " | ".join(cells) + " |")
+    n_all = sum(r["n"] for r in rows)
+    mean = {f: float(np.mean([r[f"{f}_ci"]["value"] for r in rows])) for f in pooled}
+    pooled_cells = f"{pooled['action'].pct()} | | {pooled['object'].pct()} | | | |"
+    lines.append(f"| **all held-out clips** | {n_all} | {pooled_cells} |")
+    lines += [
+        "",
+        f"Zero-shot over {len(rows)} held-out embodiment(s), one fit each: every row's model never saw "
+        "that embodiment. Accuracy from the auxiliary classifier (text matching in its own column), "
+        "bootstrap 95 % intervals over clips; the last row pools every held-out clip. Mean of the "
+        f"per-embodiment accuracies: action {100 * mean['action']:.2f} %, "
+        f"object {100 * mean['object']:.2f} %.",
+    ]
     markdown = "\n".join(lines)
     out_path = Path(train_cfg.runs_root).absolute() / name / "cross_embodiment.md"
     out_path.parent.mkdir(parents=True, exist_ok=True)
     out_path.write_text(markdown + "\n")
-    (out_path.parent / "cross_embodiment.json").write_text(json.dumps(rows, indent=2))
-    return {"markdown": markdown, "path": str(out_path), "rows": rows}
+    summary = {
+        "pooled": {f: e.to_dict() for f, e in pooled.items()},
+        "mean_of_embodiments": mean,
+    }
+    (out_path.parent / "cross_embodiment.json").write_text(json.dumps({"rows": rows, **summary}, indent=2))
+    return {"markdown": markdown, "path": str(out_path), "rows": rows, **summary}

@@ -144,28 +144,34 @@ def evaluate_arrays(
     batch_size: int = 256,
 ) -> dict[str, float]:
     """Top-1 accuracy per factor from the auxiliary heads and by text matching, over this rank's
-    strided shard, summed across ranks (so every rank returns the same numbers)."""
+    strided shard, summed across ranks (so every rank returns the same numbers).
+
+    Per-clip correctness comes from ``models.metrics.correct``, the function the evaluation's
+    accuracies and intervals use; only the sum across DDP ranks is done here.
+    """
+    from roboact.models.metrics import SOURCES, correct
+
     idx = np.arange(len(arrays["action"]))[rank::world]
-    correct = torch.zeros(len(FACTORS), 2, dtype=torch.float64)
+    hits = torch.zeros(len(FACTORS), len(SOURCES), dtype=torch.float64)
     for start in range(0, len(idx), batch_size):
         rows = idx[start : start + batch_size]
         preds = model.predict(torch.as_tensor(arrays["frame_feats"][rows]).to(device))
         for i, f in enumerate(FACTORS):
-            truth = torch.as_tensor(arrays[f][rows]).to(device)
-            for j, source in enumerate(("aux", "text")):
+            for j, source in enumerate(SOURCES):
                 if source in preds[f]:
-                    correct[i, j] += float((preds[f][source] == truth).sum())
-    count = torch.tensor([float(len(idx))], dtype=torch.float64)
+                    hits[i, j] += float(correct(preds[f][source], np.asarray(arrays[f][rows])).sum())
+    hits = hits.to(device)
+    count = torch.tensor([float(len(idx))], dtype=torch.float64, device=device)
     if world > 1 and dist.is_available() and dist.is_initialized():
-        dist.all_reduce(correct)
+        dist.all_reduce(hits)
         dist.all_reduce(count)
     n = max(1.0, float(count))
     out: dict[str, float] = {}
     for i, f in enumerate(FACTORS):
         if model.config.use_aux:
-            out[acc_metric("val", f)] = float(correct[i, 0]) / n
+            out[acc_metric("val", f)] = float(hits[i, 0]) / n
         if model.has_class_text:
-            out[acc_metric("val", f, "text")] = float(correct[i, 1]) / n
+            out[acc_metric("val", f, "text")] = float(hits[i, 1]) / n
     return out
 
 

@@ -105,15 +105,69 @@ def test_evaluate_recognition_rejects_a_missing_part_and_wrong_frame_count(
         evaluate_recognition(untrained_model_dir, other, "random", "test", out_dir=tmp_path)
 
 
-def test_table_ii_markdown_puts_ours_beside_the_papers_numbers():
-    acc = {f: {"aux": 0.5, "text": 0.25} for f in FACTORS}
-    result = {"accuracy": acc, "n": 12, "split": "random", "part": "test"}
-    md = table_ii_markdown([("16 frames", result), ("w/o disentanglement", result)])
+def _result(n: int = 12, right: int = 6, ids: list[str] | None = None) -> dict:
+    """An evaluate_recognition-shaped result: the first ``right`` of ``n`` clips correct."""
+    from roboact.models.metrics import factor_accuracies
+
+    labels = {f: np.zeros(n, dtype=int) for f in FACTORS}
+    preds = {
+        f: {s: np.r_[np.zeros(right), np.ones(n - right)].astype(int) for s in ("aux", "text")}
+        for f in FACTORS
+    }
+    est = factor_accuracies(preds, labels)
+    return {
+        "accuracy": {f: {s: e.value for s, e in by.items()} for f, by in est.items()},
+        "ci": {f: {s: e.to_dict() for s, e in by.items()} for f, by in est.items()},
+        "retrieval": {"R@1": 0.5, "R@5": 0.75, "R@10": 1.0},
+        "clip_ids": ids or [f"c{i}" for i in range(n)],
+        "labels": {f: v.tolist() for f, v in labels.items()},
+        "predictions": {f: {s: p.tolist() for s, p in d.items()} for f, d in preds.items()},
+        "n": n,
+        "split": "random",
+        "part": "test",
+    }
+
+
+def test_table_ii_markdown_puts_ours_with_intervals_beside_the_paper_and_pairs_each_row():
+    full, ablated = _result(right=9), _result(right=6)
+    md = table_ii_markdown([("16 frames", full), ("w/o disentanglement", ablated)])
     lines = md.splitlines()
     assert lines[0].startswith("| Setting | Action (ours) | Action (paper) | Subject (ours)")
-    assert lines[2] == "| 16 frames | 50.00 | 99.49 | 50.00 | 99.88 | 50.00 | 97.43 |"
-    assert lines[3] == "| w/o disentanglement | 50.00 | 73.74 | 50.00 | – | 50.00 | – |"
+    assert lines[0].endswith("| R@1 | R@5 | R@10 |")
+    row16 = lines[2].split(" | ")
+    assert row16[0] == "| 16 frames" and row16[1].startswith("75.00 [") and row16[2] == "99.49"
+    assert lines[3].startswith("| w/o disentanglement | 50.00 [") and "| 73.74 |" in lines[3]
+    assert "Sec. IV-A" in md and "Table II" not in md
+    paired = [line for line in lines if line.startswith("| w/o disentanglement | +25.00 [")]
+    assert len(paired) == 1  # the paired-difference table: 16 frames minus the ablation, 3 of 12 clips
     assert PAPER_TABLE_II["32 frames"]["action"] == 99.51
+
+
+def test_compare_a_model_with_itself_is_zero_and_refuses_other_clips():
+    from roboact.distributed.recognition import compare
+
+    res = _result(right=7)
+    same = compare(res, res)
+    assert {f: d["diff"].value for f, d in same.items()} == {f: 0.0 for f in FACTORS}
+    assert all(d["diff"].low <= 0.0 <= d["diff"].high for d in same.values())
+    with pytest.raises(ValueError, match="same test clips"):
+        compare(res, _result(ids=[f"x{i}" for i in range(12)]))
+
+
+def test_train_loop_validation_accuracy_equals_the_metrics_module(untrained_model_dir, tiny_features):
+    from roboact.distributed.train_loop import evaluate_arrays
+    from roboact.models.metrics import accuracy as metric_accuracy
+    from roboact.models.metrics import predict_batched
+    from roboact.models.modeling_roboact import RoboActCLIP
+
+    model = RoboActCLIP.from_pretrained(untrained_model_dir).eval()
+    with FeatureStore(tiny_features) as store:
+        arrays = store.arrays(store.get_split("random")["val"])
+    out = evaluate_arrays(model, arrays, torch.device("cpu"), batch_size=5)
+    preds = predict_batched(model, torch.as_tensor(arrays["frame_feats"]))
+    for f in FACTORS:
+        assert out[f"val/{f}_acc"] == pytest.approx(metric_accuracy(preds[f]["aux"], arrays[f]))
+        assert out[f"val/{f}_acc_text"] == pytest.approx(metric_accuracy(preds[f]["text"], arrays[f]))
 
 
 def test_heldout_split_drops_the_unseen_subjects_recombination_targets(tiny_features):
@@ -164,13 +218,23 @@ def test_table_ii_fits_trains_every_row_on_one_budget(tiny_features, tmp_path, m
     f6 = build_feature_store(tmp_path / "f6", n_frames=6)
     base = tiny_train_config(tiny_features, tmp_path / "runs", None)
     out = table_ii_fits([tiny_features, f6], base, name="t2")
-    assert [c.name for c in calls] == ["t2-f4", "t2-f6", "t2-nodisent"]
+    names = ["t2-f4", "t2-f6", "t2-nodisent", "t2-nodiff", "t2-norecomb", "t2-noaux"]
+    assert [c.name for c in calls] == names
     assert calls[2].model["use_disentanglement"] is False and calls[2].data.features == str(tiny_features)
+    assert calls[3].model["use_diff_transformer"] is False
+    assert calls[4].model["use_recombination"] is False and calls[5].model["use_aux"] is False
+    assert all(c.data.features == str(tiny_features) for c in calls[3:])
     assert {c.optim.max_steps for c in calls} == {base.optim.max_steps}
     labels = [row[0] for row in out["rows"]]
-    assert labels == ["w/o disentanglement", "4 frames", "6 frames"]
+    assert labels[:3] == ["4 frames", "6 frames", "w/o disentanglement"]  # the reference row first
     text = Path(out["path"]).read_text()
     assert "| w/o disentanglement |" in text and "| 73.74 |" in text and "| 4 frames |" in text
+    assert "Paired difference from 4 frames" in text
+    assert "| 6 frames | other test clips" not in text  # both stores hold the same clips
+    for label in ("w/o Diff-Transformer (A1)", "w/o recombination (A3)", "w/o aux (A4)"):
+        assert sum(line.startswith(f"| {label} |") for line in text.splitlines()) == 2  # accuracy + paired
+    with pytest.raises(ValueError, match="ablations"):
+        table_ii_fits([tiny_features], base, name="t3", ablations=["w/o magic"])
 
 
 def test_cross_embodiment_fits_one_heldout_split_per_subject(tiny_features, tmp_path, monkeypatch):
@@ -185,5 +249,10 @@ def test_cross_embodiment_fits_one_heldout_split_per_subject(tiny_features, tmp_
     assert [r["subject"] for r in out["rows"]] == ["panda", "ur5e"]
     assert all(r["n"] == 24 for r in out["rows"])  # every clip of the held-out subject is tested
     assert out["markdown"].count("\n| panda |") == 1
+    assert "| **all held-out clips** | 48 |" in out["markdown"]
+    pooled = out["pooled"]["action"]
+    assert pooled["n"] == 48 and pooled["low"] <= pooled["value"] <= pooled["high"]
+    mean = np.mean([r["action_ci"]["value"] for r in out["rows"]])
+    assert out["mean_of_embodiments"]["action"] == pytest.approx(mean)
     with pytest.raises(StoreError, match="no heldout split"):
         cross_embodiment(tiny_features, ["kuka"], base, name="x")
