@@ -35,6 +35,7 @@ from pathlib import Path
 import h5py
 import numpy as np
 from roboact.datasets.stores import h5_read_errors
+from roboact.hardware.demo_file import ARM_SUITE_PREFIX, DEFAULT_POLICY_HZ, arm_space, policy_stride
 
 from .policy_features import FeatureExtractor
 
@@ -55,10 +56,13 @@ class Demo:
     states: np.ndarray  # (T, D) float32 robot state
     success: bool
     relabelled: bool = False  # a DAgger episode: the learned head ran, the expert labelled each step
+    group: str = ""  # the HDF5 group under /data when it is not ``name`` (a segment of an arm demo)
+    index: np.ndarray | None = None  # the group's samples this demo uses (increasing), None: all
 
     def images(self) -> np.ndarray:
         with h5_read_errors(self.file), h5py.File(self.file, "r") as h5:
-            return h5[f"data/{self.name}/{IMAGE_KEY}"][()]
+            ds = h5[f"data/{self.group or self.name}/{IMAGE_KEY}"]
+            return ds[()] if self.index is None else ds[self.index]
 
 
 @dataclass
@@ -97,12 +101,26 @@ def read_demos(paths: list[Path], tasks: list[str] | None = None, only_success: 
         with h5_read_errors(path), h5:
             if "data" not in h5:
                 raise ValueError(f"{path}: no /data group (expected the robomimic/LIBERO demo layout)")
-            if "suite" in h5.attrs:
-                suites.add(_attr_str(h5.attrs["suite"]))
+            suite = _attr_str(h5.attrs.get("suite", ""))
+            arm = suite.startswith(ARM_SUITE_PREFIX)
             names = sorted((n for n in h5["data"] if n.startswith("demo_")), key=_demo_index)
             if not names:
                 raise ValueError(f"{path}: /data holds no demo_<k> groups")
+            if arm:
+                suite = _arm_file_space(path, h5, suite, names)
+            if suite:
+                suites.add(suite)
             for name in names:
+                if arm:
+                    segments = _read_arm_segments(path, h5["data"][name], name)
+                    for demo in segments:
+                        if only_success and not demo.success:
+                            skipped["failed"] += 1
+                        elif tasks is not None and demo.task not in tasks:
+                            skipped["other_task"] += 1
+                        else:
+                            demos.append(demo)
+                    continue
                 demo = _read_one(path, h5["data"][name], name)
                 # a failed DAgger episode still carries the expert's label for every state it visited
                 if only_success and not demo.success and not demo.relabelled:
@@ -125,6 +143,10 @@ def read_demos(paths: list[Path], tasks: list[str] | None = None, only_success: 
             raise ValueError(
                 f"no usable demos of tasks {missing} in {[str(p) for p in paths]} (found {found})"
             )
+    if len(suites) > 1 and any(x.startswith(ARM_SUITE_PREFIX) for x in suites):
+        raise ValueError(
+            f"demos from different spaces cannot train one head: {sorted(suites)} ({[str(p) for p in paths]})"
+        )
     suite = ",".join(sorted(suites)) if suites else ""
     logger.info("read %d demos of %d tasks (skipped %s)", len(demos), len(found), skipped)
     return DemoSet(demos, list(tasks) if tasks is not None else found, suite, skipped)
@@ -159,6 +181,79 @@ def _read_one(path: Path, grp: h5py.Group, name: str) -> Demo:
     success = bool(grp.attrs.get("success", True))
     relabelled = _attr_str(grp.attrs.get("policy", "expert")).startswith("dagger:")
     return Demo(path, name, _attr_str(grp.attrs["task"]), actions, states, success, relabelled)
+
+
+# -- demos recorded on the arm (``roboact hardware record``) --------------------------------------
+def _arm_file_space(path: Path, h5: h5py.File, suite: str, names: list[str]) -> str:
+    """The file's ``arm_space`` (robot, action, policy rate): every complete demo must agree."""
+    rates = set()
+    for name in names:
+        grp = h5["data"][name]
+        if not bool(grp.attrs.get("complete", False)):
+            continue
+        where = f"{path}: /data/{name}"
+        for key in ("control_hz", "policy_hz", "subtasks"):
+            if key not in grp.attrs:
+                raise ValueError(f"{where}: missing attribute {key!r} (recorded on the arm: suite {suite!r})")
+        rates.add((float(grp.attrs["control_hz"]), float(grp.attrs["policy_hz"])))
+    if len(rates) > 1:
+        raise ValueError(f"{path}: demos recorded with different control_hz/policy_hz {sorted(rates)}")
+    hz = rates.pop()[1] if rates else DEFAULT_POLICY_HZ
+    return arm_space(suite[len(ARM_SUITE_PREFIX) :], hz)
+
+
+def _read_arm_segments(path: Path, grp: h5py.Group, name: str) -> list[Demo]:
+    """One recorded episode -> one ``Demo`` per subtask, sampled at the head's rate.
+
+    Why per subtask: a trial runs (and judges) subtask by subtask, and the head is told which one it
+    is doing (its ``task`` is the subtask's name), so each subtask segment is a demo of that task,
+    its success the operator's mark of that subtask. Why sampled: the head runs at ``policy_hz``
+    while the arm records at ``control_hz``; a sample every ``stride`` ticks is labelled with the
+    command the servo loop reached at the end of that policy period (``actions[t + stride - 1]``,
+    within the segment), which is what the run-time loop interpolates towards.
+    """
+    where = f"{path}: /data/{name}"
+    if not bool(grp.attrs.get("complete", False)) or grp.attrs.get("fault", ""):
+        return []  # ended by a fault or a crash: no operator mark to trust
+    for key in ("actions", IMAGE_KEY, STATE_KEY, "subtask_index"):
+        if key not in grp:
+            raise ValueError(f"{where}: missing dataset {key!r}")
+    actions = np.asarray(grp["actions"][()], dtype=np.float32)
+    states = np.asarray(grp[STATE_KEY][()], dtype=np.float32)
+    sub_idx = np.asarray(grp["subtask_index"][()], dtype=np.int64)
+    n = len(actions)
+    if n == 0:
+        return []
+    if actions.ndim != 2 or states.shape != actions.shape or sub_idx.shape != (n,):
+        raise ValueError(
+            f"{where}: actions {actions.shape}, {STATE_KEY} {states.shape}, subtask_index {sub_idx.shape}: "
+            "expected (T, n+1), (T, n+1), (T,)"
+        )
+    if grp[IMAGE_KEY].shape[0] != n:
+        raise ValueError(f"{where}/{IMAGE_KEY}: {grp[IMAGE_KEY].shape[0]} frames for {n} actions")
+    for arr, key in ((actions, "actions"), (states, STATE_KEY)):
+        if not np.isfinite(arr).all():
+            raise ValueError(f"{where}/{key}: contains NaN or inf")
+    import json
+
+    subtasks = json.loads(_attr_str(grp.attrs["subtasks"]))
+    marks = json.loads(_attr_str(grp.attrs.get("subtask_success", "[]")))
+    stride = policy_stride(float(grp.attrs["control_hz"]), float(grp.attrs["policy_hz"]), f"{where}: ")
+    out = []
+    for j, sub in enumerate(subtasks):
+        ticks = np.flatnonzero(sub_idx == j)
+        if len(ticks) == 0:
+            continue
+        first, last = int(ticks[0]), int(ticks[-1])
+        if last - first + 1 != len(ticks):
+            raise ValueError(f"{where}/subtask_index: subtask {j} ({sub}) is not one contiguous run")
+        t = np.arange(first, last + 1, stride)
+        label = np.minimum(t + stride - 1, last)
+        ok = bool(marks[j]) if j < len(marks) else False
+        out.append(
+            Demo(path, f"{name}:{sub}@{stride}", str(sub), actions[label], states[t], ok, group=name, index=t)
+        )
+    return out
 
 
 def _check_consistent(demos: list[Demo]) -> None:

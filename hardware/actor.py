@@ -15,17 +15,23 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
-from roboact.hardware.policy import Policy, ScriptedPolicy, load_checkpoint_policy
+from roboact.hardware.arm_policy import load_arm_policy
+from roboact.hardware.policy import Policy, ScriptedPolicy
 from roboact.hardware.robot import Robot, RobotFault
 from roboact.hardware.safety import load_safety_config
+from roboact.hardware.teleop import ScriptedTeleop
 from roboact.hardware.trial_plan import PolicySpec, SubtaskSpec, TrialPlan
+
+from roboact.errors import UserError
 
 logger = logging.getLogger(__name__)
 
 BACKENDS = ("jaka", "fake", "sim")
+StepHook = Callable[[dict[str, Any], np.ndarray, np.ndarray, float], None]
 
 
 class ArmExecutor:
@@ -40,12 +46,19 @@ class ArmExecutor:
         state_port: int = 10000,
         faults: str | None = None,
         gripper_port: str = "",
-        camera: str = "fake",
+        camera: str | None = None,
     ) -> None:
         from roboact.config import config_from_dict
 
         if backend not in BACKENDS:
             raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
+        if camera is None:  # no synthetic images on the real arm unless asked for by name
+            if backend == "jaka":
+                raise UserError(
+                    "the jaka backend needs a camera named: orbbec or opencv (or fake, which feeds "
+                    "synthetic images)"
+                )
+            camera = "fake"
         self.backend = backend
         self.plan: TrialPlan = config_from_dict(TrialPlan, plan)
         self.safety = load_safety_config(self.plan.robot)
@@ -117,8 +130,8 @@ class ArmExecutor:
     def _policy(self, name: str) -> Policy:
         if name not in self.policies:
             spec: PolicySpec = self.plan.policy(name)
-            if spec.kind == "checkpoint":
-                self.policies[name] = load_checkpoint_policy(spec.checkpoint)
+            if spec.kind == "checkpoint":  # refused before anything moves if its spaces do not fit
+                self.policies[name] = load_arm_policy(spec.checkpoint, self.safety, self.plan.robot)
             else:
                 goals = {s.name: (s.goal, s.gripper) for t in self.plan.tasks for s in t.subtasks if s.goal}
                 self.policies[name] = ScriptedPolicy(
@@ -130,6 +143,10 @@ class ArmExecutor:
                 )
         return self.policies[name]
 
+    def add_policy(self, name: str, policy: Policy) -> None:
+        """Drive subtasks with ``policy`` under ``name`` (an input device while recording)."""
+        self.policies[name] = policy
+
     def start_trial(self, policy: str, seed: int) -> dict[str, Any]:
         """Home the arm and reset the policy; a fault is returned, not raised."""
         pol = self._policy(policy)
@@ -137,19 +154,27 @@ class ArmExecutor:
             self.robot.move_home()
         except RobotFault as fault:
             return {"status": fault.kind, "message": str(fault)}
-        if isinstance(pol, ScriptedPolicy):
+        if isinstance(pol, ScriptedPolicy | ScriptedTeleop):  # seeded per trial (goal noise)
             pol.reset(seed)
         else:
             pol.reset()
         return {"status": "ok"}
 
-    def run_subtask(self, policy: str, subtask: dict[str, Any]) -> dict[str, Any]:
-        """Run one subtask's policy loop; returns status ("ok" or a fault kind), final state, timing."""
+    def run_subtask(
+        self, policy: str, subtask: dict[str, Any], on_step: StepHook | None = None
+    ) -> dict[str, Any]:
+        """Run one subtask's policy loop; returns status ("ok" or a fault kind), final state, timing.
+
+        ``on_step(obs, sent, wanted, t)`` sees every tick (the recorder: observation before the
+        command, the command after the safety filter, the policy's own, seconds since the start);
+        with it the camera always renders. A policy (an input device) that sets ``done`` ends the
+        subtask early.
+        """
         from roboact.config import config_from_dict
 
         spec: SubtaskSpec = config_from_dict(SubtaskSpec, subtask)
         pol = self._policy(policy)
-        render = bool(getattr(pol, "needs_image", True))
+        render = bool(getattr(pol, "needs_image", True)) or on_step is not None
         if hasattr(self.robot, "render_images"):
             self.robot.render_images = render
         period = 1.0 / self.safety.control_hz
@@ -161,10 +186,16 @@ class ArmExecutor:
         try:
             self.robot.begin_episode()
             next_tick = time.perf_counter()
-            for k in range(steps):  # noqa: B007 - k is reported
+            while k < steps:
                 obs = self.robot.get_observation()
                 obs["subtask"], obs["instruction"] = spec.name, spec.instruction
-                self.robot.send_action(np.asarray(pol.act(obs), dtype=float))
+                wanted = np.asarray(pol.act(obs), dtype=float)
+                sent = self.robot.send_action(wanted)
+                k += 1
+                if on_step is not None:
+                    on_step(obs, sent, wanted, time.perf_counter() - t_start)
+                if getattr(pol, "done", False):
+                    break
                 if self.realtime:
                     next_tick += period
                     delay = next_tick - time.perf_counter()
@@ -174,7 +205,6 @@ class ArmExecutor:
                     lateness.append(now - next_tick)
                     if now - next_tick > period:  # fell behind: skip ticks, never burst to catch up
                         next_tick = now
-            k += 1
         except RobotFault as fault:
             result = {"status": fault.kind, "message": str(fault)}
         finally:
