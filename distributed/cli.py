@@ -25,6 +25,21 @@ StorageOpt = Annotated[
     typer.Option("--storage-path", help="Ray checkpoint storage: shared FS or s3://... on a cluster."),
 ]
 RunsOpt = Annotated[Path, typer.Option("--runs-root", help="Parent folder of run directories.")]
+# train and tune hand these to Ray or stage them per node: a str keeps s3://b/k (Path makes it s3:/b/k)
+FeaturesUriOpt = Annotated[
+    str, typer.Option("--features", "-f", help="Feature store (HDF5): a path or an s3:// / gs:// URI.")
+]
+RunsUriOpt = Annotated[
+    str, typer.Option("--runs-root", help="Parent of run directories: a folder or an s3:// / gs:// URI.")
+]
+SharedFsOpt = Annotated[
+    bool,
+    typer.Option(
+        "--shared-fs",
+        help="Local paths lie on a filesystem every node mounts (else refused on a multi-node cluster; "
+        "ROBOACT_SHARED_FS=1).",
+    ),
+]
 OverridesArg = Annotated[list[str] | None, typer.Argument(help="Dotted key=value config overrides.")]
 
 
@@ -41,9 +56,9 @@ def register(app: typer.Typer) -> None:
 
 def _train_config(
     config: str,
-    features: Path,
+    features: str | Path,
     name: str | None,
-    runs_root: Path,
+    runs_root: str | Path,
     storage_path: str | None,
     workers: int | None,
     overrides: list[str] | None,
@@ -66,7 +81,7 @@ def _train_config(
 
 
 def train_cmd(
-    features: FeaturesOpt,
+    features: FeaturesUriOpt,
     config: ConfigOpt = "train_default",
     name: Annotated[str | None, typer.Option("--name", "-n", help="Run name; the same name resumes.")] = None,
     workers: Annotated[
@@ -74,7 +89,8 @@ def train_cmd(
     ] = None,
     address: AddressOpt = None,
     storage_path: StorageOpt = None,
-    runs_root: RunsOpt = Path("runs"),
+    runs_root: RunsUriOpt = "runs",
+    shared_fs: SharedFsOpt = False,
     overrides: OverridesArg = None,
 ) -> None:
     """Fit RoboAct-CLIP on a feature store with Ray Train (DDP); rerun with the same --name to resume."""
@@ -83,15 +99,15 @@ def train_cmd(
 
     cfg = _train_config(config, features, name, runs_root, storage_path, workers, overrides)
     try:
-        out = fit(cfg, address=address)
+        out = fit(cfg, address=address, shared_fs=shared_fs)
     except (StoreError, ValueError) as err:
         fail(str(err))
     val = {k: round(v, 4) for k, v in out["metrics"].items() if k.startswith("val/")}
     typer.echo(
         json.dumps(
             {
-                "run_dir": out["run_dir"],
-                "model_dir": out["model_dir"],
+                "run_dir": out.get("run_uri", out["run_dir"]),
+                "model_dir": out.get("model_uri", out["model_dir"]),
                 "steps": out["steps"],
                 "seconds": round(out["seconds"], 1),
                 **val,
@@ -102,14 +118,15 @@ def train_cmd(
 
 
 def tune_cmd(
-    features: FeaturesOpt,
+    features: FeaturesUriOpt,
     sweep_config: Annotated[str, typer.Option("--sweep", "-s", help="Sweep YAML: shipped name or path.")] = (
         "sweep_smoke"
     ),
     name: Annotated[str, typer.Option("--name", "-n", help="Sweep name; the same name resumes.")] = "sweep",
     address: AddressOpt = None,
     storage_path: StorageOpt = None,
-    runs_root: RunsOpt = Path("runs"),
+    runs_root: RunsUriOpt = "runs",
+    shared_fs: SharedFsOpt = False,
     overrides: OverridesArg = None,
 ) -> None:
     """Sweep loss weights and the learning rate with Ray Tune (ASHA, Optuna optional); trials are fits."""
@@ -127,6 +144,7 @@ def tune_cmd(
             address=address,
             runs_root=runs_root,
             overrides=overrides,
+            shared_fs=shared_fs,
         )
     except (ConfigError, StoreError, ValueError) as err:
         fail(str(err))

@@ -2,7 +2,9 @@
 
 The driver reads the feature store once and puts this bundle in the Ray object store, so workers on
 other nodes never open a path that only the driver's node has (frozen features are small: 200 clips
-x 16 frames x 1280 floats is 16 MB).
+x 16 frames x 1280 floats is 16 MB). The store itself may be an ``s3://`` / ``gs://`` URI: the driver
+stages it once into its node's cache (``roboact.storage.local_copy``; a rerun reuses the copy while
+the object's ETag is unchanged) and reads it like a local file.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from typing import Any
 import numpy as np
 from roboact.datasets.stores import FeatureStore, StoreError
 
+from roboact import storage
 from roboact.constants import FACTORS
 
 logger = logging.getLogger(__name__)
@@ -33,9 +36,14 @@ def load_fit_data(features: str | Path, split: str) -> dict[str, Any]:
     Raises:
         StoreError: naming the file when the store, the split or a part of it is missing.
     """
-    path = Path(features)
+    if storage.is_remote(features):
+        if not storage.exists(features):
+            raise StoreError(f"{features}: no such feature store (data.features)")
+        path = storage.local_copy(features)
+    else:
+        path = Path(features)
     if not path.is_file():
-        raise StoreError(f"{path}: no such feature store (data.features)")
+        raise StoreError(f"{features}: no such feature store (data.features)")
     with FeatureStore(path) as store:
         parts = store.get_split(split)
         if not parts.get("train"):
@@ -54,8 +62,10 @@ def load_fit_data(features: str | Path, split: str) -> dict[str, Any]:
             "split": split,
         }
     if not len(out["val"]["action"]):
-        logger.warning("%s: split %r has no val part; validation metrics are skipped", path, split)
-    logger.info("%s split %r: %d train / %d val clips", path, split, len(train["action"]), len(val["action"]))
+        logger.warning("%s: split %r has no val part; validation metrics are skipped", features, split)
+    logger.info(
+        "%s split %r: %d train / %d val clips", features, split, len(train["action"]), len(val["action"])
+    )
     return out
 
 

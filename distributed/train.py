@@ -5,14 +5,21 @@ The same call runs 1-2 CPU workers on a laptop and N GPU workers on a cluster (`
 except through Ray: the driver puts the features in the object store, workers write checkpoints to
 ``storage_path``, the driver's node keeps the run directory.
 
-Run directory (``<runs_root>/<name>/``, on the driver's node)::
+Run directory (``<runs_root>/<name>/``, on the driver's node; with ``runs_root`` an ``s3://`` or
+``gs://`` URI it is written in a per-node working folder and uploaded to ``<runs_root>/<name>/`` when
+the fit ends or fails, and a rerun on a fresh node downloads it first, see ``roboact.storage``)::
 
     config.yaml          the resolved TrainConfig
     model_config.json    the resolved RoboActConfig (data fields filled from the store)
     metrics.jsonl, tb/   every report (see run_logger.py)
     model/               the final model, ``RoboActCLIP.from_pretrained``-loadable
     result.json          final metrics and checkpoint paths; a rerun of a finished run returns it
-    ray_results/<name>/  Ray's run storage when storage_path is not given (checkpoint_step*/)
+    ray_results/<name>/  Ray's run storage when storage_path is not given (checkpoint_step*/); with a
+                         remote runs_root the default storage is ``<runs_root>/<name>/ray_results``
+
+Paths: ``data.features`` may be a URI (staged once per node, ``storage.local_copy``), ``storage_path``
+is handed to Ray as it is (Ray writes ``s3://`` / ``gs://`` through pyarrow). On a cluster with more
+than one alive node a plain local ``storage_path`` is refused before launching (``shared_fs``).
 
 Resume: rerunning with the same name and storage_path continues from the newest readable
 checkpoint (Ray Train V2 restores its run state; the loop reads ``ray.train.get_checkpoint()`` and
@@ -31,6 +38,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from roboact import storage
 from roboact.config import config_to_dict, save_config
 from roboact.runs import atomic_replace_dir, atomic_write_text, check_settings, run_lock, write_versions
 from roboact.runs import run_dir as make_run_dir
@@ -55,23 +63,29 @@ BEST_METRIC = "val/action_acc"
 
 
 def _resolve_names(config: TrainConfig) -> tuple[TrainConfig, Path, str]:
-    """Fill name and storage_path; return (config, run_dir, storage_path)."""
-    run_path = make_run_dir(config.name, config.runs_root).absolute()
+    """Fill name and storage_path, make local paths absolute and keep URIs as they are; return
+    (config, local run dir, storage_path)."""
+    runs_root = storage.resolve(config.runs_root)
+    run_path = make_run_dir(config.name, storage.local_root(runs_root)).absolute()
     name = run_path.name
-    storage = config.storage_path or str(run_path / "ray_results")
-    if "://" not in storage:
-        storage = str(Path(storage).absolute())
-    data = DataConfig(features=str(Path(config.data.features).absolute()), split=config.data.split)
+    default = storage.join(runs_root, name, "ray_results") if storage.is_remote(runs_root) else None
+    ray_storage = storage.resolve(config.storage_path or default or run_path / "ray_results")
+    data = DataConfig(features=storage.resolve(config.data.features), split=config.data.split)
     config = TrainConfig(
         **{
             **config.__dict__,
             "name": name,
-            "storage_path": storage,
+            "storage_path": ray_storage,
             "data": data,
-            "runs_root": str(Path(config.runs_root).absolute()),
+            "runs_root": runs_root,
         }
     )
-    return config, run_path, storage
+    return config, run_path, ray_storage
+
+
+def run_uri(config: TrainConfig) -> str | None:
+    """Where a resolved config's run directory is kept when ``runs_root`` is a URI (else None)."""
+    return storage.join(config.runs_root, config.name or "") if storage.is_remote(config.runs_root) else None
 
 
 def prepare_fit(config: TrainConfig) -> tuple[TrainConfig, Path, dict[str, Any], dict[str, Any]]:
@@ -169,26 +183,40 @@ def resume_settings(config: TrainConfig) -> dict[str, Any]:
     return data
 
 
-def fit(config: TrainConfig, address: str | None = None) -> dict[str, Any]:
+def fit(config: TrainConfig, address: str | None = None, shared_fs: bool = False) -> dict[str, Any]:
     """Train RoboAct-CLIP with Ray Train; resume a stopped run of the same name.
 
     Returns:
         ``metrics`` (the last report: ``train/*`` losses of Eq. 27, ``val/<factor>_acc[_text]``),
         ``run_dir``, ``model_dir`` (``<run_dir>/model``, loadable with ``RoboActCLIP.from_pretrained``),
         ``checkpoint_dir`` (newest) and ``best_checkpoint_dir`` (highest val action accuracy; its
-        ``model/`` subfolder is also loadable), ``storage_path``, ``name``, ``steps``, ``seconds``.
+        ``model/`` subfolder is also loadable), ``storage_path``, ``name``, ``steps``, ``seconds``;
+        with a remote ``runs_root`` also ``run_uri`` and ``model_uri`` (``run_dir`` and ``model_dir``
+        then name this node's working copy).
+
+    Args:
+        shared_fs: plain local paths lie on a filesystem every node mounts; without it (or
+            ``ROBOACT_SHARED_FS=1``) a local ``storage_path`` on a multi-node cluster is refused.
 
     Raises:
-        ValueError / StoreError: a bad config or feature store, naming the field or file.
+        ValueError / StoreError / StorageError: a bad config, feature store or URI, naming it.
+        UserError: a multi-node cluster and a node-local ``storage_path``.
         SettingsMismatchError: the run directory holds a run with other ``resume_settings``.
         RunLockedError: another process is fitting into the same run directory.
         RuntimeError: the fit failed after ``max_failures`` restarts.
     """
+    from roboact.cluster import require_shared_paths
+
     config, run_path, model_cfg, data = prepare_fit(config)
-    with run_lock(run_path):
+    require_shared_paths({"--storage-path": config.storage_path}, address, shared_fs)
+    remote = run_uri(config)
+    with run_lock(run_path), storage.mirrored_dir(run_path, remote):
         resuming = (run_path / "metrics.jsonl").is_file()
         check_settings(run_path, resume_settings(config), resuming=resuming, option="--name")
-        return _fit_locked(config, run_path, model_cfg, data, address)
+        out = _fit_locked(config, run_path, model_cfg, data, address)
+        if remote is not None:
+            out = {**out, "run_uri": remote, "model_uri": storage.join(remote, MODEL_SUBDIR)}
+        return out
 
 
 def _fit_locked(

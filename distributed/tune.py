@@ -17,6 +17,11 @@ Sweep directory (``<runs_root>/<name>/``)::
     best_train_config.yaml                        the best trial as a ready-to-use train config
     ray_results/<name>/                           Tune's experiment state (resume) when no storage_path
 
+Paths: ``features`` may be an ``s3://`` / ``gs://`` URI (staged on the driver's node), ``storage_path``
+goes to Ray as it is, and a URI ``runs_root`` keeps the sweep directory in object storage (written on
+this node, uploaded when the sweep ends or fails; default storage then ``<runs_root>/<name>/ray_results``).
+On a cluster with more than one alive node a plain local storage path is refused before launching.
+
 Resume: rerunning with the same name and storage path restores the Tune experiment
 (``Tuner.restore``): finished trials are kept, unfinished ones rerun, and their inner Train runs
 continue from their own newest checkpoints. A rerun must keep the sweep's settings
@@ -32,6 +37,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from roboact import storage
 from roboact.config import config_from_dict, config_to_dict, load_config, save_config
 from roboact.runs import check_settings, run_lock
 from roboact.runs import run_dir as make_run_dir
@@ -190,6 +196,7 @@ def sweep(
     address: str | None = None,
     runs_root: str | Path = "runs",
     overrides: list[str] | None = None,
+    shared_fs: bool = False,
 ) -> dict[str, Any]:
     """Run (or resume) a sweep; write the results table, plots and the best train config.
 
@@ -202,6 +209,8 @@ def sweep(
         address: Ray cluster address (default: local Ray or ``RAY_ADDRESS``).
         runs_root: parent of the sweep directory.
         overrides: dotted ``SweepConfig`` overrides (``num_samples=3``).
+        shared_fs: plain local paths lie on a filesystem every node mounts (else a local storage
+            path is refused on a multi-node cluster; ``ROBOACT_SHARED_FS=1`` says the same).
 
     Returns:
         ``{"sweep_dir", "results_csv", "results_md", "plots": [...], "best_config" (YAML path),
@@ -210,25 +219,31 @@ def sweep(
     Raises:
         SettingsMismatchError: resuming a sweep with other ``sweep_settings`` (naming the field).
         RunLockedError: another process runs a sweep in the same directory.
+        UserError: a multi-node cluster and a node-local storage path.
     """
     from ray import tune
 
     sc = load_config(SweepConfig, sweep_config_path, overrides)
-    train_overrides = [*sc.train_overrides, f"data.features={Path(features).absolute()}"]
+    train_overrides = [*sc.train_overrides, f"data.features={storage.resolve(features)}"]
     base = load_config(TrainConfig, sc.train_config, train_overrides)
     base = config_from_dict(
         TrainConfig,
         {**config_to_dict(base), "workers": sc.workers_per_trial, "cpus_per_worker": sc.cpus_per_worker},
     )
-    sweep_dir = make_run_dir(name, runs_root).absolute()
-    storage = storage_path or str(sweep_dir / "ray_results")
-    if "://" not in storage:
-        storage = str(Path(storage).absolute())
-    experiment_path = f"{storage.rstrip('/')}/{name}"
-    with run_lock(sweep_dir):
+    from roboact.cluster import require_shared_paths
+
+    root = storage.resolve(runs_root)
+    sweep_dir = make_run_dir(name, storage.local_root(root)).absolute()
+    remote = storage.join(root, sweep_dir.name) if storage.is_remote(root) else None
+    default = storage.join(remote, "ray_results") if remote else sweep_dir / "ray_results"
+    ray_storage = storage.resolve(storage_path or default)
+    require_shared_paths({"--storage-path": ray_storage}, address, shared_fs)
+    experiment_path = f"{ray_storage.rstrip('/')}/{name}"
+    with run_lock(sweep_dir), storage.mirrored_dir(sweep_dir, remote):
         resuming = tune.Tuner.can_restore(experiment_path)
         check_settings(sweep_dir, sweep_settings(sc, base), resuming=resuming, option="--name")
-        return _sweep_locked(sc, base, name, sweep_dir, storage, experiment_path, address)
+        out = _sweep_locked(sc, base, name, sweep_dir, ray_storage, experiment_path, address)
+        return {**out, "sweep_uri": remote} if remote else out
 
 
 def sweep_settings(sc: SweepConfig, base: TrainConfig) -> dict[str, Any]:

@@ -105,3 +105,37 @@ def release_leaked_placement_groups() -> int:
     if removed:
         logger.info("released %d placement group(s) left behind by finished Ray Train runs", removed)
     return removed
+
+
+def alive_nodes() -> int:
+    """Alive nodes of the Ray cluster this process is connected to (0 when not connected)."""
+    import ray
+
+    if not ray.is_initialized():
+        return 0
+    return sum(1 for node in ray.nodes() if node.get("Alive"))
+
+
+def require_shared_paths(
+    paths: dict[str, str | None], address: str | None = None, shared_fs: bool = False
+) -> None:
+    """Fail before launching when a multi-node cluster would be handed a node-local path.
+
+    Joins the cluster (``init_ray``) only when a plain local path is among ``paths`` and the command
+    targets a cluster (``address``, ``RAY_ADDRESS`` or an existing connection); a local instance is one
+    node, where every path is reachable. See ``roboact.storage.check_shareable`` for the rule.
+
+    Raises:
+        UserError: naming each node-local path and the option that fixes it.
+    """
+    from roboact import storage
+
+    if storage.shared_fs_declared(shared_fs) or not storage.node_local_paths(paths):
+        return
+    import ray
+
+    target = address or os.environ.get("RAY_ADDRESS")
+    if not ray.is_initialized() and (not target or target == "local"):
+        return  # a local instance this command starts: one node
+    init_ray(address)
+    storage.check_shareable(paths, alive_nodes(), shared_fs)
