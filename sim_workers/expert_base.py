@@ -96,6 +96,12 @@ class ScriptedExpert:
 
     suite = ""
     name = "expert"
+    # A reach that stops moving ends early instead of pushing against contact until max_steps:
+    # the Kitchen microwave's pre-grasp point is blocked 2.6 cm short and its reach 9.5 cm short,
+    # and those 90 still steps (of 158) were the demos a head imitated as "hover, then grasp" from
+    # frames that do not change. 0 turns it off (LIBERO's experts reach their targets).
+    stall_steps = 0
+    stall_tol = 0.002  # m the end effector must move within stall_steps to count as moving
 
     def __init__(self) -> None:
         self.env: Any = None
@@ -115,7 +121,7 @@ class ScriptedExpert:
         if self.env is None:
             raise RuntimeError("a scripted expert needs bind_env(env) before reset()")
         self.k, self.t_phase = 0, 0
-        self.mem = {"entry": self.eef_pos().copy(), "integ": np.zeros(3)}
+        self.mem = {"entry": self.eef_pos().copy(), "integ": np.zeros(3), "trail": []}
         self.q0 = self.eef_quat()
         self.phases = self.plan()
 
@@ -131,8 +137,11 @@ class ScriptedExpert:
                 )
             self.k, self.t_phase, self.mem["entry"] = self.k + 1, 0, self.eef_pos().copy()
             self.mem["integ"] = np.zeros(3)
+            self.mem["trail"] = []
         ph = self.phases[self.k]
         self.t_phase += 1
+        if self.stall_steps:
+            self.mem.setdefault("trail", []).append(self.eef_pos().copy())
         q_target = ph.rot(self) if ph.rot is not None else self.q0
         return self.control(ph.target(self), q_target, ph.grip, ph.speed)
 
@@ -145,9 +154,23 @@ class ScriptedExpert:
             return True
         if self.t_phase < ph.min_steps:
             return False
+        if self._stalled(ph):
+            return True
         if ph.done is not None:
             return bool(ph.done(self))
         return bool(np.linalg.norm(ph.target(self) - self.eef_pos()) < ph.tol)
+
+    def _stalled(self, ph: Phase) -> bool:
+        """True when a Cartesian phase's end effector moved less than ``stall_tol`` over the last
+        ``stall_steps`` steps (held back by contact or a joint limit). Never for timed phases,
+        phases with their own exit test (a swing that holds still is waiting on its joint), or
+        while labelling (the motion is the other policy's)."""
+        if not self.stall_steps or self.labelling or ph.done is not None or ph.min_steps >= ph.max_steps:
+            return False
+        trail = self.mem.get("trail", [])
+        if len(trail) <= self.stall_steps:
+            return False
+        return bool(np.linalg.norm(trail[-1] - trail[-1 - self.stall_steps]) < self.stall_tol)
 
     # Suite-specific ------------------------------------------------------------------------------
     def probe(self) -> str:
