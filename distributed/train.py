@@ -83,6 +83,16 @@ def _resolve_names(config: TrainConfig) -> tuple[TrainConfig, Path, str]:
     return config, run_path, ray_storage
 
 
+def planned_storage(config: TrainConfig) -> str | None:
+    """The storage path ``_resolve_names`` will pick, without creating anything; None when it will
+    be a URI under a remote ``runs_root``."""
+    if config.storage_path:
+        return storage.resolve(config.storage_path)
+    if storage.is_remote(config.runs_root):
+        return None
+    return storage.join(storage.resolve(config.runs_root), config.name or "<name>", "ray_results")
+
+
 def run_uri(config: TrainConfig) -> str | None:
     """Where a resolved config's run directory is kept when ``runs_root`` is a URI (else None)."""
     return storage.join(config.runs_root, config.name or "") if storage.is_remote(config.runs_root) else None
@@ -207,8 +217,8 @@ def fit(config: TrainConfig, address: str | None = None, shared_fs: bool = False
     """
     from roboact.cluster import require_shared_paths
 
+    require_shared_paths({"--storage-path": planned_storage(config)}, address, shared_fs)  # before any mkdir
     config, run_path, model_cfg, data = prepare_fit(config)
-    require_shared_paths({"--storage-path": config.storage_path}, address, shared_fs)
     remote = run_uri(config)
     with run_lock(run_path), storage.mirrored_dir(run_path, remote):
         resuming = (run_path / "metrics.jsonl").is_file()

@@ -233,11 +233,13 @@ def sweep(
     from roboact.cluster import require_shared_paths
 
     root = storage.resolve(runs_root)
-    sweep_dir = make_run_dir(name, storage.local_root(root)).absolute()
-    remote = storage.join(root, sweep_dir.name) if storage.is_remote(root) else None
-    default = storage.join(remote, "ray_results") if remote else sweep_dir / "ray_results"
+    remote = storage.join(root, name) if storage.is_remote(root) else None
+    default = (
+        storage.join(remote, "ray_results") if remote else storage.local_root(root) / name / "ray_results"
+    )
     ray_storage = storage.resolve(storage_path or default)
-    require_shared_paths({"--storage-path": ray_storage}, address, shared_fs)
+    require_shared_paths({"--storage-path": ray_storage}, address, shared_fs)  # before any mkdir
+    sweep_dir = make_run_dir(name, storage.local_root(root)).absolute()
     experiment_path = f"{ray_storage.rstrip('/')}/{name}"
     with run_lock(sweep_dir), storage.mirrored_dir(sweep_dir, remote):
         resuming = tune.Tuner.can_restore(experiment_path)

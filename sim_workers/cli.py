@@ -148,6 +148,14 @@ def eval_cmd(
         list[str] | None,
         typer.Option("--override", "-o", help="Dotted override for --config, e.g. pool.workers=4."),
     ] = None,
+    shared_fs: Annotated[
+        bool,
+        typer.Option(
+            "--shared-fs",
+            help="A local --policy directory lies on a filesystem every node mounts (else refused on a "
+            "multi-node cluster; use an s3:// / gs:// URI or ROBOACT_SHARED_FS=1).",
+        ),
+    ] = False,
 ) -> None:
     """Evaluate a policy on a Ray actor pool of simulators; per-task success with 95 % CI."""
     from roboact.sim_workers.eval import EvalConfig, evaluate, run_eval
@@ -158,9 +166,11 @@ def eval_cmd(
         if config is not None:
             cfg = load_config(EvalConfig, config, override or [])
             check_checkpoint(cfg.policy)
+            _require_shared_policy(cfg.policy, address, shared_fs)
             summary = run_eval(cfg, run_dir, address=address)
         else:
             check_checkpoint(policy)
+            _require_shared_policy(policy, address, shared_fs)
             summary = evaluate(
                 suite,
                 tasks or None,
@@ -193,6 +203,20 @@ def eval_cmd(
         )
 
 
+def _require_shared_policy(spec: str, address: str | None, shared_fs: bool) -> None:
+    """Every actor loads the policy directory itself: on a multi-node cluster it must be a URI or on
+    a filesystem every node mounts (``roboact.cluster.require_shared_paths``)."""
+    from roboact.cluster import require_shared_paths
+
+    if spec in ("expert", "random", "zero"):
+        return
+    if spec.startswith("dagger:"):
+        from roboact.sim_workers.dagger import parse_dagger_spec
+
+        spec = parse_dagger_spec(spec)[0]
+    require_shared_paths({"--policy": spec}, address, shared_fs)
+
+
 def check_checkpoint(spec: str) -> None:
     """Read a policy checkpoint's manifest here, in the driver, before Ray and the actors start.
 
@@ -202,10 +226,12 @@ def check_checkpoint(spec: str) -> None:
     """
     from roboact.sim_workers.policy import MANIFEST, check_policy_spec, load_policy
 
+    from roboact.storage import is_remote, local_copy
+
     check_policy_spec(spec)
     if spec in ("expert", "random", "zero"):
         return
-    path = Path(spec).expanduser()
+    path = local_copy(spec) if is_remote(spec) else Path(spec).expanduser()  # reused by local actors
     if (path / MANIFEST).is_file():  # a small numpy policy: loading it is the check
         load_policy(spec)
         return

@@ -15,6 +15,9 @@ privileged object poses; ``random``/``zero`` read the action space) also defines
   imported lazily so the pool works without it;
 - ``dagger:<dir>[@beta=p]``: that head, run with the scripted expert labelling every step
   (``sim_workers/dagger.py``; ``roboact sim demos --policy``).
+
+A directory may be an ``s3://`` / ``gs://`` URI: each actor's node stages it once into its local
+cache (``roboact.storage.local_copy``) and loads the copy, so nodes need not share a disk.
 """
 
 from __future__ import annotations
@@ -25,6 +28,8 @@ from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
+
+from roboact.storage import is_dir, is_remote, local_copy
 
 logger = logging.getLogger(__name__)
 
@@ -135,7 +140,7 @@ def builtin_policies() -> dict[str, Any]:
 
 def policy_id(spec: str) -> str:
     """The name results are keyed by: the built-in's name or the checkpoint's absolute path."""
-    if spec in ("expert", "random", "zero"):
+    if spec in ("expert", "random", "zero") or is_remote(spec):
         return spec
     return str(Path(spec).expanduser().resolve())
 
@@ -148,6 +153,10 @@ def check_policy_spec(spec: str) -> None:
         from roboact.sim_workers.dagger import parse_dagger_spec
 
         spec = parse_dagger_spec(spec)[0]
+    if is_remote(spec):  # the actors stage it; here only whether it is there
+        if not is_dir(spec):
+            raise FileNotFoundError(f"--policy {spec}: no such checkpoint directory")
+        return
     path = Path(spec).expanduser()
     if not path.exists():
         raise FileNotFoundError(
@@ -168,7 +177,7 @@ def load_policy(spec: str) -> Any:
 
         directory, beta = parse_dagger_spec(spec)
         return ExpertLabelledPolicy(load_policy(directory), builtins["expert"](labelling=True), beta)
-    path = Path(spec).expanduser()
+    path = local_copy(spec) if is_remote(spec) else Path(spec).expanduser()  # staged once per node
     manifest = path / MANIFEST
     if manifest.is_file():
         kind = json.loads(manifest.read_text()).get("kind")

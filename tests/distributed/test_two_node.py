@@ -1,27 +1,67 @@
-"""A fit across two Ray nodes started on this machine (subprocess: its own cluster)."""
+"""A fit across two Ray nodes started on this machine (subprocess: its own cluster), whose only shared
+storage is an S3 bucket served by moto on 127.0.0.1."""
 
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
+from roboact import storage
+
 pytestmark = pytest.mark.ray
 
 
+@pytest.fixture
+def s3_bucket(monkeypatch: pytest.MonkeyPatch) -> str:
+    """A bucket on a loopback S3 server; the endpoint and dummy keys are exported for subprocesses."""
+    from moto.server import ThreadedMotoServer
+
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    monkeypatch.setenv("AWS_ENDPOINT_URL", f"http://{host}:{port}")
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    fs, _ = storage.filesystem("s3://twonode")
+    fs.mkdir("twonode")
+    yield "s3://twonode"
+    server.stop()
+
+
 @pytest.mark.timeout(300)
-def test_fit_spans_two_nodes_with_shared_storage_only(tmp_path):
+def test_fit_spans_two_nodes_with_a_bucket_as_the_only_shared_storage(tmp_path, s3_bucket, monkeypatch):
+    monkeypatch.setenv(storage.CACHE_ENV, str(tmp_path / "node_cache"))
+    monkeypatch.delenv(storage.SHARED_FS_ENV, raising=False)
     script = Path(__file__).with_name("two_node_fit.py")
     proc = subprocess.run(
-        [sys.executable, str(script), str(tmp_path)], capture_output=True, text=True, timeout=280
+        [sys.executable, str(script), str(tmp_path), s3_bucket],
+        capture_output=True,
+        text=True,
+        timeout=280,
+        env=dict(os.environ),
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
     out = json.loads(proc.stdout.strip().splitlines()[-1])
     assert len(out["cluster_nodes"]) == 2
     assert out["worker_nodes"] == out["cluster_nodes"]  # one rank on each node
     assert out["step"] == 20
-    assert Path(out["checkpoint_dir"]).is_relative_to(tmp_path / "shared_storage")
-    assert (Path(out["model_dir"]) / "model.safetensors").is_file()
+    # a node-local storage path on this 2-node cluster was refused before anything launched
+    assert "--storage-path" in out["refused"] and str(tmp_path / "node_local") in out["refused"]
+    assert "--shared-fs" in out["refused"] and not (tmp_path / "node_local").exists()
+    # checkpoints, the run directory and the exported model are in the bucket
+    fs, _ = storage.filesystem(s3_bucket)
+    fs.invalidate_cache()
+    checkpoints = fs.glob("twonode/ray_results/twonode/checkpoint_step*")
+    assert checkpoints and out["checkpoint_dir"].rstrip("/").endswith(checkpoints[-1].rsplit("/", 1)[-1])
+    assert out["run_uri"] == f"{s3_bucket}/runs/twonode"
+    assert fs.exists("twonode/runs/twonode/model/model.safetensors")
+    assert fs.exists("twonode/runs/twonode/result.json")
+    # and nothing of the run is in a local folder the nodes would have had to share
+    assert not (tmp_path / "runs").exists() and not (tmp_path / "store").exists()
+    assert not [p for p in tmp_path.rglob("checkpoint_step*")]

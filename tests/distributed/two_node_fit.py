@@ -1,15 +1,21 @@
-"""Run by test_two_node.py in a subprocess: a 2-worker fit on a two-node Ray cluster on this machine.
+"""Run by test_two_node.py in a subprocess: a 2-worker fit on a two-node Ray cluster on this machine,
+with an S3 bucket (moto's server on 127.0.0.1, ``AWS_ENDPOINT_URL`` from the caller) as the only
+storage the nodes share.
 
 A second cluster cannot share the test session's Ray instance, hence a separate process. Each node
-has one CPU and each worker needs one, so rank 0 and rank 1 land on different nodes; only
-``storage_path`` (a folder both nodes can reach) and the Ray object store connect them.
-Prints one JSON line: ``{"worker_nodes": [...], "cluster_nodes": [...], "step": .., "model_dir": ..}``.
+has one CPU and each worker needs one, so rank 0 and rank 1 land on different nodes. The feature
+store, Ray's checkpoint storage and the run directory are all ``s3://`` URIs; the local feature store
+is deleted after its upload, so the fit can only have read it from the bucket. Before the fit, the same
+fit with a node-local ``storage_path`` must be refused.
+Prints one JSON line: ``{"worker_nodes", "cluster_nodes", "step", "run_uri", "model_uri",
+"checkpoint_dir", "refused"}``.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import shutil
 import sys
 from pathlib import Path
 
@@ -18,12 +24,18 @@ os.environ.setdefault("RAY_TRAIN_HEALTH_CHECK_INTERVAL_S", "0.2")
 sys.path.insert(0, str(Path(__file__).parent))
 
 
-def main(root: Path) -> None:
+def main(root: Path, bucket: str) -> None:
     import ray
     from conftest import build_feature_store, tiny_train_config
     from ray.cluster_utils import Cluster
-    from roboact.distributed.run_logger import read_metrics
     from roboact.distributed.train import fit
+
+    from roboact import storage
+    from roboact.errors import UserError
+
+    features = build_feature_store(root / "store")
+    features_uri = storage.upload(features, f"{bucket}/features/features.h5")
+    shutil.rmtree(root / "store")
 
     cluster = Cluster(
         initialize_head=True,
@@ -33,20 +45,35 @@ def main(root: Path) -> None:
     cluster.wait_for_nodes()
     try:
         ray.init(address=cluster.address, log_to_driver=False)
-        features = build_feature_store(root / "store")
+        local = tiny_train_config(
+            features_uri, root / "runs", "refused", max_steps=20, storage_path=str(root / "node_local")
+        )
+        try:
+            fit(local, address=cluster.address)
+            refused = ""
+        except UserError as err:
+            refused = str(err)
         cfg = tiny_train_config(
-            features, root / "runs", "twonode", max_steps=20, storage_path=str(root / "shared_storage")
+            features_uri,
+            f"{bucket}/runs",
+            "twonode",
+            max_steps=20,
+            storage_path=f"{bucket}/ray_results",
         )
         out = fit(cfg, address=cluster.address)
-        rows = [r for r in read_metrics(out["run_dir"]) if "workers" in r]
+        with storage.open_file(f"{out['run_uri']}/metrics.jsonl", "r") as fh:
+            rows = [json.loads(line) for line in fh if line.strip()]
+        rows = [r for r in rows if "workers" in r]
         print(
             json.dumps(
                 {
                     "worker_nodes": sorted({w["node"] for r in rows for w in r["workers"]}),
                     "cluster_nodes": sorted(n["NodeID"] for n in ray.nodes() if n["Alive"]),
                     "step": out["metrics"]["step"],
-                    "model_dir": out["model_dir"],
+                    "run_uri": out["run_uri"],
+                    "model_uri": out["model_uri"],
                     "checkpoint_dir": out["checkpoint_dir"],
+                    "refused": refused,
                 }
             )
         )
@@ -56,4 +83,4 @@ def main(root: Path) -> None:
 
 
 if __name__ == "__main__":
-    main(Path(sys.argv[1]))
+    main(Path(sys.argv[1]), sys.argv[2])
