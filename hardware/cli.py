@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import logging
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -23,6 +23,7 @@ def register(app: typer.Typer) -> None:
     grp.command("check")(check)
     grp.command("fake-controller")(fake_controller)
     grp.command("trials")(trials)
+    grp.command("record")(record)
     grp.command("report")(report)
     app.add_typer(grp, name="hardware")
 
@@ -165,6 +166,14 @@ def trials(
         ),
     ] = False,
     max_trials: Annotated[int | None, typer.Option(help="Stop after this many trials.")] = None,
+    policy: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--policy",
+            help="A policy head checkpoint ([NAME=]DIR, repeatable) trained on recorded demos; replaces "
+            "the plan's policies. Its state/action spaces must be the arm's.",
+        ),
+    ] = None,
 ) -> None:
     """Run (or resume) a trial plan on the arm; results go to the trial store as they happen."""
     from roboact.hardware.trial_plan import load_plan
@@ -181,6 +190,8 @@ def trials(
         )
     try:
         cfg = load_plan(plan)
+        if policy:
+            cfg = with_checkpoint_policies(cfg, policy)
     except (ConfigError, ValueError) as err:
         fail(f"plan {plan}: {err}")
 
@@ -217,6 +228,83 @@ def trials(
     if summary["stopped"] is not None:
         typer.echo(f"batch stopped: {summary['stopped']}", err=True)
     raise typer.Exit(0 if summary["stopped"] is None and not faults else 1)
+
+
+def with_checkpoint_policies(plan: Any, specs: list[str]) -> Any:
+    """``plan`` with its policies replaced by ``kind: checkpoint`` heads from ``[NAME=]DIR`` specs."""
+    import dataclasses
+
+    from roboact.hardware.trial_plan import PolicySpec
+
+    policies = []
+    for spec in specs:
+        name, _, path = spec.rpartition("=")
+        name = name or Path(path).name or "head"
+        policies.append(PolicySpec(name=name, kind="checkpoint", checkpoint=path))
+    return dataclasses.replace(plan, policies=policies)
+
+
+def record(
+    out: Annotated[Path, typer.Option(help="Demo HDF5 file to write (rerun to add the missing episodes).")],
+    plan: Annotated[
+        str, typer.Option(help="Plan YAML (path or shipped name): the task's subtasks and durations.")
+    ] = "trials_demo",
+    episodes: Annotated[int, typer.Option(min=1, help="Episodes wanted in the file (in total).")] = 1,
+    backend: Annotated[
+        str, typer.Option(help="jaka (real arm), fake (fake controller) or sim (MuJoCo).")
+    ] = "sim",
+    device: Annotated[
+        str, typer.Option(help="Input device: scripted (the plan's scripted paths) or keyboard.")
+    ] = "scripted",
+    task: Annotated[str | None, typer.Option(help="The plan's task to record (default: its first).")] = None,
+    noise: Annotated[
+        float, typer.Option(min=0.0, help="scripted device: std (rad) of its goal noise, so episodes differ.")
+    ] = 0.0,
+    policy_hz: Annotated[
+        float, typer.Option("--policy-hz", help="Rate a head trained on these demos runs at (divides 125).")
+    ] = 25.0,
+    host: Annotated[str, typer.Option(help="Controller IP (jaka).")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=1, max=65535, help="Command port (jaka).")] = 10001,
+    state_port: Annotated[
+        int, typer.Option("--state-port", min=1, max=65535, help="State port (jaka).")
+    ] = 10000,
+    gripper: Annotated[
+        str, typer.Option(help="Gripper serial device or tcp://host:port (jaka; '' = none).")
+    ] = "",
+    camera: Annotated[
+        str | None,
+        typer.Option(
+            help="orbbec, opencv or fake; required with --backend jaka (no synthetic images by default)."
+        ),
+    ] = None,
+    faults: Annotated[str, typer.Option(help="Fault SPEC for the fake backend.")] = "",
+) -> None:
+    """Record demonstrations through the arm (every command filtered, watchdog armed) into a demo file."""
+    from roboact.hardware.record import record_demos
+    from roboact.hardware.trial_plan import load_plan
+
+    from roboact.config import ConfigError
+
+    if backend not in ("jaka", "fake", "sim"):
+        fail(f"--backend must be jaka, fake or sim, got {backend!r}")
+    if backend == "jaka" and camera is None:
+        fail(
+            "--camera is required with --backend jaka: orbbec or opencv "
+            "(or fake, which records synthetic images)"
+        )
+    try:
+        cfg = load_plan(plan)
+    except (ConfigError, ValueError) as err:
+        fail(f"plan {plan}: {err}")
+    summary = record_demos(
+        cfg, out, episodes, backend=backend, device=device, task=task, noise=noise, policy_hz=policy_hz,
+        host=host, port=port, state_port=state_port, gripper_port=gripper, camera=camera,
+        faults=faults or None,
+    )  # fmt: skip
+    typer.echo(json.dumps(summary, indent=1, default=str))
+    if summary["stopped"] is not None:
+        typer.echo(f"recording stopped: {summary['stopped']}", err=True)
+    raise typer.Exit(0 if summary["fault"] is None and summary["stopped"] is None else 1)
 
 
 def report(

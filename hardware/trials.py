@@ -58,7 +58,7 @@ def run_trials(
     judge: Judge | None = None,
     faults: str | None = None,
     gripper_port: str = "",
-    camera: str = "fake",
+    camera: str | None = None,
     max_trials: int | None = None,
     progress: bool = True,
 ) -> dict[str, Any]:
@@ -76,13 +76,22 @@ def run_trials(
             ``AutoJudge`` otherwise).
         faults: fake backend: fault SPEC (see ``fake_controller``).
         gripper_port: jaka backend: gripper serial device or ``tcp://host:port`` ("" = no gripper).
-        camera: jaka backend: ``orbbec``, ``opencv`` or ``fake``.
+        camera: ``orbbec``, ``opencv`` or ``fake``; the jaka backend refuses to guess (None: fake on
+            the sim and fake backends).
         max_trials: stop after this many trials (the rest stay pending).
+
+    Raises:
+        HeadSpaceError: a ``kind: checkpoint`` policy whose state/action spaces are not the arm's
+            (checked from its ``policy.json`` before anything connects).
     """
+    from roboact.hardware.arm_policy import check_plan_heads
+    from roboact.hardware.safety import load_safety_config
+
     from roboact.config import config_to_dict
 
     plan = plan if isinstance(plan, TrialPlan) else load_plan(plan)
     validate(plan.schedule)
+    check_plan_heads(plan, load_safety_config(plan.robot))
     judge = judge or (OperatorJudge() if backend == "jaka" else AutoJudge())
     store = TrialStore(store_path)
     store.register_plan(plan.name, trial_order(plan))
@@ -249,7 +258,7 @@ def _start_executor(
     resource: str | None,
     faults: str | None,
     gripper_port: str,
-    camera: str,
+    camera: str | None,
 ) -> tuple[Any, Call, Callable[[], None]]:
     """The executor (Ray actor or local object) and a uniform ``call(method, *args)``."""
     from roboact.hardware.actor import ArmExecutor, make_arm_actor

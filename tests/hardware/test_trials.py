@@ -88,6 +88,7 @@ def test_unreachable_controller_leaves_every_trial_pending(tmp_path):
         use_ray=False,
         progress=False,
         judge=AutoJudge(),
+        camera="fake",  # the jaka backend takes synthetic images only when asked for by name
     )
     assert summary["stopped"].startswith("cannot connect to the arm")
     assert summary["counts"] == {"pending": 2}
