@@ -227,9 +227,11 @@ def parse(
 
 @features_app.command("extract")
 def extract(
-    store: Annotated[Path, typer.Option(help="Clip store (HDF5).")],
+    store: Annotated[str, typer.Option(help="Clip store (HDF5): a path or an s3:// / gs:// URI.")],
     encoder: Annotated[str, typer.Option(help="Encoder spec: embedded, open_clip:<arch>:<ckpt>.")],
-    out: Annotated[Path, typer.Option(help="Feature store to write (resumed; no-op when current).")],
+    out: Annotated[
+        str, typer.Option(help="Feature store to write, path or URI (resumed; no-op when current).")
+    ],
     frames: Annotated[int, typer.Option(min=1, help="Frames per clip (<= frames in the clip store).")] = 16,
     workers: Annotated[int, typer.Option(min=1, help="Ray actors, one encoder each.")] = 2,
     address: Annotated[
@@ -238,6 +240,14 @@ def extract(
     batch_size: Annotated[int, typer.Option(min=1, help="Clips per actor call.")] = 8,
     image_size: Annotated[int | None, typer.Option(help="Decode size for provenance-only stores.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
+    shared_fs: Annotated[
+        bool,
+        typer.Option(
+            "--shared-fs",
+            help="A local --store lies on a filesystem every node mounts (else refused on a multi-node "
+            "cluster; ROBOACT_SHARED_FS=1).",
+        ),
+    ] = False,
 ) -> None:
     """Encode every clip with a frozen encoder into a feature store (Eq. 1, 5)."""
     from roboact.datasets.features import extract_features
@@ -253,6 +263,7 @@ def extract(
             address=address,
             batch_size=batch_size,
             image_size=image_size,
+            shared_fs=shared_fs,
         )
     except (StoreError, ValueError, OSError) as err:
         _fail(str(err))

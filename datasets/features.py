@@ -8,6 +8,12 @@ clip by clip as results arrive, so an interrupted extraction keeps every finishe
 encodes only the rest. A store that is already current (same clip store content, encoder spec and
 n) is a no-op.
 
+Paths: the clip store may be an ``s3://`` / ``gs://`` URI; the driver and every actor's node stage it
+once into a local cache (``roboact.storage.local_copy``), so actors receive a URI (or an absolute
+path), never a path relative to the driver. A URI ``out`` is written in a per-node working file and
+uploaded when the extraction ends or stops (a rerun on a fresh node downloads it and resumes). On a
+cluster with more than one alive node a plain local clip store is refused unless ``shared_fs``.
+
 Frame choice: a clip store holding N frames per clip serves any n <= N by taking the stored
 frames at ``uniform_indices(N, n)``; ``derive_features`` applies the same rule to a feature store,
 so features derived from a 32-frame extraction equal an extraction at n from the 32-frame clip
@@ -19,6 +25,7 @@ from __future__ import annotations
 import functools
 import logging
 import os
+import shutil
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -31,6 +38,7 @@ from roboact.datasets.sources import read_frames
 from roboact.datasets.stores import ClipStore, FeatureStore, StoreError
 from roboact.datasets.video import FrameError
 
+from roboact import storage
 from roboact.constants import FACTORS
 from roboact.runs import check_settings, locked_output
 
@@ -102,7 +110,7 @@ class EncoderWorker:
         import torch
 
         if self._store is None:
-            self._store = ClipStore(self.plan.store_path)
+            self._store = ClipStore(_local_store(self.plan.store_path))
         good: list[tuple[str, np.ndarray, str]] = []
         out: list[tuple[str, Any, Any, str]] = []
         for clip_id in clip_ids:
@@ -163,7 +171,11 @@ def _recombination(clip_store: ClipStore) -> tuple[np.ndarray, list[str]]:
     return np.array(triplets, dtype=np.int64).reshape(-1, 3), captions
 
 
-@locked_output("out", is_file=True)
+def _local_store(uri: str) -> Path:
+    """The clip store as a local file on this node: staged once when ``uri`` is remote."""
+    return storage.local_copy(uri) if storage.is_remote(uri) else Path(uri)
+
+
 def extract_features(
     store: str | Path,
     encoder: str,
@@ -175,28 +187,75 @@ def extract_features(
     image_size: int | None = None,
     encoder_factory: EncoderFactory | None = None,
     progress: bool = True,
+    shared_fs: bool = False,
 ) -> dict[str, Any]:
     """Encode every clip of the clip store ``store`` with a frozen encoder into ``out``.
 
     Args:
-        store: clip store (HDF5).
+        store: clip store (HDF5): a path or an ``s3://`` / ``gs://`` URI.
         encoder: encoder spec for ``create_encoder`` ("embedded", "open_clip:<arch>:<ckpt>"); it is
             also the feature store's key.
         frames: n frames per clip (<= frames stored, unless the clips are decodable from provenance).
-        out: feature store path; resumed when it holds features of the same key.
+        out: feature store path or URI; resumed when it holds features of the same key.
         workers: Ray actors, each holding one encoder.
         address: Ray cluster address (None: local, or ``RAY_ADDRESS``).
         batch_size: clips per actor call.
         image_size: decode size for provenance-only stores (default: the store's, else 128).
         encoder_factory: overrides how actors build the encoder (tests, custom encoders).
+        shared_fs: a local ``store`` lies on a filesystem every node mounts (else it is refused on a
+            multi-node cluster; ``ROBOACT_SHARED_FS=1`` says the same).
 
     Returns:
         ``{"store", "out", "encoder", "frames", "clips", "extracted", "skipped", "failed":
         {clip_id: error}, "up_to_date", "workers", "seconds", "clips_per_s"}``.
+
+    Raises:
+        UserError: a multi-node cluster and a node-local ``store`` (naming ``--store``).
+        StorageError: a URI that does not exist or cannot be read or written.
     """
+    from roboact.cluster import require_shared_paths
+
+    store = storage.resolve(store)
+    require_shared_paths({"--store": store}, address, shared_fs)
+    kwargs = dict(
+        workers=workers,
+        address=address,
+        batch_size=batch_size,
+        image_size=image_size,
+        encoder_factory=encoder_factory,
+        progress=progress,
+    )
+    if not storage.is_remote(out):
+        return _extract(store, encoder, frames, out, **kwargs)
+    out_uri = str(out)
+    work = storage.local_root(out_uri) / out_uri.rstrip("/").rsplit("/", 1)[-1]
+    if not work.is_file() and storage.exists(out_uri):  # resume what another node wrote
+        shutil.copy2(storage.local_copy(out_uri), work)
+    try:
+        result = _extract(store, encoder, frames, work, **kwargs)
+    finally:
+        if work.is_file():
+            storage.upload(work, out_uri)
+    return {**result, "out": out_uri}
+
+
+@locked_output("out", is_file=True)
+def _extract(
+    store: str,
+    encoder: str,
+    frames: int,
+    out: str | Path,
+    workers: int,
+    address: str | None,
+    batch_size: int,
+    image_size: int | None,
+    encoder_factory: EncoderFactory | None,
+    progress: bool,
+) -> dict[str, Any]:
+    """``extract_features`` into a local ``out``, holding its lock; ``store`` is a URI or absolute path."""
     started = time.monotonic()
-    store, out = Path(store), Path(out)
-    clip_store = ClipStore(store)
+    out = Path(out)
+    clip_store = ClipStore(_local_store(store))
     try:
         attrs = clip_store.attrs
         stored_n, stored_size = int(attrs.get("n_frames", 0)), int(attrs.get("image_size", 0))
@@ -239,7 +298,7 @@ def extract_features(
                         "clips_per_s": 0.0,
                         "splits_updated": stale_splits,
                     }
-        plan = _Plan(str(store), frames, stored_n if stored_size else 0, size)
+        plan = _Plan(store, frames, stored_n if stored_size else 0, size)
         factory = encoder_factory or functools.partial(default_encoder_factory, encoder, size)
         result = _run_actors(clip_store, factory, plan, encoder, out, workers, address, batch_size, progress)
     finally:
@@ -270,6 +329,8 @@ def _run_actors(
     workers = max(1, int(workers))
     threads = int(os.environ.get("ROBOACT_ENCODER_THREADS", 0)) or max(1, (os.cpu_count() or 1) // workers)
     Actor = ray.remote(num_cpus=1, max_restarts=1, max_task_retries=1)(EncoderWorker)
+    if storage.is_remote(plan.store_path):  # actors stage the store: they need the driver's endpoint
+        Actor = Actor.options(runtime_env={"env_vars": storage.actor_env()})
     actors = [Actor.remote(factory, plan, threads) for _ in range(workers)]
     try:
         try:

@@ -361,6 +361,29 @@ def mirrored_dir(local: Path, uri: str | None) -> Iterator[Path]:
         upload(local, uri)
 
 
+FORWARDED_ENV = (
+    "AWS_ENDPOINT_URL",
+    "AWS_ENDPOINT_URL_S3",
+    "AWS_ACCESS_KEY_ID",
+    "AWS_SECRET_ACCESS_KEY",
+    "AWS_SESSION_TOKEN",
+    "AWS_DEFAULT_REGION",
+    "AWS_REGION",
+    CACHE_ENV,
+)
+"""storage settings of the driver that actors reading its URIs get too (``actor_env``)"""
+
+
+def actor_env() -> dict[str, str]:
+    """The driver's storage settings (endpoint, keys, cache root) for a Ray ``runtime_env``.
+
+    Why: Ray workers get the environment of the node's raylet, not of the driver, so a driver pointed
+    at an S3-compatible endpoint by ``AWS_ENDPOINT_URL`` would otherwise send its actors to AWS.
+    Only variables that are set are passed; a node's instance role still works when none is.
+    """
+    return {name: os.environ[name] for name in FORWARDED_ENV if os.environ.get(name)}
+
+
 def node_local_paths(paths: Mapping[str, str | os.PathLike[str] | None]) -> dict[str, str]:
     """The entries of ``{option: path}`` that are plain local paths (None entries are skipped)."""
     return {opt: str(p) for opt, p in paths.items() if p is not None and str(p) and not is_remote(p)}

@@ -14,8 +14,11 @@ import pytest
 
 from roboact import storage
 from roboact.errors import UserError
+from tests.datasets import conftest as datasets_fixtures
 
 BUCKET = "roboact-test"
+rh20t_tree = datasets_fixtures.rh20t_tree  # a tiny RH20T tree (fixture)
+fake_encoder_factory = datasets_fixtures.fake_encoder_factory  # an encoder without weights (fixture)
 
 
 @pytest.fixture(scope="module")
@@ -152,7 +155,6 @@ def test_node_local_paths_are_refused_on_a_multi_node_cluster(monkeypatch: pytes
 @pytest.mark.timeout(60)
 def test_a_policy_directory_in_a_bucket_loads_from_the_node_s_staged_copy(s3: str, tmp_path: Path) -> None:
     import numpy as np
-
     from roboact.sim_workers.policy import LinearPolicy, check_policy_spec, load_policy, policy_id
 
     LinearPolicy(np.eye(2, 3), np.zeros(2)).save(tmp_path / "linear")
@@ -164,3 +166,27 @@ def test_a_policy_directory_in_a_bucket_loads_from_the_node_s_staged_copy(s3: st
     assert policy.act({"state": np.array([0.5, -0.5, 0.0])}).tolist() == [0.5, -0.5]
     with pytest.raises(FileNotFoundError, match="nope: no such checkpoint directory"):
         check_policy_spec(f"{s3}/policies/nope")
+
+
+@pytest.mark.ray
+@pytest.mark.timeout(180)
+def test_features_extract_reads_and_writes_a_bucket(
+    ray_session, s3: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, rh20t_tree, fake_encoder_factory
+) -> None:
+    from roboact.datasets.build import build_store
+    from roboact.datasets.features import extract_features
+    from roboact.datasets.stores import FeatureStore
+
+    local = tmp_path / "clips.h5"
+    build_store("rh20t", rh20t_tree[0], local, frames=8, image_size=16, progress=False)
+    store = storage.upload(local, f"{s3}/stores/clips.h5")
+    local.unlink()  # the actors can only have read the bucket's copy
+    out = f"{s3}/features/f8.h5"
+    args = dict(workers=1, encoder_factory=fake_encoder_factory, progress=False)
+    first = extract_features(store, "fake", 8, out, **args)
+    assert first["out"] == out and first["extracted"] > 0 and not first["failed"]
+    with FeatureStore(storage.local_copy(out)) as features:
+        assert len(features) == first["extracted"]
+    assert extract_features(store, "fake", 8, out, **args)["up_to_date"]
+    monkeypatch.setenv(storage.CACHE_ENV, str(tmp_path / "fresh_node_cache"))
+    assert extract_features(store, "fake", 8, out, **args)["up_to_date"]  # resumed from the bucket
