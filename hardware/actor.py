@@ -131,7 +131,9 @@ class ArmExecutor:
         if name not in self.policies:
             spec: PolicySpec = self.plan.policy(name)
             if spec.kind == "checkpoint":  # refused before anything moves if its spaces do not fit
-                self.policies[name] = load_arm_policy(spec.checkpoint, self.safety, self.plan.robot)
+                self.policies[name] = load_arm_policy(
+                    spec.checkpoint, self.safety, self.plan.robot, threaded=self.realtime
+                )
             else:
                 goals = {s.name: (s.goal, s.gripper) for t in self.plan.tasks for s in t.subtasks if s.goal}
                 self.policies[name] = ScriptedPolicy(
@@ -208,6 +210,9 @@ class ArmExecutor:
         except RobotFault as fault:
             result = {"status": fault.kind, "message": str(fault)}
         finally:
+            stop = getattr(pol, "stop", None)  # a head in its own thread stops with the subtask
+            if stop is not None:
+                stop()
             self.robot.end_episode()
         try:
             obs = self.robot.get_observation()

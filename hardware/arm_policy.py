@@ -17,6 +17,8 @@ name, as in training (one segment per subtask); its feature window restarts with
 from __future__ import annotations
 
 import logging
+import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -83,46 +85,117 @@ def check_plan_heads(plan: Any, safety: SafetyConfig) -> None:
 
 
 class ArmHeadPolicy:
-    """A loaded head at ``policy_hz`` behind a servo loop at ``control_hz`` (linear interpolation)."""
+    """A loaded head at ``policy_hz`` behind a servo loop at ``control_hz`` (linear interpolation).
+
+    Synchronous (the simulated arm, which steps simulated time): the head is called on every
+    ``stride``-th tick, so a run is reproducible. ``threaded`` (the JAKA and fake backends, paced in
+    real time): the head runs in its own thread on the newest observation, at most ``policy_hz``
+    times a second, and each tick interpolates towards the newest target it has published, so a
+    head slower than one servo tick never makes a tick late; until the first target arrives the arm
+    holds where the subtask started. An error in the head's thread is raised by the next ``act``.
+    """
 
     needs_image = True
 
-    def __init__(self, head: Any, control_hz: float, policy_hz: float) -> None:
+    def __init__(self, head: Any, control_hz: float, policy_hz: float, threaded: bool = False) -> None:
         self.head = head
         self.stride = policy_stride(control_hz, policy_hz)
         self.policy_hz = policy_hz
+        self.threaded = threaded
+        self.head_calls = 0
         self._subtask: str | None = None
         self._k = 0
-        self._from: np.ndarray | None = None
-        self._to: np.ndarray | None = None
-        self.head_calls = 0
+        self._from = self._to = self._cmd = np.zeros(0)
+        self._lock = threading.Lock()
+        self._latest: dict[str, Any] | None = None
+        self._pending: np.ndarray | None = None
+        self._error: BaseException | None = None
+        self._quit = threading.Event()
+        self._thread: threading.Thread | None = None
 
     def reset(self) -> None:
+        self.stop()
         self._subtask = None
+
+    def stop(self) -> None:
+        """End the head's thread (the executor calls this when a subtask ends)."""
+        self._quit.set()
+        if self._thread is not None:
+            self._thread.join(timeout=10.0)
+            self._thread = None
 
     def act(self, obs: dict[str, Any]) -> np.ndarray:
         subtask = str(obs["subtask"])
         if subtask != self._subtask:  # a new subtask: a new segment, as in training
+            self.stop()
             self._subtask = subtask
             self.head.reset()
             self._k = 0
-            self._to = np.append(np.asarray(obs["joints"], dtype=float), float(obs.get("gripper", 0.0)))
+            here = np.append(np.asarray(obs["joints"], dtype=float), float(obs.get("gripper", 0.0)))
+            self._from = self._to = self._cmd = here
+            if self.threaded:
+                self._start_thread(obs)
+        return self._threaded_step(obs) if self.threaded else self._step(obs)
+
+    def _step(self, obs: dict[str, Any]) -> np.ndarray:
         phase = self._k % self.stride
         if phase == 0:
             self._from = self._to
-            self._to = np.asarray(self.head.act({**obs, "task": subtask}), dtype=float)
-            self.head_calls += 1
+            self._to = self._call_head(obs)
         self._k += 1
-        assert self._from is not None and self._to is not None
-        frac = (phase + 1) / self.stride
+        return self._blend((phase + 1) / self.stride)
+
+    def _threaded_step(self, obs: dict[str, Any]) -> np.ndarray:
+        with self._lock:
+            self._latest = obs
+            target, self._pending = self._pending, None
+            error = self._error
+        if error is not None:
+            raise RuntimeError(f"policy head failed in its thread: {error}") from error
+        if target is not None:  # a new target: interpolate from the command sent last
+            self._from, self._to, self._k = self._cmd, target, 0
+        self._k += 1
+        return self._blend(min(1.0, self._k / self.stride))
+
+    def _blend(self, frac: float) -> np.ndarray:
         out = self._from + (self._to - self._from) * frac
-        out[-1] = self._to[-1]
+        out[-1] = self._to[-1]  # the gripper takes the head's value at once
+        self._cmd = out
         return out
 
+    def _call_head(self, obs: dict[str, Any]) -> np.ndarray:
+        self.head_calls += 1
+        return np.asarray(self.head.act({**obs, "task": self._subtask}), dtype=float)
 
-def load_arm_policy(path: str | Path, safety: SafetyConfig, robot: str) -> ArmHeadPolicy:
+    def _start_thread(self, obs: dict[str, Any]) -> None:
+        self._quit = threading.Event()
+        self._latest, self._pending, self._error = obs, None, None
+        self._thread = threading.Thread(target=self._run, args=(self._quit,), name="policy-head", daemon=True)
+        self._thread.start()
+
+    def _run(self, quit_: threading.Event) -> None:
+        period = 1.0 / self.policy_hz
+        next_call = time.monotonic()
+        try:
+            while not quit_.is_set():
+                with self._lock:
+                    obs = self._latest
+                target = self._call_head(obs) if obs is not None else None
+                with self._lock:
+                    if not quit_.is_set() and target is not None:
+                        self._pending = target
+                next_call = max(next_call + period, time.monotonic())
+                quit_.wait(max(0.0, next_call - time.monotonic()))
+        except BaseException as err:  # noqa: BLE001 - handed to the servo loop, which fails the subtask
+            with self._lock:
+                self._error = err
+
+
+def load_arm_policy(
+    path: str | Path, safety: SafetyConfig, robot: str, threaded: bool = False
+) -> ArmHeadPolicy:
     """Check the head's spaces, then load it (torch, RLlib) behind the interpolating loop."""
     hz = check_arm_head(read_head_meta(path), safety, robot, str(path))
     from roboact.hardware.policy import load_checkpoint_policy
 
-    return ArmHeadPolicy(load_checkpoint_policy(str(path)), safety.control_hz, hz)
+    return ArmHeadPolicy(load_checkpoint_policy(str(path)), safety.control_hz, hz, threaded=threaded)

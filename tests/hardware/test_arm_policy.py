@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import sqlite3
+import threading
 
 import numpy as np
 import pytest
@@ -114,6 +115,29 @@ def test_head_runs_at_its_rate_and_the_servo_loop_interpolates_to_its_targets():
     assert all(o[-1] == 1.0 for o in out)  # the gripper takes the head's value at once
     pol.act({**obs, "subtask": "pick_tape"})
     assert head.resets == 2 and len(head.calls) == 3  # a new subtask restarts the head's window
+
+
+@pytest.mark.timeout(30)
+def test_a_threaded_head_never_blocks_the_servo_loop_and_its_targets_are_reached():
+    gate = threading.Event()
+
+    class SlowHead(_StubHead):
+        def act(self, obs: dict) -> np.ndarray:
+            gate.wait()  # the head is stuck until the test lets it answer
+            return super().act(obs)
+
+    head = SlowHead()
+    pol = ArmHeadPolicy(head, control_hz=125, policy_hz=25, threaded=True)
+    obs = {"joints": np.zeros(7), "gripper": 0.0, "subtask": "open_drawer"}
+    held = [pol.act(obs) for _ in range(20)]  # returns at once while the head is busy
+    np.testing.assert_allclose(held, np.zeros((20, 8)))  # the arm holds where the subtask began
+    gate.set()
+    out = pol.act(obs)
+    while out[0] < 0.05 - 1e-9:  # the head's first target (+0.05 rad) is reached by interpolation
+        out = pol.act(obs)
+    assert out[-1] == 1.0 and head.calls[0]["task"] == "open_drawer"
+    pol.stop()
+    assert pol._thread is None
 
 
 @pytest.mark.ray
