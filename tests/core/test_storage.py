@@ -190,3 +190,63 @@ def test_features_extract_reads_and_writes_a_bucket(
     assert extract_features(store, "fake", 8, out, **args)["up_to_date"]
     monkeypatch.setenv(storage.CACHE_ENV, str(tmp_path / "fresh_node_cache"))
     assert extract_features(store, "fake", 8, out, **args)["up_to_date"]  # resumed from the bucket
+
+
+@pytest.fixture
+def two_node_cluster(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Pretend the command joined a 2-node cluster: the check must refuse before Ray does anything."""
+    import ray
+
+    monkeypatch.setattr("roboact.cluster.init_ray", lambda *a, **k: ray)
+    monkeypatch.setattr("roboact.cluster.alive_nodes", lambda: 2)
+    monkeypatch.delenv(storage.SHARED_FS_ENV, raising=False)
+
+
+def _invoke(args: list[str]):  # noqa: ANN202
+    from typer.testing import CliRunner
+
+    from roboact.cli import app
+
+    return CliRunner().invoke(app, [str(a) for a in args])
+
+
+def test_train_on_a_multi_node_cluster_refuses_a_local_storage_path(two_node_cluster, tmp_path: Path) -> None:
+    runs = tmp_path / "runs"
+    res = _invoke(
+        ["train", "--features", "s3://b/f.h5", "--name", "n1", "--runs-root", runs, "--address", "h:1"]
+    )
+    assert res.exit_code == 2, res.output
+    assert "--storage-path" in res.stderr and str(runs / "n1" / "ray_results") in res.stderr
+    assert "--shared-fs" in res.stderr and not runs.exists()  # refused before any folder was made
+
+
+def test_sim_eval_on_a_multi_node_cluster_refuses_a_local_policy_dir(
+    two_node_cluster, tmp_path: Path
+) -> None:
+    import numpy as np
+    from roboact.sim_workers.policy import LinearPolicy
+
+    policy = LinearPolicy(np.eye(9, 9), np.zeros(9)).save(tmp_path / "linear")
+    args = [
+        "sim",
+        "eval",
+        "--suite",
+        "kitchen",
+        "--policy",
+        policy,
+        "--run-dir",
+        tmp_path / "ev",
+        "--address",
+        "h:1",
+    ]
+    res = _invoke(args)
+    assert res.exit_code == 2, res.output
+    assert f"--policy {policy}" in res.stderr and "--shared-fs" in res.stderr
+    assert not (tmp_path / "ev").exists()
+
+
+@pytest.mark.timeout(60)
+def test_train_names_a_missing_feature_uri_in_one_line(s3: str, tmp_path: Path) -> None:
+    res = _invoke(["train", "--features", f"{s3}/missing.h5", "--runs-root", tmp_path / "runs"])
+    assert res.exit_code == 2, res.output
+    assert f"{s3}/missing.h5: no such feature store" in res.stderr
