@@ -26,6 +26,8 @@ from __future__ import annotations
 import logging
 import os
 import zlib
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -55,14 +57,21 @@ class SceneSpec:
     """Robot -> grasp point height above the object's centre (m); default 0."""
     actions: tuple[str, ...] = ()
     """Actions whose scripts know this scene's objects; empty = any (robosuite scenes)."""
+    object_model: str = ""
+    """robosuite object class (``robosuite.models.objects``, e.g. ``CanObject``) that replaces the
+    scene's manipulated cube (Lift's ``cube``); empty = the env's own object. See ``swapped_object``."""
 
     @property
     def is_libero(self) -> bool:
         return bool(self.libero_bddl)
 
 
+TABLE_OBJECTS = {"can": "CanObject", "milk": "MilkObject", "bread": "BreadObject", "cereal": "CerealObject"}
+"""Objects that stand on Lift's table in place of its cube (scenes ``table_<object>``)."""
+
 SCENES: dict[str, SceneSpec] = {
     "table_cube": SceneSpec("Lift"),
+    **{f"table_{obj}": SceneSpec("Lift", object_model=cls) for obj, cls in TABLE_OBJECTS.items()},
     "bin_can": SceneSpec("PickPlaceCan"),
     "bin_milk": SceneSpec("PickPlaceMilk"),
     "bin_bread": SceneSpec("PickPlaceBread"),
@@ -207,16 +216,47 @@ def _build(robot: str, spec: SceneSpec, cameras: list[str], image_size: int, con
         env = _make_libero_env(robot, spec, common)
     else:
         controller = robosuite.load_controller_config(default_controller="OSC_POSE")
-        env = robosuite.make(
-            spec.env_name,
-            robots=robot,
-            controller_configs=controller,
-            use_object_obs=False,
-            reward_shaping=False,
-            **common,
-            **spec.kwargs,
-        )
+        with swapped_object(spec):
+            env = robosuite.make(
+                spec.env_name,
+                robots=robot,
+                controller_configs=controller,
+                use_object_obs=False,
+                reward_shaping=False,
+                **common,
+                **spec.kwargs,
+            )
     return env
+
+
+@contextmanager
+def swapped_object(spec: SceneSpec) -> Iterator[None]:
+    """While a Lift env is built, make its cube a ``spec.object_model`` object (still named ``cube``).
+
+    Why: the issue asks for actions performed on several objects, so object and action vary
+    independently. robosuite's Lift builds its cube from the module-level ``BoxObject``; handing it
+    another object under the same name keeps everything that reads ``env.cube`` (the scripts'
+    ``object_pos``, Lift's ``_check_success`` height test, the placement sampler) working on the
+    new object. The env is built once per (robot, scene) and soft-reset afterwards
+    (``hard_reset=False``), so the swap is only needed during ``robosuite.make``.
+    """
+    if not spec.object_model:
+        yield
+        return
+    if spec.env_name != "Lift":
+        raise ValueError(f"object_model is supported for Lift scenes only, not {spec.env_name!r}")
+    import robosuite.models.objects as objects
+    from robosuite.environments.manipulation import lift
+
+    model = getattr(objects, spec.object_model, None)
+    if model is None:
+        raise ValueError(f"object_model {spec.object_model!r} is not a robosuite object")
+    original = lift.BoxObject
+    lift.BoxObject = lambda name, **_: model(name=name)  # size/colour arguments are the cube's
+    try:
+        yield
+    finally:
+        lift.BoxObject = original
 
 
 def _make_libero_env(robot: str, spec: SceneSpec, common: dict[str, Any]) -> Any:

@@ -156,7 +156,7 @@ def test_same_seed_gives_identical_frames_and_another_seed_does_not(envs):
 
 
 def test_heldout_embodiment_split_never_leaks_the_held_out_robot(tmp_path):
-    cfg = load_config(SimSourceConfig, "sim_small")
+    cfg = load_config(SimSourceConfig, "sim_small", ["clips_per_combination=1"])
     store = ClipStore.open_for_build(tmp_path / "clips.h5", "sim", cfg.n_frames, cfg.image_size)
     for job in make_jobs(cfg):
         for camera in cfg.cameras:
@@ -236,3 +236,74 @@ def test_cli_build_without_frames_keeps_the_config_frame_count(monkeypatch, tmp_
     assert [(c.n_frames, c.image_size, c.seed) for c in ran] == [(tiny.n_frames, tiny.image_size, tiny.seed)]
     with ClipStore(out) as store:
         assert (store.attrs["n_frames"], store.attrs["image_size"]) == (tiny.n_frames, tiny.image_size)
+
+
+# --------------------------------------------------------------------------------------------------
+# sim_medium: objects that vary independently of actions (issue #15 item 4)
+def _grid(cfg: SimSourceConfig) -> tuple[dict[str, set[str]], dict[str, set[str]]]:
+    objects_of: dict[str, set[str]] = {}
+    actions_of: dict[str, set[str]] = {}
+    for job in make_jobs(cfg):
+        objects_of.setdefault(job.action, set()).add(job.object)
+        actions_of.setdefault(job.object, set()).add(job.action)
+    return objects_of, actions_of
+
+
+def test_medium_config_grid_has_the_counts_and_objects_that_vary_beside_actions():
+    cfg = load_config(SimSourceConfig, "sim_medium")
+    jobs = make_jobs(cfg)
+    objects_of, actions_of = _grid(cfg)
+    assert len(set(cfg.embodiments)) >= 6 and len(objects_of) >= 10
+    assert len(jobs) * len(cfg.cameras) >= 1500 and cfg.clips_per_combination >= 3
+    assert all(len(a) >= 2 for a in actions_of.values()), actions_of  # each object under >= 2 actions
+    varied = {a for a, objs in objects_of.items() if len(objs) >= 3}
+    assert varied >= {"lift", "pick", "place", "push", "pull"}, objects_of
+    # independence on the varied block: every such action meets every object shared by two of them
+    shared = set.intersection(*(objects_of[a] for a in varied))
+    assert len(shared) >= 3
+    robots = {}
+    for job in jobs:
+        robots.setdefault((job.action, job.object), set()).add(job.robot)
+    assert all(len(r) >= MIN_SUBJECTS_PER_ACTION for r in robots.values())
+    ids = [job.clip_id(c) for job in jobs for c in cfg.cameras]
+    assert len(ids) == len(set(ids))
+
+
+def test_table_object_scenes_are_lift_with_another_object():
+    from roboact.datasets.sim_scenes import SCENES, TABLE_OBJECTS
+
+    for obj in TABLE_OBJECTS:
+        spec = SCENES[f"table_{obj}"]
+        assert spec.env_name == "Lift" and spec.object_model.endswith("Object")
+    with pytest.raises(ValueError, match=r"actions\[0\].scene: 'table_sofa' unknown"):
+        SimSourceConfig(actions=[SimActionConfig(name="lift", scene="table_sofa")])
+
+
+@pytest.mark.sim
+@pytest.mark.timeout(200)
+def test_a_tiny_slice_of_the_medium_config_builds_clips_of_other_objects():
+    """Panda, one episode of three sim_medium pairs whose object is not the scene's cube."""
+    from roboact.datasets.sim_scenes import make_env
+
+    medium = load_config(SimSourceConfig, "sim_medium")
+    wanted = {("lift", "can"), ("push", "bread"), ("place", "can")}
+    cfg = _cfg(cameras=["agentview"], actions=[a for a in medium.actions if (a.name, a.object) in wanted])
+    jobs = make_jobs(cfg)
+    assert {(j.action, j.object) for j in jobs} == wanted
+    built: dict[str, object] = {}
+    try:
+        for job in jobs:
+            env = built.setdefault(job.scene, make_env("Panda", job.scene, cfg.cameras, 32))
+            assert type(env.cube).__name__ == f"{job.object.capitalize()}Object"
+            episode, views, attempts = execute_job(env, job, cfg)
+            assert episode is not None, f"{job.key}: no success in {attempts} attempts"
+            (record,) = records_for(job, episode, views, "Lift")
+            assert (record.action, record.object, record.provenance["scene"]) == (
+                job.action,
+                job.object,
+                job.scene,
+            )
+            assert record.frames.shape == (4, 32, 32, 3) and record.frames.std() > 0
+    finally:
+        for env in built.values():
+            env.close()

@@ -44,12 +44,17 @@ def _episode() -> Episode:
     )
 
 
-def sim_store(path: Path, config: str = "sim_small", order_seed: int | None = None) -> dict[str, str]:
+def sim_store(
+    path: Path, config: str = "sim_small", order_seed: int | None = None, episodes: int | None = 1
+) -> dict[str, str]:
     """A clip store shaped like a built sim store; returns clip id -> the job (execution) it came from.
 
     ``order_seed`` shuffles the order clips are written in, as parallel workers deliver them.
+    ``episodes`` overrides ``clips_per_combination`` (one episode keeps the store small; None = the
+    config's own).
     """
-    cfg = load_config(SimSourceConfig, config)
+    overrides = [] if episodes is None else [f"clips_per_combination={episodes}"]
+    cfg = load_config(SimSourceConfig, config, overrides)
     views = [{"camera": c, "frames": None} for c in cfg.cameras]
     records = [(job.key, r) for job in make_jobs(cfg) for r in records_for(job, _episode(), views, "Lift")]
     if order_seed is not None:
@@ -97,7 +102,7 @@ def test_split_is_deterministic_for_a_seed_and_changes_with_it(tmp_path: Path) -
 
 
 def test_sources_record_the_execution_of_each_clip(tmp_path: Path, rh20t_tree, bridge_tree) -> None:
-    sim_store(tmp_path / "sim.h5", "sim_tiny")
+    sim_store(tmp_path / "sim.h5", "sim_tiny", episodes=None)
     with ClipStore(tmp_path / "sim.h5") as store:
         assert store.get("sim-Panda-lift-cube-s001-frontview", False).provenance["episode"] == (
             "sim-Panda-lift-cube-s001"
@@ -178,7 +183,7 @@ def test_cli_clips_and_splits_contracts(tmp_path: Path) -> None:
 
 
 def test_cli_splits_warns_about_a_stored_split_that_shares_an_execution(tmp_path: Path) -> None:
-    sim_store(tmp_path / "clips.h5", "sim_tiny")
+    sim_store(tmp_path / "clips.h5", "sim_tiny", episodes=None)
     with ClipStore(tmp_path / "clips.h5", mode="a") as store:
         store.set_split(
             "random",
@@ -200,7 +205,7 @@ def test_cli_clips_names_a_missing_store(tmp_path: Path) -> None:
 
 def test_a_tiny_store_still_gets_train_val_and_test_parts(tmp_path: Path) -> None:
     """The tiny demo's data: two episodes per action; per-action rounding alone leaves val and test empty."""
-    job_of = sim_store(tmp_path / "clips.h5", "sim_demo_tiny")
+    job_of = sim_store(tmp_path / "clips.h5", "sim_demo_tiny", episodes=None)
     with ClipStore(tmp_path / "clips.h5", mode="a") as store:
         write_default_splits(store, seed=0)
         parts = store.get_split("random")
@@ -209,3 +214,40 @@ def test_a_tiny_store_still_gets_train_val_and_test_parts(tmp_path: Path) -> Non
         assert {action[i] for i in parts["train"]} == set(action.values())
         held = store.get_split("heldout_UR5e")  # one episode per action left: all of them train
         assert {action[i] for i in held["train"]} == set(action.values()) and held["test"]
+
+
+def test_medium_config_split_is_execution_disjoint_and_tests_every_action(tmp_path: Path) -> None:
+    """sim_medium (issue #15 item 4) on one of its robots, every pair, episode and camera (264 clips;
+    the whole grid takes minutes to write): no execution in two parts; every action is tested."""
+    import dataclasses
+
+    cfg = load_config(SimSourceConfig, "sim_medium", ["embodiments=[Jaco]"])
+    views = [{"camera": c, "frames": None} for c in cfg.cameras]
+    job_of = {}
+    with ClipStore.open_for_build(tmp_path / "clips.h5", "sim", 2, 0) as store:
+        for job in make_jobs(cfg):
+            for record in records_for(job, _episode(), views, "Lift"):
+                store.add(dataclasses.replace(record, extras={}))
+                job_of[record.clip_id] = job.key
+        assert len(store) == len(cfg.actions) * cfg.clips_per_combination * len(cfg.cameras)
+        parts = random_split(store, seed=0)
+        assert shared_episodes(parts, job_of) == {}
+        action = {i: i.split("-")[2] for i in store.ids()}
+        assert {action[i] for i in parts["test"]} == set(action.values())
+        assert len(parts["test"]) >= 0.1 * len(store)
+
+
+def test_small_config_test_part_holds_sixty_clips_even_with_the_known_failures(tmp_path: Path) -> None:
+    """The demo's sim_small (issue #15 item 4): >= 60 test clips on the execution-disjoint split,
+    without the jobs measured to fail (stack on Jaco, insert on Kinova3 and Jaco)."""
+    import dataclasses
+
+    cfg = load_config(SimSourceConfig, "sim_small")
+    failing = {("Jaco", "stack"), ("Kinova3", "insert"), ("Jaco", "insert")}
+    views = [{"camera": c, "frames": None} for c in cfg.cameras]
+    with ClipStore.open_for_build(tmp_path / "clips.h5", "sim", 2, 0) as store:
+        for job in make_jobs(cfg):
+            if (job.robot, job.action) not in failing:
+                for record in records_for(job, _episode(), views, "Lift"):
+                    store.add(dataclasses.replace(record, extras={}))
+        assert len(random_split(store, seed=cfg.seed)["test"]) >= 60
