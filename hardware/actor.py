@@ -92,6 +92,10 @@ class ArmExecutor:
                 self.fake_gripper.address,
             )
         cfg = JakaConfig(host=host, port=port, state_port=state_port, robot=self.plan.robot)
+        if not gripper_port:
+            logger.warning(
+                "%s backend without a gripper: the gripper state reported is the last command", self.backend
+            )
         gripper = ModbusGripper(GripperConfig(port=gripper_port, speed=100)) if gripper_port else None
         return JakaRobot(cfg, self.safety, gripper=gripper, camera=make_camera(CameraConfig(kind=camera)))
 

@@ -53,6 +53,8 @@ class JakaRobot(Robot):
         self.client = JakaClient(cfg)
         self.filter = SafetyFilter(self.safety)
         self.gripper = gripper
+        if camera is None:  # entry points (ArmExecutor, the CLI) refuse this on the real arm
+            logger.warning("JakaRobot: no camera given: observations carry synthetic images (FakeCamera)")
         self.camera = camera or FakeCamera()
         self.watchdog = Watchdog(self.safety.watchdog_timeout_s, self._watchdog_stop)
         self.fault: RobotFault | None = None
