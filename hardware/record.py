@@ -112,7 +112,8 @@ def record_demos(
     }  # fmt: skip
     with run_lock(out, is_file=True):
         done, next_index, removed = existing_episodes(out)
-        check_settings(out, settings, resuming=bool(done), option="--out", is_file=True)
+        # any episode in the file, a faulted one included, fixes the settings it was recorded with
+        check_settings(out, settings, resuming=next_index > 0, option="--out", is_file=True)
         todo = [k for k in range(episodes) if (spec.name, k) not in done]
         summary.update(skipped=episodes - len(todo), removed_incomplete=removed)
         if not todo:

@@ -19,6 +19,7 @@ from typer.testing import CliRunner
 
 from roboact.cli import app
 from roboact.config import config_to_dict
+from roboact.errors import UserError
 
 from .conftest import small_plan
 
@@ -62,6 +63,8 @@ def test_scripted_recording_on_the_sim_arm_writes_demos_the_policy_loader_reads(
     again = record_demos(plan, out, 3, backend="sim", noise=0.005)  # a rerun adds only what is missing
     assert again["skipped"] == 2 and again["recorded"] == 1
     assert len(list(iter_demos(out, images=False))) == 3
+    with pytest.raises(UserError, match="policy_hz"):  # one file, one head rate
+        record_demos(plan, out, 4, backend="sim", policy_hz=12.5)
 
 
 class _DropOnSecondEpisode(AutoJudge):
