@@ -35,7 +35,9 @@ def s3_bucket(monkeypatch: pytest.MonkeyPatch) -> str:
 
 
 @pytest.mark.timeout(300)
-def test_fit_spans_two_nodes_with_a_bucket_as_the_only_shared_storage(tmp_path, s3_bucket, monkeypatch):
+def test_fit_and_sweep_span_two_nodes_with_a_bucket_as_the_only_shared_storage(
+    tmp_path, s3_bucket, monkeypatch
+):
     monkeypatch.setenv(storage.CACHE_ENV, str(tmp_path / "node_cache"))
     monkeypatch.delenv(storage.SHARED_FS_ENV, raising=False)
     script = Path(__file__).with_name("two_node_fit.py")
@@ -62,6 +64,12 @@ def test_fit_spans_two_nodes_with_a_bucket_as_the_only_shared_storage(tmp_path, 
     assert out["run_uri"] == f"{s3_bucket}/runs/twonode"
     assert fs.exists("twonode/runs/twonode/model/model.safetensors")
     assert fs.exists("twonode/runs/twonode/result.json")
+    # the sweep's table, best config and Tune experiment state are in the bucket too
+    assert out["sweep_uri"] == f"{s3_bucket}/runs/sweep" and out["sweep_trials"] == 1
+    assert fs.exists("twonode/runs/sweep/results.csv") and fs.exists(
+        "twonode/runs/sweep/best_train_config.yaml"
+    )
+    assert fs.glob("twonode/ray_results/sweep/experiment_state*")
     # and nothing of the run is in a local folder the nodes would have had to share
     assert not (tmp_path / "runs").exists() and not (tmp_path / "store").exists()
     assert not [p for p in tmp_path.rglob("checkpoint_step*")]

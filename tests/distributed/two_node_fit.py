@@ -6,9 +6,10 @@ A second cluster cannot share the test session's Ray instance, hence a separate 
 has one CPU and each worker needs one, so rank 0 and rank 1 land on different nodes. The feature
 store, Ray's checkpoint storage and the run directory are all ``s3://`` URIs; the local feature store
 is deleted after its upload, so the fit can only have read it from the bucket. Before the fit, the same
-fit with a node-local ``storage_path`` must be refused.
+fit with a node-local ``storage_path`` must be refused; after it, a 1-trial sweep runs with the same
+bucket as its storage and runs root.
 Prints one JSON line: ``{"worker_nodes", "cluster_nodes", "step", "run_uri", "model_uri",
-"checkpoint_dir", "refused"}``.
+"checkpoint_dir", "refused", "sweep_uri", "sweep_trials"}``.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ def main(root: Path, bucket: str) -> None:
     from conftest import build_feature_store, tiny_train_config
     from ray.cluster_utils import Cluster
     from roboact.distributed.train import fit
+    from roboact.distributed.tune import sweep
 
     from roboact import storage
     from roboact.errors import UserError
@@ -64,6 +66,18 @@ def main(root: Path, bucket: str) -> None:
         with storage.open_file(f"{out['run_uri']}/metrics.jsonl", "r") as fh:
             rows = [json.loads(line) for line in fh if line.strip()]
         rows = [r for r in rows if "workers" in r]
+        swept = sweep(
+            "sweep_smoke",
+            features_uri,
+            name="sweep",
+            storage_path=f"{bucket}/ray_results",
+            address=cluster.address,
+            runs_root=f"{bucket}/runs",
+            overrides=[
+                "num_samples=1",
+                "train_overrides=[optim.max_steps=5,log_every=5,checkpoint_every=5]",
+            ],
+        )
         print(
             json.dumps(
                 {
@@ -74,6 +88,8 @@ def main(root: Path, bucket: str) -> None:
                     "model_uri": out["model_uri"],
                     "checkpoint_dir": out["checkpoint_dir"],
                     "refused": refused,
+                    "sweep_uri": swept["sweep_uri"],
+                    "sweep_trials": swept["n_trials"],
                 }
             )
         )
