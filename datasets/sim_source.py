@@ -56,14 +56,15 @@ class SimActionConfig:
 
 @dataclass
 class SimSourceConfig:
-    """What the simulated source generates and how (``tune_configs/sim_small.yaml``, ``sim_large``)."""
+    """What the simulated source generates and how (``tune_configs/sim_small.yaml``, ``sim_medium``,
+    ``sim_large``)."""
 
     embodiments: list[str] = field(default_factory=lambda: list(ROBOTS))
     """Robot embodiments (subjects): Panda, Sawyer, UR5e, Kinova3, IIWA, Jaco."""
     actions: list[SimActionConfig] = field(default_factory=lambda: [SimActionConfig(name=a) for a in ACTIONS])
     """Atomic actions with their object and scene."""
     clips_per_combination: int = 1
-    """Episodes (seed indices) per (embodiment, action); each gives one clip per camera."""
+    """Episodes (seed indices) per (embodiment, action entry); each gives one clip per camera."""
     cameras: list[str] = field(default_factory=lambda: ["agentview", "frontview"])
     """Camera views; each view of an episode is its own clip (as RH20T's cameras are)."""
     image_size: int = 128
