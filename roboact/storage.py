@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import re
 import shutil
@@ -32,6 +33,8 @@ from pathlib import Path
 from typing import Any
 
 from roboact.errors import UserError
+
+logger = logging.getLogger(__name__)
 
 CACHE_ENV = "ROBOACT_CACHE"
 """root of roboact's per-node caches (default ``~/.cache/roboact``); staged copies live in ``staged/``"""
@@ -357,8 +360,13 @@ def mirrored_dir(local: Path, uri: str | None) -> Iterator[Path]:
         download_into(uri, local)
     try:
         yield local
-    finally:
-        upload(local, uri)
+    except BaseException:
+        try:  # keep what finished; the command's own error is the one to report
+            upload(local, uri)
+        except Exception as err:
+            logger.warning("%s: could not upload the run directory %s after an error: %s", uri, local, err)
+        raise
+    upload(local, uri)
 
 
 FORWARDED_ENV = (

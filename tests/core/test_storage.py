@@ -136,6 +136,18 @@ def test_a_mirrored_run_directory_continues_on_a_fresh_node(
         assert (run / "metrics.jsonl").read_text() == '{"step": 10}\n'
 
 
+@pytest.mark.timeout(60)
+def test_a_mirrored_run_directory_is_uploaded_when_the_command_fails(s3: str) -> None:
+    uri = f"{s3}/runs/crashed"
+    local = storage.local_root(f"{s3}/runs") / "crashed"
+    local.mkdir(parents=True)
+    with pytest.raises(RuntimeError, match="killed"), storage.mirrored_dir(local, uri) as run:
+        (run / "episodes.jsonl").write_text('{"episode": 0}\n')
+        raise RuntimeError("killed mid-run")
+    with storage.open_file(f"{uri}/episodes.jsonl", "r") as fh:
+        assert fh.read() == '{"episode": 0}\n'  # what finished before the failure is kept
+
+
 def test_node_local_paths_are_refused_on_a_multi_node_cluster(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv(storage.SHARED_FS_ENV, raising=False)
     paths = {"--storage-path": "/home/me/runs/fit1/ray_results", "--features": "s3://b/f.h5"}
