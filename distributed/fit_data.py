@@ -37,9 +37,12 @@ def load_fit_data(features: str | Path, split: str) -> dict[str, Any]:
         StoreError: naming the file when the store, the split or a part of it is missing.
     """
     if storage.is_remote(features):
-        if not storage.exists(features):
-            raise StoreError(f"{features}: no such feature store (data.features)")
-        path = storage.local_copy(features)
+        try:
+            path = storage.local_copy(features)
+        except storage.StorageError as err:
+            if "no such file" not in str(err):
+                raise
+            raise StoreError(f"{features}: no such feature store (data.features)") from None
     else:
         path = Path(features)
     if not path.is_file():

@@ -203,9 +203,8 @@ def remote_version(uri: str) -> str:
     fs, path = filesystem(uri)
     with _errors(uri, "list it"):
         fs.invalidate_cache()  # another node may have rewritten it since this process last looked
-        if not fs.exists(path):
-            raise StorageError(f"{uri}: no such file or folder")
-        if fs.isdir(path):
+        info = fs.info(path)  # one request: FileNotFoundError when absent
+        if info.get("type") == "directory":
             infos = fs.find(path, detail=True)
             prefix = path.rstrip("/") + "/"
             entries = sorted(
@@ -216,7 +215,7 @@ def remote_version(uri: str) -> str:
                 raise StorageError(f"{uri}: an empty folder")
             kind = "dir"
         else:
-            entries = [("", _stamp(fs.info(path)))]
+            entries = [("", _stamp(info))]
             kind = "file"
     return kind + ":" + hashlib.sha1(json.dumps(entries).encode()).hexdigest()
 
