@@ -208,8 +208,8 @@ def remote_version(uri: str) -> str:
             infos = fs.find(path, detail=True)
             prefix = path.rstrip("/") + "/"
             entries = sorted(
-                (name[len(prefix) :] if name.startswith(prefix) else name, _stamp(info))
-                for name, info in infos.items()
+                (name[len(prefix) :] if name.startswith(prefix) else name, _stamp(meta))
+                for name, meta in infos.items()
             )
             if not entries:
                 raise StorageError(f"{uri}: an empty folder")
