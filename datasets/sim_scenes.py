@@ -59,7 +59,8 @@ class SceneSpec:
     """Actions whose scripts know this scene's objects; empty = any (robosuite scenes)."""
     object_model: str = ""
     """robosuite object class (``robosuite.models.objects``, e.g. ``CanObject``) that replaces the
-    scene's manipulated cube (Lift's ``cube``); empty = the env's own object. See ``swapped_object``."""
+    scene's manipulated cube (Lift's ``cube``, Stack's ``cubeA``); empty = the env's own object.
+    See ``swapped_object``."""
 
     @property
     def is_libero(self) -> bool:
@@ -72,6 +73,7 @@ TABLE_OBJECTS = {"can": "CanObject", "milk": "MilkObject", "bread": "BreadObject
 SCENES: dict[str, SceneSpec] = {
     "table_cube": SceneSpec("Lift"),
     **{f"table_{obj}": SceneSpec("Lift", object_model=cls) for obj, cls in TABLE_OBJECTS.items()},
+    **{f"stack_{obj}": SceneSpec("Stack", object_model=cls) for obj, cls in TABLE_OBJECTS.items()},
     "bin_can": SceneSpec("PickPlaceCan"),
     "bin_milk": SceneSpec("PickPlaceMilk"),
     "bin_bread": SceneSpec("PickPlaceBread"),
@@ -80,6 +82,7 @@ SCENES: dict[str, SceneSpec] = {
     "door": SceneSpec("Door", {"use_latch": False}),
     "door_latch": SceneSpec("Door", {"use_latch": True}),
     "round_nut": SceneSpec("NutAssemblyRound"),
+    "square_nut": SceneSpec("NutAssemblySquare"),
     "libero_goal_cheese_bowl": SceneSpec(
         "libero_goal/put_the_cream_cheese_in_the_bowl",
         libero_bddl="libero_goal/put_the_cream_cheese_in_the_bowl.bddl",
@@ -229,34 +232,46 @@ def _build(robot: str, spec: SceneSpec, cameras: list[str], image_size: int, con
     return env
 
 
+SWAPPABLE = {"Lift": ("lift", "cube"), "Stack": ("stack", "cubeA")}
+"""env -> (its robosuite module, the name of the cube ``object_model`` replaces)."""
+
+
 @contextmanager
 def swapped_object(spec: SceneSpec) -> Iterator[None]:
-    """While a Lift env is built, make its cube a ``spec.object_model`` object (still named ``cube``).
+    """While a Lift (Stack) env is built, make its cube (cube A) a ``spec.object_model`` object
+    under the same name.
 
     Why: the issue asks for actions performed on several objects, so object and action vary
-    independently. robosuite's Lift builds its cube from the module-level ``BoxObject``; handing it
-    another object under the same name keeps everything that reads ``env.cube`` (the scripts'
-    ``object_pos``, Lift's ``_check_success`` height test, the placement sampler) working on the
-    new object. The env is built once per (robot, scene) and soft-reset afterwards
-    (``hard_reset=False``), so the swap is only needed during ``robosuite.make``.
+    independently. robosuite's Lift and Stack build their cubes from the module-level
+    ``BoxObject``; handing them another object under the same name keeps everything that reads
+    ``env.cube``/``env.cubeA`` (the scripts' ``object_pos``, the envs' ``_check_success``, the
+    placement sampler) working on the new object. The env is built once per (robot, scene) and
+    soft-reset afterwards (``hard_reset=False``), so the swap is only needed during ``robosuite.make``.
     """
     if not spec.object_model:
         yield
         return
-    if spec.env_name != "Lift":
-        raise ValueError(f"object_model is supported for Lift scenes only, not {spec.env_name!r}")
-    import robosuite.models.objects as objects
-    from robosuite.environments.manipulation import lift
+    if spec.env_name not in SWAPPABLE:
+        raise ValueError(f"object_model is supported for {sorted(SWAPPABLE)} scenes, not {spec.env_name!r}")
+    import importlib
 
+    import robosuite.models.objects as objects
+
+    module_name, target = SWAPPABLE[spec.env_name]
+    module = importlib.import_module(f"robosuite.environments.manipulation.{module_name}")
     model = getattr(objects, spec.object_model, None)
     if model is None:
         raise ValueError(f"object_model {spec.object_model!r} is not a robosuite object")
-    original = lift.BoxObject
-    lift.BoxObject = lambda name, **_: model(name=name)  # size/colour arguments are the cube's
+    original = module.BoxObject
+
+    def make(name: str, **kwargs: Any) -> Any:  # the cube's size/colour arguments do not apply
+        return model(name=name) if name == target else original(name=name, **kwargs)
+
+    module.BoxObject = make
     try:
         yield
     finally:
-        lift.BoxObject = original
+        module.BoxObject = original
 
 
 def _make_libero_env(robot: str, spec: SceneSpec, common: dict[str, Any]) -> Any:

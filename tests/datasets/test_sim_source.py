@@ -257,7 +257,7 @@ def test_medium_config_grid_has_the_counts_and_objects_that_vary_beside_actions(
     assert len(jobs) * len(cfg.cameras) >= 1500 and cfg.clips_per_combination >= 3
     assert all(len(a) >= 2 for a in actions_of.values()), actions_of  # each object under >= 2 actions
     varied = {a for a, objs in objects_of.items() if len(objs) >= 3}
-    assert varied >= {"lift", "pick", "place", "push", "pull"}, objects_of
+    assert varied >= {"lift", "pick", "place", "push", "pull", "stack"}, objects_of
     # independence on the varied block: every such action meets every object shared by two of them
     shared = set.intersection(*(objects_of[a] for a in varied))
     assert len(shared) >= 3
@@ -269,12 +269,13 @@ def test_medium_config_grid_has_the_counts_and_objects_that_vary_beside_actions(
     assert len(ids) == len(set(ids))
 
 
-def test_table_object_scenes_are_lift_with_another_object():
+def test_table_and_stack_object_scenes_are_lift_and_stack_with_another_object():
     from roboact.datasets.sim_scenes import SCENES, TABLE_OBJECTS
 
     for obj in TABLE_OBJECTS:
-        spec = SCENES[f"table_{obj}"]
-        assert spec.env_name == "Lift" and spec.object_model.endswith("Object")
+        for prefix, env_name in (("table", "Lift"), ("stack", "Stack")):
+            spec = SCENES[f"{prefix}_{obj}"]
+            assert spec.env_name == env_name and spec.object_model.endswith("Object")
     with pytest.raises(ValueError, match=r"actions\[0\].scene: 'table_sofa' unknown"):
         SimSourceConfig(actions=[SimActionConfig(name="lift", scene="table_sofa")])
 
@@ -282,11 +283,11 @@ def test_table_object_scenes_are_lift_with_another_object():
 @pytest.mark.sim
 @pytest.mark.timeout(200)
 def test_a_tiny_slice_of_the_medium_config_builds_clips_of_other_objects():
-    """Panda, one episode of three sim_medium pairs whose object is not the scene's cube."""
+    """Panda, one episode of sim_medium pairs whose object is not the scene's own cube."""
     from roboact.datasets.sim_scenes import make_env
 
     medium = load_config(SimSourceConfig, "sim_medium")
-    wanted = {("lift", "can"), ("push", "bread"), ("place", "can")}
+    wanted = {("lift", "can"), ("push", "bread"), ("stack", "can")}
     cfg = _cfg(cameras=["agentview"], actions=[a for a in medium.actions if (a.name, a.object) in wanted])
     jobs = make_jobs(cfg)
     assert {(j.action, j.object) for j in jobs} == wanted
@@ -294,7 +295,8 @@ def test_a_tiny_slice_of_the_medium_config_builds_clips_of_other_objects():
     try:
         for job in jobs:
             env = built.setdefault(job.scene, make_env("Panda", job.scene, cfg.cameras, 32))
-            assert type(env.cube).__name__ == f"{job.object.capitalize()}Object"
+            swapped = env.cubeA if job.action == "stack" else env.cube
+            assert type(swapped).__name__ == f"{job.object.capitalize()}Object"
             episode, views, attempts = execute_job(env, job, cfg)
             assert episode is not None, f"{job.key}: no success in {attempts} attempts"
             (record,) = records_for(job, episode, views, "Lift")
