@@ -30,6 +30,8 @@ import re
 from pathlib import Path
 from typing import Any
 
+from roboact.report_headline import headline_markdown
+
 logger = logging.getLogger(__name__)
 
 STAGE_ORDER = [
@@ -114,6 +116,7 @@ def render_markdown(run_dir: Path) -> str:
         lines.append("")
     if not stages:
         lines.append(f"_No stage results under {escape_markdown(run_dir / 'stages')} yet._")
+    lines += headline_markdown(stages, planned=_planned_stages(run_dir))
     for stage in stages:
         lines += _stage_markdown(stage)
     versions = _read_json(run_dir / "versions.json")
@@ -127,6 +130,20 @@ def render_markdown(run_dir: Path) -> str:
         fence = _fence(text)
         lines += ["## Configuration", "", f"{fence}yaml", text, fence, ""]
     return "\n".join(lines)
+
+
+def _planned_stages(run_dir: Path) -> list[str] | None:
+    """The stages the run's saved config asked for (None when there is no config to read)."""
+    config = run_dir / "config.yaml"
+    if not config.is_file():
+        return None
+    import yaml
+
+    try:
+        stages = (yaml.safe_load(config.read_text()) or {}).get("stages")
+    except yaml.YAMLError:
+        return None
+    return [str(s) for s in stages] if isinstance(stages, list) else None
 
 
 def _stage_markdown(stage: dict[str, Any]) -> list[str]:
