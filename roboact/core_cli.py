@@ -40,6 +40,15 @@ def demo(
         str | None, typer.Option(help="Ray cluster address (default: local or RAY_ADDRESS).")
     ] = None,
     stages: Annotated[str | None, typer.Option(help="Comma-separated subset of stages to run.")] = None,
+    storage: Annotated[
+        str | None,
+        typer.Option(
+            help="s3:// or gs:// URI that keeps the run (uploaded after every stage; resumes from it)."
+        ),
+    ] = None,
+    shared_fs: Annotated[
+        bool, typer.Option("--shared-fs", help="--run-dir is on a filesystem every cluster node mounts.")
+    ] = False,
     config: Annotated[Path | None, typer.Option(help="YAML file with DemoConfig fields.")] = None,
 ) -> None:
     """Run the whole embedded pipeline end to end and write a report with the paper's tables."""
@@ -53,6 +62,14 @@ def demo(
         base.append(f"address={address}")
     if stages:
         base.append(f"stages=[{stages}]")
+    if storage:
+        from roboact import storage as storage_uris
+
+        if not storage_uris.is_remote(storage):
+            fail(f"error: --storage {storage}: expected an s3:// or gs:// URI (a local folder is --run-dir)")
+        base.append(f"storage={storage}")
+    if shared_fs:
+        base.append("shared_fs=true")
     try:
         cfg = load_demo_config(config, base + list(overrides or []))
     except (ConfigError, ValueError) as err:
@@ -67,6 +84,8 @@ def demo(
     for stage, seconds in result["seconds"].items():
         console.print(f"  {stage:<12} {seconds:8.1f} s")
     console.print(f"Report: [bold]{result['report_md']}[/bold] and [bold]{result['report_html']}[/bold]")
+    if result.get("storage"):
+        console.print(f"Run kept in [bold]{result['storage']}[/bold]")
 
 
 def bench_paper(

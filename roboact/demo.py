@@ -51,6 +51,13 @@ class DemoConfig:
     """Ray workers/actors per stage"""
     address: str | None = None
     """Ray cluster address (None: a local instance, or RAY_ADDRESS)"""
+    storage: str | None = None
+    """object-store URI (s3://, gs://) that keeps the run: the stages work in ``run_dir`` and the
+    whole run directory is uploaded there after every stage (and after a failure); a rerun on a
+    machine whose ``run_dir`` is empty downloads it first and resumes"""
+    shared_fs: bool = False
+    """``run_dir`` lies on a filesystem every node of the cluster mounts (required on several nodes:
+    the stages hand its paths to actors)"""
     seed: int = 0
     """seed of every stage"""
     stages: list[str] = field(default_factory=lambda: list(ALL_STAGES))
@@ -165,6 +172,36 @@ class Demo:
         return self.run / "train" / "main" / "model"
 
     def run_all(self, progress: Callable[[str], None] | None = None) -> dict[str, Any]:
+        from roboact import storage
+
+        with storage.mirrored_dir(self.run, self.cfg.storage):  # downloads a remote run to resume
+            return self._run_stages(progress)
+
+    def _keep(self) -> None:
+        """Send the run directory to ``--storage`` (nothing without it): a finished stage survives
+        the machine."""
+        if self.cfg.storage:
+            from roboact import storage
+
+            storage.upload(self.run, self.cfg.storage)
+
+    def _check_nodes(self) -> None:
+        """Stages hand ``run_dir`` paths (clip and feature stores, policy directories) to actors:
+        on several nodes every node must see them."""
+        from roboact import storage
+        from roboact.cluster import alive_nodes
+        from roboact.errors import UserError
+
+        nodes = alive_nodes()
+        if nodes > 1 and not storage.shared_fs_declared(self.cfg.shared_fs):
+            raise UserError(
+                f"this Ray cluster has {nodes} alive nodes and --run-dir {self.run} exists on this node "
+                "only; the demo's stages hand its files to actors on every node: put --run-dir on a "
+                "filesystem every node mounts and pass --shared-fs (ROBOACT_SHARED_FS=1); --storage "
+                "s3://... then keeps a copy of the run in the bucket"
+            )
+
+    def _run_stages(self, progress: Callable[[str], None] | None) -> dict[str, Any]:
         from roboact.cluster import init_ray, release_leaked_placement_groups
         from roboact.config import save_config
         from roboact.runs import write_versions
@@ -187,6 +224,7 @@ class Demo:
         # for Ray Train controllers, Tune drivers and placement groups that Ray Train fails to free
         # (see docs/demo.md); the stages themselves ask for `workers` CPUs at a time.
         init_ray(self.cfg.address, num_cpus=None if self.cfg.address else max(8, os.cpu_count() or 1))
+        self._check_nodes()
         write_versions(self.run / "versions.json")
         times: dict[str, float] = {}
         for stage in ALL_STAGES:
@@ -205,9 +243,12 @@ class Demo:
             summary["seconds"] = round(time.perf_counter() - start, 1)
             times[stage] = summary["seconds"]
             write_stage(self.run, stage, summary)
+            self._keep()
         md, html_path = build_report(self.run)
+        self._keep()
         return {
             "run_dir": str(self.run),
+            "storage": self.cfg.storage,
             "report_md": str(md),
             "report_html": str(html_path),
             "seconds": times,
