@@ -74,6 +74,10 @@ class DemoConfig:
     """dotted overrides for every fit of the demo (for example optim.epochs=5)"""
     sweep_config: str = "sweep_smoke"
     """Ray Tune search space"""
+    recognition_ablations: list[str] = field(default_factory=lambda: ["w/o disentanglement"])
+    """ablation fits beside the full model in the recognition stage (labels of
+    ``distributed.recognition.ABLATIONS``); the small scale runs the one the paper reports, to stay
+    within its budget; ``roboact eval table2`` and the large scale run all four"""
     heldout_subjects: int = 1
     """cross-embodiment rows: how many embodiments to hold out (0: none, -1: all)"""
     libero_tasks: list[str] = field(default_factory=list)
@@ -126,6 +130,12 @@ SCALE_PRESETS: dict[str, dict[str, Any]] = {
         "eval_episodes": 50,
         "policy_iterations": 2000,
         "sweep_config": "sweep_loss_weights",
+        "recognition_ablations": [
+            "w/o disentanglement",
+            "w/o Diff-Transformer (A1)",
+            "w/o recombination (A3)",
+            "w/o aux (A4)",
+        ],
     },
 }
 
@@ -407,7 +417,11 @@ class Demo:
         root = self.run / "recognition"
         base = self.train_config("table2", root, self.features(self.main_frames))
         table2 = table_ii_fits(
-            [self.features(n) for n in sorted(c.table2_frames)], base=base, name="table2", address=c.address
+            [self.features(n) for n in sorted(c.table2_frames)],
+            base=base,
+            name="table2",
+            address=c.address,
+            ablations=c.recognition_ablations,
         )
         main = evaluate_recognition(
             self.main_model, self.features(self.main_frames), out_dir=root / "main_eval"
@@ -447,7 +461,8 @@ class Demo:
             "title": "Recognition (paper Sec. IV-A): frame counts, w/o disentanglement, held-out embodiment",
             "what_ran": f"one fit per row with the same budget (`{c.train_config}`), "
             f"frames {sorted(c.table2_frames)} "
-            f"and w/o disentanglement; test part of the random split; held-out: {subjects}",
+            f"and {', '.join(c.recognition_ablations) or 'no ablation'}; test part of the random split; "
+            f"held-out: {subjects}",
             "tables": tables,
             "figures": figures,
             "metrics": {"table2_rows": table2["rows"], "main": main, "cross_embodiment": xemb},
