@@ -174,9 +174,7 @@ def recognition_cmd(
     except (StoreError, FileNotFoundError, ValueError) as err:
         fail(str(err))
     typer.echo(f"{res['n']} clips of {split}/{part}; outputs in {res['out_dir']}")
-    for factor, by_source in res["accuracy"].items():
-        typer.echo(f"{factor:>8}: " + "  ".join(f"{s} {100 * a:6.2f}%" for s, a in by_source.items()))
-    typer.echo("text->video: " + "  ".join(f"{k} {100 * v:6.2f}%" for k, v in res["retrieval"].items()))
+    typer.echo(res["markdown"])  # accuracy per factor with its bootstrap 95 % CI, R@1/5/10
 
 
 def table2_cmd(

@@ -188,7 +188,7 @@ def test_eval_recognition_cli_prints_every_factor_and_recall(untrained_model_dir
     args = ["eval", "recognition", "--model", str(untrained_model_dir), "--features", str(tiny_features)]
     res = CliRunner().invoke(app, [*args, "--out", str(tmp_path)])
     assert res.exit_code == 0, res.output
-    for word in ("subject", "action", "object", "R@1", "R@10"):
+    for word in ("subject", "action", "object", "R@1", "R@10", "95 % CI"):
         assert word in res.output
     bad = CliRunner().invoke(app, [*args[:-1], str(tmp_path / "missing.h5")])
     assert bad.exit_code == 2 and "missing.h5" in bad.output
