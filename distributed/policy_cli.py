@@ -85,6 +85,11 @@ def register(app: typer.Typer) -> None:
         training = {k: v for k, v in meta.get("training", {}).items() if k != "loss_curve"}
         keys = ("features", "feature_dim", "state_dim", "action_dim", "chunk", "suite")
         shown = {k: meta.get(k) for k in keys}
+        from roboact.hardware.demo_file import parse_arm_space
+
+        arm = parse_arm_space(str(meta.get("suite") or ""))
+        if arm is not None:  # a head on the arm's own spaces (recorded demos): robot, action, rate
+            shown["arm"] = arm
         heads = heads_meta(meta)
         shown["heads"] = {
             name: {"tasks": h["normalisation"]["tasks"], "obs_dim": h.get("obs_dim", meta.get("obs_dim"))}

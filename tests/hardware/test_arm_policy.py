@@ -154,6 +154,8 @@ def test_a_head_trained_on_recorded_demos_runs_as_a_checkpoint_trial_on_the_sim_
     train_policy([demos], "embedded", ckpt, config=cfg)  # a smoke check of the pipeline, not success
     meta = read_policy_meta(ckpt)
     assert (meta["suite"], meta["state_dim"], meta["action_dim"]) == ("arm:jaka_k1:joint_target:25hz", 8, 8)
+    info = CliRunner().invoke(app, ["policy", "info", str(ckpt)])
+    assert json.loads(info.output)["arm"] == {"robot": "jaka_k1", "action": "joint_target", "policy_hz": 25.0}
 
     trial_plan = dataclasses.replace(
         plan,
