@@ -145,7 +145,11 @@ class JakaRobot(Robot):
             raise self.fault
         state = self._guard(self.client.state)
         self._raise_if_stopped(state)
-        self.filter.reset(np.asarray(state.joints), self._gripper_cmd)
+        # The filter starts from the joints the controller reports now (a command, answered after
+        # every earlier one), not the state stream's latest record: on a loaded machine that record
+        # lagged the last subtask's final servo_j by up to 0.03 rad, and the first command of the
+        # next subtask then jumped past the controller's speed limit (controller_error).
+        self.filter.reset(np.asarray(self._guard(self.client.joint_positions)), self._gripper_cmd)
         if self.cfg.servo:
             self._guard(self.client.servo_mode, True)
         self._in_episode = True
