@@ -1,8 +1,8 @@
 """Connecting to Ray: a local instance by default, ``--address`` / ``RAY_ADDRESS`` for a cluster.
 
 Every subsystem calls ``init_ray`` instead of ``ray.init`` so the same command runs on a laptop
-and on a cluster, and so the defaults that matter here (no usage stats, no dashboard on a local
-instance, a bounded object store on small machines, a local instance reachable from this machine
+and on a cluster, and so the defaults that matter here (no usage stats, Ray's API server on loopback for a
+local instance, a bounded object store on small machines, a local instance reachable from this machine
 only) live in one place.
 
 A local instance listens on 127.0.0.1 only (GCS, raylet, workers, dashboard and runtime-env
@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 import os
+import socket
 from typing import Any
 
 logger = logging.getLogger(__name__)
@@ -40,6 +41,11 @@ def init_ray(address: str | None = None, num_cpus: int | None = None, **kwargs: 
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
     import ray
 
+    from roboact import log
+
+    # Ray's driver-side records (and Ray Data's, RLlib's, imported by now): run log, console with -v.
+    # Before the early return: a stage that imported a Ray library calls init_ray again.
+    log.adopt_ray_logging()
     if ray.is_initialized():
         return ray
     address = address or os.environ.get("RAY_ADDRESS") or None
@@ -47,17 +53,21 @@ def init_ray(address: str | None = None, num_cpus: int | None = None, **kwargs: 
         address = None
     if address:
         logger.info("joining Ray cluster at %s", address)
+        if _api_server_set and os.environ.get(API_SERVER_ENV) == _api_server_set:
+            del os.environ[API_SERVER_ENV]  # a local instance of ours, now gone
         ray.init(address=address, log_to_driver=kwargs.pop("log_to_driver", True), **kwargs)
     else:
-        kwargs.setdefault("include_dashboard", False)
         kwargs.setdefault("object_store_memory", 512 * 1024 * 1024)
         if os.environ.get(EXPOSE_ENV, "") not in ("1", "true", "yes"):
             bind_local_ray_to_loopback()
         for attempt in range(1, START_ATTEMPTS + 1):
+            call = dict(kwargs)
+            if call.get("include_dashboard") is not False:
+                serve_state_api(call)
             try:
                 # address="local": always a new instance, never a `ray start` cluster that
                 # happens to run on this machine (plain ray.init() would join it).
-                ray.init(address="local", num_cpus=num_cpus, **kwargs)
+                ray.init(address="local", num_cpus=num_cpus, **call)
                 break
             except Exception as err:  # Ray raises a bare Exception when its raylet starts too slowly
                 if "timed out during startup" not in str(err) or attempt == START_ATTEMPTS:
@@ -67,7 +77,40 @@ def init_ray(address: str | None = None, num_cpus: int | None = None, **kwargs: 
                 )
                 ray.shutdown()
         logger.info("started a local Ray instance (%s CPUs)", ray.cluster_resources().get("CPU"))
+    log.route_ray_worker_output()  # what workers print: run log, console only with -v
     return ray
+
+
+API_SERVER_ENV = "RAY_API_SERVER_ADDRESS"
+"""Ray's variable naming the API server (State API, jobs) to its clients, workers included"""
+_api_server_set: str | None = None  # the value serve_state_api last put in API_SERVER_ENV
+
+
+def serve_state_api(init_kwargs: dict[str, Any]) -> str:
+    """Make a local instance serve Ray's State API, and tell its workers where; return its URL.
+
+    Ray Train V2 gives every run a ``PlacementGroupCleaner`` actor that asks the State API each
+    second whether the run's controller is alive, and frees the run's placement group when it is not.
+    On a local instance started with ``include_dashboard=False`` the API server loads no State API
+    (``ray/_private/services.py``: "Modules like job or state APIs should be loaded although dashboard
+    is disabled"), and a worker finds the API server by ``RAY_API_SERVER_ADDRESS``/``RAY_ADDRESS`` or
+    by scanning the machine's Ray processes, which fails when several instances run on one machine.
+    Either way the cleaner logged a failure every second (195 lines in one demo) or died with a
+    traceback, and never freed a dead controller's placement group (the leak
+    ``release_leaked_placement_groups`` mopped up). So: Ray's API server on a loopback port chosen
+    here, and that port in the environment the raylet and every worker inherit.
+    """
+    global _api_server_set
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    # include_dashboard=None: Ray loads every API module, and a dashboard that fails to start is a
+    # warning, not a failed command (the cleaner then falls back to its old behaviour).
+    init_kwargs.setdefault("include_dashboard", None)
+    init_kwargs.update(dashboard_host="127.0.0.1", dashboard_port=port)
+    _api_server_set = f"http://127.0.0.1:{port}"
+    os.environ[API_SERVER_ENV] = _api_server_set
+    return _api_server_set
 
 
 def bind_local_ray_to_loopback() -> None:
@@ -87,10 +130,12 @@ def bind_local_ray_to_loopback() -> None:
 def release_leaked_placement_groups() -> int:
     """Remove placement groups that finished Ray Train runs left behind; return how many.
 
-    Ray Train V2 frees a run's placement group from a cleaner actor, and on a small local instance
-    that clean-up can miss when a controller ends abruptly (an early-stopped Tune trial, a killed
-    worker), so the reservation starves every later stage. Call this only between stages, when
-    nothing of ours is running: every placement group still alive then is such a leak.
+    Ray Train V2 frees the placement group of a controller that ended abruptly (an early-stopped
+    Tune trial, a killed worker) from a cleaner actor that needs Ray's State API; ``init_ray`` gives
+    a local instance one (``serve_state_api``), which removed the cause of the leaks this mopped up.
+    It stays as a guard for instances without it: a leaked reservation starves every later stage.
+    Call this only between stages, when nothing of ours is running: every placement group still
+    alive then is such a leak.
     """
     import ray
     from ray.util.placement_group import PlacementGroup, placement_group_table, remove_placement_group
