@@ -37,7 +37,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from roboact import storage
+from roboact import log, storage
 from roboact.config import config_from_dict, config_to_dict, load_config, save_config
 from roboact.runs import check_settings, run_lock
 from roboact.runs import run_dir as make_run_dir
@@ -313,7 +313,7 @@ def _sweep_locked(
                 num_samples=sc.num_samples,
                 max_concurrent_trials=sc.max_concurrent_trials,
             ),
-            run_config=tune.RunConfig(name=name, storage_path=storage, verbose=1),
+            run_config=tune.RunConfig(name=name, storage_path=storage, verbose=1 if log.verbose() else 0),
         )
     grid = tuner.fit()
     from .tune_report import write_sweep_outputs

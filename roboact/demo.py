@@ -214,8 +214,10 @@ class Demo:
     def _run_stages(self, progress: Callable[[str], None] | None) -> dict[str, Any]:
         from roboact.cluster import init_ray, release_leaked_placement_groups
         from roboact.config import save_config
+        from roboact.log import log_to_file
         from roboact.runs import write_versions
 
+        log_to_file(self.run / "roboact.log")  # Ray's and the workers' lines; uploaded with --storage
         save_config(self.cfg, self.run)
         c = self.cfg
         facts = {
