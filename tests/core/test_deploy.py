@@ -214,3 +214,9 @@ def test_dockerfile_copies_every_package_folder_of_pyproject():
     folders = {d.split("/")[0] for d in project["tool"]["setuptools"]["package-dir"].values()}
     copied = {a.split()[0].rstrip("/") for op, a in dockerfile_instructions() if op == "COPY"}
     assert folders <= copied, folders - copied
+
+
+def test_the_examples_rayjob_is_valid_for_the_kuberay_crd():
+    """docs/cluster.md's GPU training RayJob is checked against the same schema as deploy/'s."""
+    doc = yaml.safe_load((DEPLOY.parent / "examples" / "cluster" / "rayjob.yaml").read_text())
+    assert errors("RayJob", doc) == []
