@@ -180,7 +180,8 @@ def require_shared_paths(
     import ray
 
     target = address or os.environ.get("RAY_ADDRESS")
-    if not ray.is_initialized() and (not target or target == "local"):
-        return  # a local instance this command starts: one node
-    init_ray(address)
+    if not ray.is_initialized():
+        if not target or target == "local":
+            return  # a local instance this command starts: one node
+        init_ray(address)  # join the cluster to count its nodes
     storage.check_shareable(paths, alive_nodes(), shared_fs)

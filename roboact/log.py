@@ -114,6 +114,8 @@ def setup_logging(verbose: bool = False) -> None:
     warnings.showwarning = _show_warning
     if sys.unraisablehook in (sys.__unraisablehook__, _log_unraisable):  # not a test runner's own hook
         sys.unraisablehook = _log_unraisable
+    if "ray" in sys.modules:  # imported before this command configured logging: adopt it now
+        adopt_ray_logging()
     if os.environ.get(LOG_FILE_ENV):
         log_to_file(os.environ[LOG_FILE_ENV])
 

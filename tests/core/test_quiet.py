@@ -190,9 +190,13 @@ def test_ray_libraries_own_console_handlers_are_adopted(
     import ray.data  # noqa: F401  (each sets up its logger when imported)
     import ray.rllib  # noqa: F401
 
-    log.setup_logging(False)
+    log.setup_logging(False)  # Ray was imported first (as in any test run): adopted right here
     path = log.log_to_file(tmp_path / log.RUN_LOG_NAME)
-    assert {"ray", "ray.data", "ray.rllib"} <= set(log.adopt_ray_logging())
+    consoles = (sys.stdout, sys.stderr, sys.__stdout__, sys.__stderr__)
+    for name in ("ray", "ray.data", "ray.rllib"):
+        logger = logging.getLogger(name)
+        assert logger.propagate, name
+        assert not [h for h in logger.handlers if getattr(h, "stream", None) in consoles], name
     capfd.readouterr()
     logging.getLogger("ray.rllib").warning("You are running BC on the new API stack!")
     logging.getLogger("ray.data").info("Starting execution of Dataset")
