@@ -181,13 +181,7 @@ def trials(
 
     from roboact.config import ConfigError
 
-    if backend not in ("jaka", "fake", "sim"):
-        fail(f"--backend must be jaka, fake or sim, got {backend!r}")
-    if backend == "jaka" and camera is None:
-        fail(
-            "--camera is required with --backend jaka: orbbec or opencv "
-            "(or fake, which feeds synthetic images)"
-        )
+    _check_backend(backend, camera, "feeds synthetic images")
     try:
         cfg = load_plan(plan)
         if policy:
@@ -285,13 +279,7 @@ def record(
 
     from roboact.config import ConfigError
 
-    if backend not in ("jaka", "fake", "sim"):
-        fail(f"--backend must be jaka, fake or sim, got {backend!r}")
-    if backend == "jaka" and camera is None:
-        fail(
-            "--camera is required with --backend jaka: orbbec or opencv "
-            "(or fake, which records synthetic images)"
-        )
+    _check_backend(backend, camera, "records synthetic images")
     try:
         cfg = load_plan(plan)
     except (ConfigError, ValueError) as err:
@@ -318,3 +306,11 @@ def report(
     if not store.is_file():
         fail(f"trial store not found: {store}")
     typer.echo(json.dumps(table_v_dict(store, plan), indent=2) if as_json else table_v(store, plan))
+
+
+def _check_backend(backend: str, camera: str | None, fake_use: str) -> None:
+    """The backends there are, and no synthetic camera on the real arm unless asked for by name."""
+    if backend not in ("jaka", "fake", "sim"):
+        fail(f"--backend must be jaka, fake or sim, got {backend!r}")
+    if backend == "jaka" and camera is None:
+        fail(f"--camera is required with --backend jaka: orbbec or opencv (or fake, which {fake_use})")

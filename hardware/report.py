@@ -16,16 +16,9 @@ from typing import Any
 
 from roboact.hardware.trial_store import FAILURE, SUCCESS, TrialStore
 
+from roboact.paper import TABLE_V as PAPER_TABLE_V  # the paper's numbers live in roboact.paper
+from roboact.paper import TABLE_V_SUBTASKS as PAPER_SUBTASKS
 from roboact.report import escape_markdown
-
-PAPER_SUBTASKS = ("Open (middle drawer)", "Pick (tape)", "Place (on table)", "Close (middle drawer)")
-# Paper Table V (Sec. IV.D), success rates in %, and the average column.
-PAPER_TABLE_V: dict[str, tuple[list[float], float]] = {
-    "MPI(Base)": ([50.0, 46.7, 42.9, 33.3], 43.2),
-    "CLIP": ([43.3, 30.8, 50.0, 0.0], 31.0),
-    "Robotic-CLIP": ([53.3, 37.5, 50.0, 33.3], 43.5),
-    "RoboAct-CLIP (Ours)": ([66.7, 60.0, 58.3, 71.4], 64.1),
-}
 
 
 def table_v_dict(store_path: str | Path, plan: str | None = None) -> dict[str, Any]:
