@@ -129,6 +129,16 @@ def fake_controller(
         fake.stop()
 
 
+# The arm connection options `trials` and `record` share (one definition, one help text).
+ArmHostOpt = Annotated[str, typer.Option(help="Controller IP (jaka).")]
+ArmPortOpt = Annotated[int, typer.Option(min=1, max=65535, help="Command port (jaka).")]
+ArmStatePortOpt = Annotated[int, typer.Option("--state-port", min=1, max=65535, help="State port (jaka).")]
+ArmGripperOpt = Annotated[
+    str, typer.Option(help="Gripper serial device or tcp://host:port (jaka; '' = none).")
+]
+FaultsOpt = Annotated[str, typer.Option(help="Fault SPEC for the fake backend.")]
+
+
 def trials(
     plan: Annotated[str, typer.Option(help="Trial plan YAML (path or shipped name, e.g. trials_demo).")],
     backend: Annotated[
@@ -137,14 +147,10 @@ def trials(
     store: Annotated[
         Path, typer.Option(help="SQLite trial store; rerun with the same store to resume.")
     ] = Path("runs/trials/trials.sqlite"),
-    host: Annotated[str, typer.Option(help="Controller IP (jaka).")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(min=1, max=65535, help="Command port (jaka).")] = 10001,
-    state_port: Annotated[
-        int, typer.Option("--state-port", min=1, max=65535, help="State port (jaka).")
-    ] = 10000,
-    gripper: Annotated[
-        str, typer.Option(help="Gripper serial device or tcp://host:port (jaka; '' = none).")
-    ] = "",
+    host: ArmHostOpt = "127.0.0.1",
+    port: ArmPortOpt = 10001,
+    state_port: ArmStatePortOpt = 10000,
+    gripper: ArmGripperOpt = "",
     camera: Annotated[
         str | None,
         typer.Option(
@@ -152,7 +158,7 @@ def trials(
             "synthetic images to its policies by default."
         ),
     ] = None,
-    faults: Annotated[str, typer.Option(help="Fault SPEC for the fake backend.")] = "",
+    faults: FaultsOpt = "",
     address: Annotated[
         str | None, typer.Option(help="Ray cluster address (default: local or RAY_ADDRESS).")
     ] = None,
@@ -257,21 +263,17 @@ def record(
     policy_hz: Annotated[
         float, typer.Option("--policy-hz", help="Rate a head trained on these demos runs at (divides 125).")
     ] = 25.0,
-    host: Annotated[str, typer.Option(help="Controller IP (jaka).")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(min=1, max=65535, help="Command port (jaka).")] = 10001,
-    state_port: Annotated[
-        int, typer.Option("--state-port", min=1, max=65535, help="State port (jaka).")
-    ] = 10000,
-    gripper: Annotated[
-        str, typer.Option(help="Gripper serial device or tcp://host:port (jaka; '' = none).")
-    ] = "",
+    host: ArmHostOpt = "127.0.0.1",
+    port: ArmPortOpt = 10001,
+    state_port: ArmStatePortOpt = 10000,
+    gripper: ArmGripperOpt = "",
     camera: Annotated[
         str | None,
         typer.Option(
             help="orbbec, opencv or fake; required with --backend jaka (no synthetic images by default)."
         ),
     ] = None,
-    faults: Annotated[str, typer.Option(help="Fault SPEC for the fake backend.")] = "",
+    faults: FaultsOpt = "",
 ) -> None:
     """Record demonstrations through the arm (every command filtered, watchdog armed) into a demo file."""
     from roboact.hardware.record import record_demos
