@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from roboact.paper import PAPER_TABLES, RECOGNITION, RECOGNITION_SECTION, TABLE_V
+from roboact.paper import RECOGNITION, RECOGNITION_SECTION, TABLE_V, paper_row
 
 # Which paper table a suite's success rates belong to, and the paper row our rows stand beside.
 _SUITE_TABLES = {"libero": ("II", "Table II"), "kitchen": ("IV", "Table IV")}
@@ -30,22 +30,11 @@ _STAGE_NAMES = {
 }
 
 
-def _wilson(successes: int, n: int) -> tuple[float, float]:
+def _pct_ci(successes: int, n: int) -> str:
     from roboact.sim_workers.results import wilson_interval
 
-    return wilson_interval(successes, n)
-
-
-def _pct_ci(successes: int, n: int) -> str:
-    lo, hi = _wilson(successes, n)
+    lo, hi = wilson_interval(successes, n)
     return f"**{100 * successes / n:.1f}** [{100 * lo:.0f}, {100 * hi:.0f}] ({successes}/{n})"
-
-
-def _paper_columns(table_key: str) -> tuple[list[str], dict[str, float]]:
-    for title, cols, rows in PAPER_TABLES:
-        if title.startswith(f"Table {table_key}:"):
-            return cols, dict(zip(cols, dict(rows)[_OURS], strict=True))
-    raise KeyError(f"no paper Table {table_key}")
 
 
 def recognition_rows(stage: dict[str, Any]) -> list[str]:
@@ -84,7 +73,7 @@ def policy_rows(stage: dict[str, Any]) -> tuple[list[str], list[str]]:
         key, label = _SUITE_TABLES.get(suite, ("", suite))
         paper = ""
         if key:
-            _, ours = _paper_columns(key)
+            ours = paper_row(key, _OURS)
             vals = [ours[t] for t in tasks if t in ours]
             paper = f"{sum(vals) / len(vals):.1f} ({label}, mean over the same tasks)" if vals else ""
         head = name.split("/", 1)[-1]
@@ -94,8 +83,7 @@ def policy_rows(stage: dict[str, Any]) -> tuple[list[str], list[str]]:
         )
     missing = []
     for suite, (key, label) in _SUITE_TABLES.items():
-        cols, _ = _paper_columns(key)
-        left = [t for t in cols if t != "Overall" and t not in evaluated.get(suite, set())]
+        left = [t for t in paper_row(key, _OURS) if t != "Overall" and t not in evaluated.get(suite, set())]
         if left:
             missing.append(f"{label} tasks {', '.join(left)}")
     return rows, missing
