@@ -391,14 +391,33 @@ def open_success(ctx: Ctx) -> bool:
 
 
 # -- insert -----------------------------------------------------------------------------------------
+NUT_PEGS = ("peg1", "peg2")
+"""robosuite NutAssembly's peg for each ``nut_id`` (0 square, 1 round): its ``on_peg`` pairs them so."""
+
+BIN_RELEASE_HEIGHT = 0.06  # m of the object's centre above the bin floor when released
+
+
 def insert_script(ctx: Ctx) -> Script:
-    """Grasp the round nut by its handle and lower it over the round peg."""
+    """Insert the scene's object: a nut over its own peg (NutAssembly), or an object into its
+    compartment of PickPlace's target bin (a box with walls, entered from above)."""
+    if type(ctx.env).__name__.startswith("PickPlace"):
+        yield from _insert_into_bin(ctx)
+    else:
+        yield from _insert_on_peg(ctx)
+
+
+def _insert_on_peg(ctx: Ctx) -> Script:
+    """Grasp the nut by its handle and lower it over its peg (round nut: peg2, square nut: peg1)."""
     env = ctx.env
     nut = env.nuts[env.nut_id]
     along = ctx.object_pos() - ctx.body_pos(nut.root_body)  # the handle's long axis, horizontal
     ctx.yaw_to(np.cross(UP, along))  # fingers close across the handle bar
-    yield from _grasp(ctx, lift=0.2)  # the peg stands about 13 cm above the table: clear it
-    peg = ctx.body_pos("peg2")
+    yield from _grasp(ctx, lift=0.2)  # the pegs stand about 13 cm above the table: clear them
+    peg = ctx.body_pos(NUT_PEGS[env.nut_id])
+    if env.nut_id == 0:  # the square hole only passes the square peg with their sides aligned
+        misaligned = (_yaw(ctx, nut.root_body) - _yaw(ctx, NUT_PEGS[0]) + np.pi / 4) % (np.pi / 2) - np.pi / 4
+        ctx.q0 = Rotation.from_rotvec(-UP * misaligned) * ctx.q0
+        yield from ctx.hold(CLOSE, 15)  # turn in place before moving over the peg
 
     def nut_error() -> np.ndarray:
         return (peg - ctx.body_pos(nut.root_body))[:2]
@@ -407,15 +426,41 @@ def insert_script(ctx: Ctx) -> Script:
         return np.r_[ctx.eef()[:2] + nut_error(), z]
 
     high = ctx.eef()[2]
-    yield from ctx.follow(lambda: over_peg(high), CLOSE, lambda: np.linalg.norm(nut_error()) < 0.004, 100)
+    steady = [0]  # consecutive steps within 4 mm: passing over the peg at speed overshoots it
+
+    def settled() -> bool:
+        steady[0] = steady[0] + 1 if np.linalg.norm(nut_error()) < 0.004 else 0
+        return steady[0] >= 5
+
+    yield from ctx.follow(lambda: over_peg(high), CLOSE, settled, 100)
     low = ctx.eef()[2] - (ctx.body_pos(nut.root_body)[2] - ctx.table_z() - 0.02)
     yield from ctx.follow(lambda: over_peg(low), CLOSE, lambda: ctx.eef()[2] < low + 0.01, 60)
+    # open fully before rising: a hand that rises while its fingers still touch the handle lifts
+    # the nut back up the peg (Panda, square nut)
+    yield from ctx.hold(OPEN, 15)
+    yield from ctx.move(ctx.eef() + UP * 0.08, OPEN, tol=0.02, max_steps=30, gain=1.0)
+
+
+def _insert_into_bin(ctx: Ctx) -> Script:
+    """Grasp the object in the source bin, carry it over the wall of the target bin at its
+    compartment (``target_bin_placements``), lower it inside and release."""
+    env = ctx.env
+    yield from _grasp(ctx, lift=0.15)
+    goal = np.array(env.target_bin_placements[env.object_id])
+    offset = ctx.eef() - ctx.object_pos()
+    high = max(ctx.eef()[2], env.bin2_pos[2] + 0.2)
+    # the carry is the long reach (~0.5 m): a loose tolerance, the lowering corrects what is left
+    yield from ctx.move(np.r_[goal[:2] + offset[:2], high], CLOSE, tol=0.03, max_steps=100)
+    release = np.r_[goal[:2] + offset[:2], goal[2] + BIN_RELEASE_HEIGHT + offset[2]]
+    yield from ctx.move(release, CLOSE, tol=0.02, max_steps=40)
     yield from ctx.hold(OPEN, 10)
-    yield from ctx.move(ctx.eef() + UP * 0.08, OPEN, tol=0.02, max_steps=30)
+    yield from ctx.move(ctx.eef() + UP * 0.1, OPEN, tol=0.02, max_steps=40)
 
 
 def insert_success(ctx: Ctx) -> bool:
-    return bool(ctx.env._check_success())  # robosuite NutAssembly: nut around its peg, released
+    """robosuite's own test: the nut around its peg (NutAssembly) or the object inside its bin
+    compartment (PickPlace), released (hand > ~7 cm from it)."""
+    return bool(ctx.env._check_success())
 
 
 # -- turn -------------------------------------------------------------------------------------------
