@@ -51,9 +51,9 @@ def _make_ckpt(
     root: Path, spec: str, feature_dim: int, state_dim: int = 9, action_dim: int = 7
 ) -> tuple[Path, dict]:
     import gymnasium as gym
-    from roboact.distributed.policy import POLICY_FORMAT
-    from roboact.distributed.policy_data import Normaliser
-    from roboact.distributed.policy_module import PolicyHeadModule
+    from roboact.policies.checkpoint import POLICY_FORMAT
+    from roboact.policies.normaliser import Normaliser
+    from roboact.policies.module import PolicyHeadModule
 
     obs_dim = feature_dim + state_dim
     ckpt = root / spec.split(":")[0]
@@ -76,7 +76,7 @@ def _make_ckpt(
 
 def _time_policy(ckpt: Path, meta: dict, args: Args) -> dict:
     import torch
-    from roboact.distributed.policy import load_policy
+    from roboact.policies import load_checkpoint as load_policy
 
     meta["image_size"] = args.image_size
     (ckpt / "policy.json").write_text(json.dumps(meta))

@@ -16,7 +16,8 @@ Pipeline of ``train_policy``: demos (HDF5) -> cached features -> normalised parq
     <out>/feature_cache/       per (demo file, spec) features (HDF5), reused by reruns
     <out>/tb/                  TensorBoard scalars (train/bc_loss)
 
-``load_policy(<out>)`` needs only ``policy.json`` and ``rl_module/`` (plus the RoboAct-CLIP model
+Inference lives in ``roboact.policies``: ``load_checkpoint(<out>)`` needs only ``policy.json`` and
+``rl_module/`` (plus the RoboAct-CLIP model
 directory named by a ``roboact:`` spec): it re-creates the encoder from its spec.
 """
 
@@ -30,20 +31,25 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from roboact.policies.checkpoint import (
+    META_NAME,
+    MODULE_DIR,
+    MODULE_ID,
+    POLICY_FORMAT,
+    SHARED,
+    load_checkpoint,
+    read_policy_meta,
+)
 
 from roboact.runs import locked_output
 
+load_policy = load_checkpoint
+"""the inference loader (``roboact.policies``), also reachable from the trainer for scripts"""
+__all__ = ["PolicyTrainConfig", "load_policy", "read_policy_meta", "train_policy"]
+
 logger = logging.getLogger(__name__)
 
-POLICY_FORMAT = "roboact-policy/2"
-READABLE_FORMATS = ("roboact-policy/1", POLICY_FORMAT)
-"""/2 adds ``heads`` (one per task, or one shared); /1 checkpoints load as one shared head"""
-META_NAME = "policy.json"
-MODULE_DIR = "rl_module"
-MODULE_ID = "default_policy"
 HEAD_MODES = ("per_task", "shared")
-SHARED = "*"
-"""the key of a shared head in a checkpoint's ``heads``"""
 
 
 @dataclass
@@ -140,7 +146,7 @@ def train_policy(
 
     Args:
         demos: one or more demo HDF5 files (layout in ``policy_data.py``).
-        features: feature spec (see ``policy_features.py``); overrides ``config.features``.
+        features: feature spec (see ``roboact/policies/features.py``); overrides ``config.features``.
         out: checkpoint directory (created; an existing checkpoint there is replaced, features cached
             there are reused).
         iterations, batch_size: override the config's values (None: keep them; default 500 and 256).
@@ -155,8 +161,9 @@ def train_policy(
     import dataclasses
     import shutil
 
+    from roboact.policies.features import FeatureExtractor, FeatureSpec
+
     from .policy_data import demo_features, fit_normaliser, read_demos, write_offline_data
-    from .policy_features import FeatureExtractor, FeatureSpec
 
     cfg = config or PolicyTrainConfig()
     cfg = dataclasses.replace(
@@ -283,12 +290,11 @@ def _run_bc(
     import torch
     from ray.rllib.algorithms.bc import BCConfig
     from ray.rllib.core.rl_module.rl_module import RLModuleSpec
+    from roboact.policies.module import PolicyHeadModule
     from torch.utils.tensorboard import SummaryWriter
     from tqdm import tqdm
 
     from roboact.cluster import init_ray
-
-    from .policy_module import PolicyHeadModule
 
     init_ray(address)
     torch.manual_seed(cfg.seed)
@@ -334,142 +340,3 @@ def _run_bc(
         writer.close()
         algo.stop()
     return losses
-
-
-# ---------------------------------------------------------------------------------------------
-# inference
-class Policy:
-    """Trained head(s) with their feature extractor: ``reset()`` per episode, ``act(obs)`` per step.
-
-    ``obs = {"image": (H, W, 3) uint8 upright, "state": (D,) float32, "task": str}``; ``act`` returns
-    the deterministic action (the Gaussian mean) in the suite's units, clipped to the demos' bounds.
-    With per-task heads the task name picks the head (an unknown task is refused, naming the trained
-    ones); a shared head gives a task not seen in training an all-zero one-hot (warned once).
-    """
-
-    def __init__(self, heads: dict[str, tuple[Any, Any]], extractor: Any, meta: dict[str, Any]) -> None:
-        self.heads, self.extractor, self.meta = heads, extractor, meta
-        self.state_dim = int(meta["state_dim"])
-        self.action_dim = int(meta["action_dim"])
-        shared = heads.get(SHARED)
-        self.tasks: list[str] = list(shared[1].tasks) if shared else sorted(heads)
-        self.features: str = meta["features"]
-        self._warned: set[str] = set()
-        self.chunk = int(meta.get("chunk", 1))
-        self.ensemble_decay = float(meta.get("ensemble_decay", 0.01))
-        self._chunks: list[np.ndarray] = []  # the last `chunk` predictions, oldest first, each (chunk, A)
-
-    def reset(self) -> None:
-        """Start a new episode (clears the feature window and the pending action chunks)."""
-        self.extractor.reset()
-        self._chunks = []
-
-    def _ensemble(self, chunk: np.ndarray) -> np.ndarray:
-        """ACT's temporal ensembling: average every pending prediction for this step, the oldest
-        weighted most (w_i = exp(-m i), i = 0 for the oldest), so the executed actions stay smooth
-        while each step still looks at the newest observation."""
-        self._chunks = [*self._chunks, chunk][-self.chunk :]
-        n = len(self._chunks)
-        preds = np.stack([c[n - 1 - i] for i, c in enumerate(self._chunks)])  # oldest first
-        w = np.exp(-self.ensemble_decay * np.arange(n))
-        return (w[:, None] * preds).sum(axis=0) / w.sum()
-
-    def _head(self, task: str) -> tuple[Any, Any]:
-        if SHARED in self.heads:
-            if len(self.tasks) > 1 and task not in self.tasks and task not in self._warned:
-                self._warned.add(task)
-                logger.warning("task %r was not in training (%s): task one-hot is zero", task, self.tasks)
-            return self.heads[SHARED]
-        if task not in self.heads:
-            raise ValueError(
-                f"policy has per-task heads for {sorted(self.heads)}, none for task {task!r} "
-                "(train with heads=shared for tasks without demos)"
-            )
-        return self.heads[task]
-
-    def act(self, obs: dict[str, Any]) -> np.ndarray:
-        import torch
-
-        for key in ("image", "state"):
-            if key not in obs:
-                raise KeyError(f"policy obs has no {key!r} (got keys {sorted(obs)})")
-        state = np.asarray(obs["state"], dtype=np.float32).reshape(-1)
-        if state.shape[0] != self.state_dim:
-            raise ValueError(
-                f"policy obs['state'] has {state.shape[0]} values, the policy was trained on {self.state_dim}"
-            )
-        image = np.asarray(obs["image"])
-        if image.ndim != 3 or image.shape[-1] != 3 or image.dtype != np.uint8:
-            raise ValueError(f"policy obs['image'] must be (H, W, 3) uint8, got {image.shape} {image.dtype}")
-        task = str(obs.get("task", ""))
-        module, norm = self._head(task)
-        feat = self.extractor.step(image)  # (F,)
-        x = norm.obs(feat[None], state[None], task)  # (1, obs_dim)
-        mean = module.mean_action(torch.from_numpy(x))[0].numpy()
-        if self.chunk > 1:
-            mean = self._ensemble(mean.reshape(self.chunk, self.action_dim))
-        return norm.unnorm_action(mean)
-
-
-def heads_meta(meta: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    """``heads`` of a checkpoint; a roboact-policy/1 checkpoint is one shared head."""
-    if "heads" in meta:
-        return meta["heads"]
-    return {SHARED: {"module_dir": meta["module_dir"], "normalisation": meta["normalisation"]}}
-
-
-def read_policy_meta(path: str | Path) -> dict[str, Any]:
-    """The checkpoint's ``policy.json``, checked; raises naming the file and field."""
-    path = Path(path)
-    meta_path = path / META_NAME
-    if not path.is_dir():
-        raise FileNotFoundError(f"policy checkpoint {path} is not a directory")
-    if not meta_path.is_file():
-        raise FileNotFoundError(f"{path}: no {META_NAME} (not a roboact policy checkpoint)")
-    try:
-        meta = json.loads(meta_path.read_text())
-    except json.JSONDecodeError as err:
-        raise ValueError(f"{meta_path}: not valid JSON: {err}") from err
-    if meta.get("format") not in READABLE_FORMATS:
-        raise ValueError(f"{meta_path}: format {meta.get('format')!r}, expected one of {READABLE_FORMATS}")
-    needed = ["features", "image_size", "state_dim", "action_dim"]
-    needed += ["heads"] if meta["format"] == POLICY_FORMAT else ["normalisation", "module_dir"]
-    for key in needed:
-        if key not in meta:
-            raise ValueError(f"{meta_path}: missing field {key!r}")
-    for name, head in heads_meta(meta).items():
-        for key in ("module_dir", "normalisation"):
-            if key not in head:
-                raise ValueError(f"{meta_path}: head {name!r} has no field {key!r}")
-    return meta
-
-
-def load_policy(path: str | Path, device: str = "cpu") -> Policy:
-    """Build the policy of a checkpoint directory written by ``train_policy`` (self-contained)."""
-    from ray.rllib.core.rl_module.rl_module import RLModule
-
-    from .policy_data import Normaliser
-    from .policy_features import FeatureExtractor, FeatureSpec
-
-    # RLModule.from_checkpoint reads through pyarrow, which wants an absolute path
-    path = Path(path).resolve()
-    meta = read_policy_meta(path)
-    heads: dict[str, tuple[Any, Any]] = {}
-    for name, head in heads_meta(meta).items():
-        module_dir = path / head["module_dir"]
-        if not module_dir.is_dir():
-            raise FileNotFoundError(
-                f"{path}: no {head['module_dir']}/ (RLModule checkpoint of head {name!r})"
-            )
-        module = RLModule.from_checkpoint(str(module_dir))
-        module.eval()
-        heads[name] = (module, Normaliser.from_json(head["normalisation"]))
-    extractor = FeatureExtractor(
-        FeatureSpec.parse(meta["features"]), image_size=int(meta["image_size"]), device=device
-    )
-    if extractor.dim != int(meta.get("feature_dim", extractor.dim)):
-        raise ValueError(
-            f"{path / META_NAME}: feature_dim {meta['feature_dim']} but spec {meta['features']!r} "
-            f"now gives {extractor.dim}"
-        )
-    return Policy(heads, extractor, meta)

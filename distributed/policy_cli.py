@@ -76,7 +76,7 @@ def register(app: typer.Typer) -> None:
     @grp.command("info")
     def info(ckpt: Annotated[Path, typer.Argument(help="Policy checkpoint directory.")]) -> None:
         """Print a checkpoint's feature spec, dimensions, tasks and training summary."""
-        from .policy import heads_meta, read_policy_meta
+        from roboact.policies.checkpoint import heads_meta, read_policy_meta
 
         try:
             meta = read_policy_meta(ckpt)

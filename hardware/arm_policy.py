@@ -69,7 +69,7 @@ def check_arm_head(meta: dict[str, Any], safety: SafetyConfig, robot: str, where
 
 def read_head_meta(path: str | Path) -> dict[str, Any]:
     """The checkpoint's ``policy.json`` (no torch, no Ray); a missing or bad one is a UserError."""
-    from roboact.distributed.policy import read_policy_meta
+    from roboact.policies.checkpoint import read_policy_meta
 
     try:
         return read_policy_meta(path)

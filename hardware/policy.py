@@ -1,27 +1,22 @@
-"""Policies the trial runner drives: a small ``Policy`` protocol, a scripted policy, checkpoints.
+"""Policies the trial runner drives: a scripted policy, and trained heads from checkpoints.
 
-``Policy`` is ``reset()`` + ``act(obs) -> action``; ``obs`` has ``image`` (H, W, 3) uint8,
-``state`` (joints + gripper), ``joints``, ``gripper``, and the current ``subtask`` name and
-``instruction``. The action is 7 target joint positions (rad) + gripper in [0, 1] (the JAKA
-action space). Checkpoints load through ``roboact.distributed.policy.load_policy`` (imported only
-when a plan names one), so this package does not depend on the training code.
+Each follows ``roboact.policies.Policy`` (``reset()`` + ``act(obs) -> action``); here ``obs``
+has ``image`` (H, W, 3) uint8, ``state`` (joints + gripper), ``joints``, ``gripper``, and the
+current ``subtask`` name and ``instruction``. The action is 7 target joint positions (rad) +
+gripper in [0, 1] (the JAKA action space). Checkpoints load through
+``roboact.policies.load_checkpoint``, the loader the simulator pool uses too (imported only when a
+plan names one), so this package does not depend on the trainer.
 """
 
 from __future__ import annotations
 
 import logging
-from typing import Any, Protocol, runtime_checkable
+from typing import Any
 
 import numpy as np
+from roboact.policies.protocol import Policy
 
 logger = logging.getLogger(__name__)
-
-
-@runtime_checkable
-class Policy(Protocol):
-    def reset(self) -> None: ...
-
-    def act(self, obs: dict[str, Any]) -> np.ndarray: ...
 
 
 class ScriptedPolicy:
@@ -76,14 +71,7 @@ class ScriptedPolicy:
 
 
 def load_checkpoint_policy(path: str) -> Policy:
-    """A trained policy through the distributed subsystem's loader (lazy import)."""
-    try:
-        from roboact.distributed.policy import load_policy
-    except ImportError as err:
-        raise ImportError(
-            f"policy checkpoint {path}: roboact.distributed.policy.load_policy is not available ({err})"
-        ) from err
-    policy = load_policy(path)
-    if not isinstance(policy, Policy):
-        raise TypeError(f"policy checkpoint {path}: loaded object has no reset()/act(obs)")
-    return policy
+    """A trained head through ``roboact.policies`` (the simulators' loader too; torch loads lazily)."""
+    from roboact.policies.checkpoint import load_checkpoint
+
+    return load_checkpoint(path)

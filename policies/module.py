@@ -1,10 +1,10 @@
 """The lightweight policy head (paper Sec. III-C, Fig. 2) as an RLlib new-stack ``TorchRLModule``.
 
 Input: one flat observation vector ``[frozen visual features ; normalised robot state ; task one-hot]``
-(already normalised by the data pipeline, see ``policy_data.py``). Output: the inputs of a diagonal
-Gaussian over the *normalised* action (``[mean ; log_std]``, 2A values), which is what RLlib's BC
-loss (MARWIL with ``beta=0``: the negative log-likelihood of the demo action) consumes through
-``TorchDiagGaussian``. At run time the policy takes the mean (deterministic), see ``policy.py``.
+(already normalised by the training pipeline, ``distributed/policy_data.py``). Output: the inputs
+of a diagonal Gaussian over the *normalised* action (``[mean ; log_std]``, 2A values), which is what
+RLlib's BC loss (MARWIL with ``beta=0``: the negative log-likelihood of the demo action) consumes through
+``TorchDiagGaussian``. At run time the policy takes the mean (deterministic), see ``checkpoint.py``.
 
 The MLP follows R3M's evaluation protocol (two hidden layers of 256, ReLU); widths, activation
 and the log-std bounds come from ``model_config`` so the head is configurable from YAML.

@@ -244,7 +244,7 @@ class Bench:
         }
 
     def feature_spec(self, row: str) -> str:
-        """The row's ``--features`` spec (``policy_features.py``)."""
+        """The row's ``--features`` spec (``roboact/policies/features.py``)."""
         spec = ROWS[row]
         if spec.fit:
             done = self.read_marker(Unit("fit", row=row))

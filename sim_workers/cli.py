@@ -235,15 +235,9 @@ def check_checkpoint(spec: str) -> None:
     if (path / MANIFEST).is_file():  # a small numpy policy: loading it is the check
         load_policy(spec)
         return
-    from roboact.distributed.policy import heads_meta, read_policy_meta
+    from roboact.policies.checkpoint import check_checkpoint as check_head_checkpoint
 
-    meta = read_policy_meta(path)
-    for name, head in heads_meta(meta).items():
-        module_dir = path / head["module_dir"]
-        if not module_dir.is_dir() or not any(module_dir.iterdir()):
-            raise FileNotFoundError(
-                f"{path}: no RLModule checkpoint in {head['module_dir']}/ (head {name!r} of policy.json)"
-            )
+    check_head_checkpoint(path)
 
 
 def table(run_dir: Annotated[Path, typer.Argument(help="An eval run directory.")]) -> None:

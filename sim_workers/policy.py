@@ -1,6 +1,6 @@
-"""The policy protocol the simulator pool calls, the built-in policies, and policy loading.
+"""The built-in policies of the simulator pool, and how a ``--policy`` spec resolves to a policy.
 
-A policy is any object with ``reset()`` and ``act(obs) -> action``; ``obs`` is
+A policy follows ``roboact.policies.Policy`` (``reset()`` and ``act(obs) -> action``); here ``obs`` is
 ``{"image": (H, W, 3) uint8 upright, "state": (9,) float32 robot state, "task": str}`` (``image`` is
 absent when the env renders nothing) and the action is the suite's own (LIBERO OSC_POSE 7-d,
 Kitchen joint velocity 9-d). A policy that needs the simulator itself (the scripted expert reads
@@ -11,8 +11,8 @@ privileged object poses; ``random``/``zero`` read the action space) also defines
 - ``expert``, ``random``, ``zero``: built-ins;
 - a directory holding ``roboact_policy.json`` with ``{"kind": "linear"}``: our tiny numpy
   ``LinearPolicy`` (tests and smoke runs; no pickle, nothing executed from the file);
-- any other directory: ``roboact.distributed.policy.load_policy(path)`` (the RLlib BC head),
-  imported lazily so the pool works without it;
+- any other directory: a trained head, ``roboact.policies.load_checkpoint`` (the same loader
+  the arm uses), imported lazily so the pool works without torch;
 - ``dagger:<dir>[@beta=p]``: that head, run with the scripted expert labelling every step
   (``sim_workers/dagger.py``; ``roboact sim demos --policy``).
 
@@ -25,29 +25,18 @@ from __future__ import annotations
 import json
 import logging
 from pathlib import Path
-from typing import Any, Protocol, runtime_checkable
+from typing import Any
 
 import numpy as np
+from roboact.policies.protocol import Policy, needs_env
 
 from roboact.storage import is_dir, is_remote, local_copy
+
+__all__ = ["LinearPolicy", "Policy", "RandomPolicy", "ZeroPolicy", "load_policy", "needs_env", "policy_id"]
 
 logger = logging.getLogger(__name__)
 
 MANIFEST = "roboact_policy.json"
-
-
-@runtime_checkable
-class Policy(Protocol):
-    """What the pool calls once per episode (``reset``) and once per step (``act``)."""
-
-    def reset(self) -> None: ...
-
-    def act(self, obs: dict[str, Any]) -> np.ndarray: ...
-
-
-def needs_env(policy: Any) -> bool:
-    """True when the policy wants the live env (optional ``bind_env`` method)."""
-    return callable(getattr(policy, "bind_env", None))
 
 
 class RandomPolicy:
@@ -184,9 +173,9 @@ def load_policy(spec: str) -> Any:
         if kind == LinearPolicy.kind:
             return LinearPolicy.load(path)
         raise ValueError(f"{manifest}: unknown policy kind {kind!r} (known: {LinearPolicy.kind})")
-    from roboact.distributed.policy import load_policy as load_bc_policy  # the RLlib BC head
+    from roboact.policies.checkpoint import load_head  # a trained head (torch, RLlib)
 
-    policy = load_bc_policy(str(path))
+    policy = load_head(path)
     if not isinstance(policy, Policy):
         raise TypeError(f"{path}: loaded object {type(policy).__name__} has no reset()/act(obs)")
     return policy

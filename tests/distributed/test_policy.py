@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import json
 
-import gymnasium as gym
 import h5py
 import numpy as np
 import pytest
-from roboact.distributed.policy import POLICY_FORMAT, load_policy, read_policy_meta, train_policy
-from roboact.distributed.policy_data import Normaliser
+from roboact.distributed.policy import load_policy, train_policy
+from roboact.policies.checkpoint import POLICY_FORMAT, read_policy_meta
 from typer.testing import CliRunner
 
 from .policy_fixtures import ACTION_DIM, STATE_DIM, write_demo_file
@@ -68,7 +67,7 @@ def test_bc_head_learns_the_demo_actions(trained):
 @pytest.mark.timeout(300)
 def test_checkpoint_is_self_contained_and_rllib_loadable(trained):
     from ray.rllib.core.rl_module.rl_module import RLModule
-    from roboact.distributed.policy_module import PolicyHeadModule
+    from roboact.policies.module import PolicyHeadModule
 
     ckpt = trained["ckpt"]
     meta = read_policy_meta(ckpt)
@@ -169,82 +168,6 @@ def test_demo_file_written_by_the_simulator_engineer_is_read(ray_session, tmp_pa
     assert demo.images().shape == (8, 48, 48, 3) and demo.images().dtype == np.uint8
 
 
-def test_load_policy_reports_missing_parts(tmp_path):
-    with pytest.raises(FileNotFoundError, match="not a directory"):
-        load_policy(tmp_path / "nope")
-    with pytest.raises(FileNotFoundError, match="no policy.json"):
-        load_policy(tmp_path)
-    (tmp_path / "policy.json").write_text(json.dumps({"format": "something-else"}))
-    with pytest.raises(ValueError, match="format 'something-else'"):
-        load_policy(tmp_path)
-    (tmp_path / "policy.json").write_text("{not json")
-    with pytest.raises(ValueError, match="not valid JSON"):
-        load_policy(tmp_path)
-
-
-def _handmade_checkpoint(path, features, feature_dim, state_dim=4, action_dim=3, image_size=64):
-    """A checkpoint written without training: a fresh head plus its policy.json (the load contract)."""
-    from roboact.distributed.policy_module import PolicyHeadModule
-
-    obs_dim = feature_dim + state_dim
-    module = PolicyHeadModule(
-        observation_space=gym.spaces.Box(-np.inf, np.inf, (obs_dim,), np.float32),
-        action_space=gym.spaces.Box(-1, 1, (action_dim,), np.float32),
-        model_config={"hidden_sizes": [16]},
-    )
-    module.save_to_path(str(path / "rl_module"))
-    rng = np.random.default_rng(0)
-    norm = Normaliser(
-        obs_mean=rng.normal(size=obs_dim).astype(np.float32), obs_std=np.full(obs_dim, 2.0, np.float32),
-        action_low=np.full(action_dim, -0.5, np.float32), action_high=np.full(action_dim, 0.5, np.float32),
-        tasks=["only"],
-    )  # fmt: skip
-    meta = {  # the first checkpoint format (one head, no "heads"), which load_policy still reads
-        "format": "roboact-policy/1", "features": features, "feature_dim": feature_dim,
-        "image_size": image_size,
-        "state_dim": state_dim, "action_dim": action_dim, "obs_dim": obs_dim, "module_dir": "rl_module",
-        "normalisation": norm.to_json(),
-    }  # fmt: skip
-    (path / "policy.json").write_text(json.dumps(meta))
-    return module, norm
-
-
-@pytest.mark.timeout(300)
-def test_roboact_spec_policy_is_built_from_its_checkpoint(tmp_path):
-    """A roboact: head loads with the RoboAct-CLIP window and acts as module(norm(features, state))."""
-    import torch
-    from roboact.distributed.policy_features import FeatureExtractor, FeatureSpec
-    from roboact.models.configuration_roboact import RoboActConfig
-    from roboact.models.modeling_roboact import RoboActCLIP
-
-    model_dir = tmp_path / "model"
-    cfg = RoboActConfig(
-        visual_dim=1280, embed_dim=8, hidden_dim=16, n_frames=3, transformer_layers=1, transformer_heads=2,
-        attn_heads=2, num_subjects=2, num_actions=2, num_objects=2,
-    )  # fmt: skip
-    RoboActCLIP(cfg).save_pretrained(model_dir)
-    spec = f"roboact:{model_dir}"
-    ckpt = tmp_path / "ckpt"
-    ckpt.mkdir()
-    module, norm = _handmade_checkpoint(ckpt, spec, feature_dim=24)
-    policy = load_policy(ckpt)
-    rng = np.random.default_rng(3)
-    images = rng.integers(0, 255, size=(4, 64, 64, 3), dtype=np.uint8)
-    states = rng.normal(size=(4, 4)).astype(np.float32)
-    got = _rollout_actions(policy, images, states, "only")
-    feats = FeatureExtractor(FeatureSpec.parse(spec), image_size=64).episode(images)  # (4, 3E)
-    want = norm.unnorm_action(module.mean_action(torch.from_numpy(norm.obs(feats, states, "only"))).numpy())
-    np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-5)
-    assert (got >= -0.5).all() and (got <= 0.5).all()
-
-
-@pytest.mark.timeout(300)
-def test_checkpoint_whose_spec_no_longer_fits_is_rejected(tmp_path):
-    _handmade_checkpoint(tmp_path, "embedded", feature_dim=99)
-    with pytest.raises(ValueError, match="feature_dim 99"):
-        load_policy(tmp_path)
-
-
 @pytest.mark.ray
 @pytest.mark.timeout(300)
 def test_cli_info_and_bad_train_arguments(trained, tmp_path):
@@ -266,49 +189,3 @@ def test_cli_info_and_bad_train_arguments(trained, tmp_path):
     assert res.exit_code == 2 and "missing.h5 does not exist" in res.output
     res = runner.invoke(app, [*args, "--features", "embedded", "--tasks", "open door"])
     assert res.exit_code == 2 and "no usable demos" in res.output and "'open door'" in res.output
-
-
-class _ConstantChunks:
-    """A head stand-in whose k-th call predicts the chunk [k/10, k/10, ...] (normalised units)."""
-
-    def __init__(self, chunk: int, action_dim: int) -> None:
-        self.calls, self.chunk, self.action_dim = 0, chunk, action_dim
-
-    def mean_action(self, x):
-        import torch
-
-        self.calls += 1
-        return torch.full((1, self.chunk * self.action_dim), self.calls / 10)
-
-
-def test_temporal_ensembling_averages_pending_predictions_oldest_weighted_most():
-    from roboact.distributed.policy import Policy
-    from roboact.distributed.policy_data import Normaliser
-
-    class Window:
-        dim = 2
-
-        def reset(self):
-            pass
-
-        def step(self, image):
-            return np.zeros(2, np.float32)
-
-    a = 1
-    norm = Normaliser(
-        np.zeros(3, np.float32),
-        np.ones(3, np.float32),
-        np.full(a, -1, np.float32),
-        np.full(a, 1, np.float32),
-        ["slide"],
-    )  # fmt: skip  (unnorm_action is the identity)
-    meta = {"state_dim": 1, "action_dim": a, "features": "x", "chunk": 3, "ensemble_decay": 0.5}
-    policy = Policy({"*": (_ConstantChunks(3, a), norm)}, Window(), meta)
-    obs = {"image": np.zeros((8, 8, 3), np.uint8), "state": np.zeros(1, np.float32)}
-    # step 1: only prediction 1; step 2: predictions 1 (older) and 2; step 3: 1, 2, 3; step 4: 2, 3, 4
-    w = np.exp(-0.5 * np.arange(3))
-    expected = [1.0, (w[:2] @ [1, 2]) / w[:2].sum(), (w @ [1, 2, 3]) / w.sum(), (w @ [2, 3, 4]) / w.sum()]
-    got = [10 * float(policy.act(obs)[0]) for _ in range(4)]
-    np.testing.assert_allclose(got, expected, rtol=1e-5)
-    policy.reset()  # a new episode forgets the pending chunks
-    assert 10 * float(policy.act(obs)[0]) == pytest.approx(5.0)

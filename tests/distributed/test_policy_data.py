@@ -12,7 +12,7 @@ from roboact.distributed.policy_data import (
     read_demos,
     write_offline_data,
 )
-from roboact.distributed.policy_features import FeatureExtractor, FeatureSpec
+from roboact.policies.features import FeatureExtractor, FeatureSpec
 
 from .policy_fixtures import ACTION_DIM, STATE_DIM, write_demo_file
 

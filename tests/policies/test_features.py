@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from roboact.distributed.policy_features import FeatureExtractor, FeatureSpec
+from roboact.policies.features import FeatureExtractor, FeatureSpec
 
 
 @pytest.fixture(scope="module")
