@@ -474,23 +474,36 @@ def _yaw(ctx: Ctx, body: str) -> float:
     return float(np.arctan2(mat[1, 0], mat[0, 0]))
 
 
-def _nut_turn(ctx: Ctx) -> float:
-    """Signed rotation of the nut about the vertical since the episode started (rad, wrapped)."""
-    nut = ctx.env.nuts[ctx.env.nut_id]
-    turn = _yaw(ctx, nut.root_body) - ctx.start["nut_yaw"][0]
+def _turned_body(ctx: Ctx) -> str:
+    """The body whose yaw ``turn`` changes: a nut (NutAssembly) or the object on Lift's table."""
+    env = ctx.env
+    if hasattr(env, "nuts"):
+        return env.nuts[env.nut_id].root_body
+    if type(env).__name__ == "Lift":
+        return env.cube.root_body
+    raise ValueError(f"turn has no script for env {type(env).__name__} (NutAssembly or Lift scenes)")
+
+
+def _object_turn(ctx: Ctx) -> float:
+    """Signed rotation of the turned body about the vertical since the episode started (rad, wrapped)."""
+    turn = _yaw(ctx, _turned_body(ctx)) - ctx.start["turn_yaw"][0]
     return float((turn + np.pi) % (2 * np.pi) - np.pi)
 
 
 def turn_script(ctx: Ctx) -> Script:
-    """Grasp the round nut's handle, raise it 3 cm, turn it a quarter turn about its own centre
-    (the hand circles the centre while the wrist turns), set it down and release."""
-    env = ctx.env
-    nut = env.nuts[env.nut_id]
-    ctx.start["nut_yaw"] = np.array([_yaw(ctx, nut.root_body)])
-    along = ctx.object_pos() - ctx.body_pos(nut.root_body)
-    ctx.yaw_to(np.cross(UP, along))  # fingers close across the handle bar (as for insert)
+    """Grasp the object (a nut by its handle), raise it 3 cm, turn it a quarter turn about its own
+    centre (the hand circles the centre while the wrist turns), set it down and release.
+
+    On Lift's table (can, bread, milk) the grasp point is the object's centre, so the hand turns
+    in place; on a nut it is the handle, so the hand circles the nut's centre.
+    """
+    body = _turned_body(ctx)
+    ctx.start["turn_yaw"] = np.array([_yaw(ctx, body)])
+    if hasattr(ctx.env, "nuts"):
+        along = ctx.object_pos() - ctx.body_pos(body)
+        ctx.yaw_to(np.cross(UP, along))  # fingers close across the handle bar (as for insert)
     yield from _grasp(ctx, lift=0.03)
-    centre = ctx.body_pos(nut.root_body)
+    centre = ctx.body_pos(body)
     hand, start = ctx.eef(), ctx.q0
     target, rot = hand, start
     for k in range(1, TURN_STEPS + 16):  # 15 extra steps let the hand catch up with the last target
@@ -504,13 +517,13 @@ def turn_script(ctx: Ctx) -> Script:
 
 
 def turn_success(ctx: Ctx) -> bool:
-    """Nut turned >= 60 deg about the vertical, back on the table, hand released and away."""
-    if "nut_yaw" not in ctx.start:
+    """Object turned >= 60 deg about the vertical, back on the table, hand released and away."""
+    if "turn_yaw" not in ctx.start:
         return False
-    nut = ctx.body_pos(ctx.env.nuts[ctx.env.nut_id].root_body)
-    resting = nut[2] < ctx.start["object"][2] + 0.01
+    body = ctx.body_pos(_turned_body(ctx))
+    resting = body[2] < ctx.start["object"][2] + 0.01
     away = np.linalg.norm(ctx.eef() - ctx.object_pos()) > 0.05
-    return bool(abs(_nut_turn(ctx)) >= TURN_MIN and resting and away)
+    return bool(abs(_object_turn(ctx)) >= TURN_MIN and resting and away)
 
 
 ACTIONS: dict[str, ActionSpec] = {
