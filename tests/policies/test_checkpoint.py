@@ -204,3 +204,17 @@ def test_checkpoint_naming_the_heads_old_module_path_still_loads(tmp_path):
     policy = load_checkpoint(tmp_path)
     action = policy.act({"image": np.zeros((64, 64, 3), np.uint8), "state": np.zeros(4, np.float32)})
     assert action.shape == (3,)
+
+
+def test_checkpoint_check_names_a_head_whose_module_directory_is_empty(tmp_path):
+    """The driver-side check the runners make before their actors load anything."""
+    import shutil
+
+    from roboact.policies.checkpoint import check_checkpoint
+
+    _handmade_checkpoint(tmp_path, "embedded", feature_dim=8)
+    assert check_checkpoint(tmp_path)["state_dim"] == 4
+    shutil.rmtree(tmp_path / "rl_module")
+    (tmp_path / "rl_module").mkdir()
+    with pytest.raises(FileNotFoundError, match=r"no RLModule checkpoint in rl_module/ \(head '\*'"):
+        check_checkpoint(tmp_path)
