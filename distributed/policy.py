@@ -32,6 +32,7 @@ from typing import Any
 
 import numpy as np
 from roboact.policies.checkpoint import (
+    DEFAULT_CAMERA,
     META_NAME,
     MODULE_DIR,
     MODULE_ID,
@@ -95,10 +96,34 @@ class PolicyTrainConfig:
     so almost-constant dimensions of a few similar demos are not blown up at run time"""
     obs_clip: float | None = 5.0
     """standardised inputs are clipped to +-obs_clip (null: no clip)"""
+    num_learners: int = 0
+    """0: BC's gradient updates run in this process (no extra reservation; fastest on a small machine);
+    >= 1: that many remote learner actors (RLlib's LearnerGroup, DDP when > 1), each reading its own
+    share of the offline data and taking a minibatch of batch_size per iteration, so the global batch
+    is num_learners x batch_size. On a cluster they land wherever their resources are free"""
+    cpus_per_learner: float = 1.0
+    """CPUs reserved by each remote learner actor (num_learners >= 1)"""
+    gpus_per_learner: float = 0.0
+    """GPUs per learner (remote ones, or the local learner when num_learners = 0)"""
+    cameras: list[str] = field(default_factory=lambda: [DEFAULT_CAMERA])
+    """demo cameras the head sees, features concatenated in this order; the first is the agent view
+    (``obs/agentview_rgb``), others are ``obs/<name>_rgb`` (LIBERO's wrist view:
+    ``robot0_eye_in_hand``, recorded with ``roboact sim demos --cameras``)"""
 
     def __post_init__(self) -> None:
+        self.cameras = list(self.cameras)
+        cams = self.cameras
+        if not cams or cams[0] != DEFAULT_CAMERA or len(set(cams)) != len(cams):
+            raise ValueError(
+                f"PolicyTrainConfig.cameras must be distinct and start with {DEFAULT_CAMERA!r}, got {cams}"
+            )
         if self.chunk < 1:
             raise ValueError(f"PolicyTrainConfig.chunk must be >= 1, got {self.chunk}")
+        if self.num_learners < 0 or self.cpus_per_learner < 0 or self.gpus_per_learner < 0:
+            raise ValueError(
+                "PolicyTrainConfig.num_learners, cpus_per_learner and gpus_per_learner must be >= 0, got "
+                f"{self.num_learners}, {self.cpus_per_learner}, {self.gpus_per_learner}"
+            )
         if self.heads not in HEAD_MODES:
             raise ValueError(f"PolicyTrainConfig.heads must be one of {HEAD_MODES}, got {self.heads!r}")
         if self.std_floor < 0:
@@ -180,7 +205,8 @@ def train_policy(
     out.mkdir(parents=True, exist_ok=True)
 
     extractor = FeatureExtractor(spec, image_size=cfg.image_size, batch_size=cfg.encode_batch)
-    feats = demo_features(demo_set, extractor, out / "feature_cache")
+    feats = demo_features(demo_set, extractor, out / "feature_cache", cameras=cfg.cameras)
+    feature_dim = extractor.dim * len(cfg.cameras)
     t_feats = time.perf_counter()
     act_dim = int(demo_set.demos[0].actions.shape[1])
     state_dim = int(demo_set.demos[0].states.shape[1])
@@ -195,7 +221,7 @@ def train_policy(
         sub = "" if name == SHARED else name
         norm = fit_normaliser(subset, feats, std_floor=cfg.std_floor, obs_clip=cfg.obs_clip)
         n_rows = write_offline_data(subset, feats, norm, out / "offline_data" / sub, chunk=cfg.chunk)
-        obs_dim = extractor.dim + state_dim + (len(norm.tasks) if len(norm.tasks) > 1 else 0)
+        obs_dim = feature_dim + state_dim + (len(norm.tasks) if len(norm.tasks) > 1 else 0)
         if len(groups) > 1:
             logger.info("head %s: %d demos, %d steps", name, len(subset.demos), n_rows)
         head_losses = _run_bc(
@@ -234,7 +260,8 @@ def train_policy(
     meta = {
         "format": POLICY_FORMAT,
         "features": spec.text,
-        "feature_dim": extractor.dim,
+        "feature_dim": feature_dim,
+        "cameras": list(cfg.cameras),
         "image_size": cfg.image_size,
         "state_dim": state_dim,
         "action_dim": act_dim,
@@ -300,18 +327,24 @@ def _run_bc(
     torch.manual_seed(cfg.seed)
     obs_space = gym.spaces.Box(-np.inf, np.inf, (obs_dim,), np.float32)
     act_space = gym.spaces.Box(-1.0, 1.0, (act_dim,), np.float32)  # actions are scaled to [-1, 1]
+    spec = RLModuleSpec(
+        module_class=PolicyHeadModule,
+        observation_space=obs_space,
+        action_space=act_space,
+        model_config=cfg.model_config,
+    )
     bc = (
         BCConfig()
         .environment(observation_space=obs_space, action_space=act_space)
         .env_runners(num_env_runners=0)
-        .learners(num_learners=0)  # the local learner: one process, no extra CPU reservation
-        .rl_module(rl_module_spec=RLModuleSpec(module_class=PolicyHeadModule, model_config=cfg.model_config))
+        .learners(**_learner_resources(cfg))
+        .rl_module(rl_module_spec=spec)
         .training(lr=cfg.lr, train_batch_size_per_learner=cfg.batch_size)
         .offline_data(
             input_=[str(data_dir.resolve())],
             input_read_method="read_parquet",
             ignore_final_observation=True,  # BC needs no next observation
-            dataset_num_iters_per_learner=1,  # must be 1 with a local learner
+            dataset_num_iters_per_learner=1,  # one minibatch per learner per iteration (1: local learner)
             # Without these the OfflinePreLearner map actors ask for a full CPU each (concurrency 2)
             # and starve the learner on 2 CPUs (FACTS: the deadlock).
             map_batches_kwargs={"concurrency": 1, "num_cpus": 0.5},
@@ -333,10 +366,36 @@ def _run_bc(
             if it % cfg.log_every == 0 or it == cfg.iterations - 1:
                 writer.add_scalar("train/bc_loss", loss, it)
                 logger.info("BC iteration %d: loss %.4f", it, loss)
-        algo.learner_group.foreach_learner(
-            lambda learner: learner.module[MODULE_ID].save_to_path(str(module_dir))
-        )
+        _save_module(algo, spec, module_dir)
     finally:
         writer.close()
         algo.stop()
     return losses
+
+
+def _learner_resources(cfg: PolicyTrainConfig) -> dict[str, Any]:
+    """``BCConfig.learners`` settings: the local learner (no reservation) or remote learner actors."""
+    if cfg.num_learners == 0:
+        return {"num_learners": 0, "num_gpus_per_learner": cfg.gpus_per_learner}
+    return {
+        "num_learners": cfg.num_learners,
+        "num_cpus_per_learner": cfg.cpus_per_learner,
+        "num_gpus_per_learner": cfg.gpus_per_learner,
+    }
+
+
+def _save_module(algo: Any, spec: Any, module_dir: Path) -> None:
+    """Write the trained module to ``module_dir`` from this process.
+
+    Why not ``learner.module.save_to_path`` on the learner: a remote learner may run on another node,
+    whose disk the checkpoint directory is not on (and with several learners each would write the
+    same folder). The weights come back through Ray instead and a module built from the same spec
+    saves them here; with the local learner this is the same module's state.
+    """
+    from ray.rllib.core import COMPONENT_LEARNER, COMPONENT_RL_MODULE
+
+    path = f"{COMPONENT_LEARNER}/{COMPONENT_RL_MODULE}/{MODULE_ID}"
+    state = algo.learner_group.get_state(components=path)[COMPONENT_LEARNER][COMPONENT_RL_MODULE][MODULE_ID]
+    module = spec.build()
+    module.set_state(state)
+    module.save_to_path(str(module_dir))

@@ -59,9 +59,17 @@ class Demo:
     group: str = ""  # the HDF5 group under /data when it is not ``name`` (a segment of an arm demo)
     index: np.ndarray | None = None  # the group's samples this demo uses (increasing), None: all
 
-    def images(self) -> np.ndarray:
+    def images(self, camera: str = "agentview") -> np.ndarray:
+        """Frames of ``obs/<camera>_rgb``; a camera the demo has not recorded is named in the error."""
+        key = f"obs/{camera}_rgb"
         with h5_read_errors(self.file), h5py.File(self.file, "r") as h5:
-            ds = h5[f"data/{self.group or self.name}/{IMAGE_KEY}"]
+            grp = h5[f"data/{self.group or self.name}"]
+            if key not in grp:
+                raise ValueError(
+                    f"{self.file}: /data/{self.group or self.name} has no {key} (recorded: "
+                    f"{sorted(grp['obs'])}); record demos with that camera (roboact sim demos --cameras)"
+                )
+            ds = grp[key]
             return ds[()] if self.index is None else ds[self.index]
 
 
@@ -285,11 +293,17 @@ def cache_key(demo_file: Path, spec_text: str, image_size: int, model_dir: str |
 
 
 def demo_features(
-    demo_set: DemoSet, extractor: FeatureExtractor, cache_dir: Path
+    demo_set: DemoSet, extractor: FeatureExtractor, cache_dir: Path, cameras: list[str] | None = None
 ) -> dict[tuple[Path, str], np.ndarray]:
-    """Features of every demo, (file, demo name) -> (T, F), read from or written to the cache."""
+    """Features of every demo, (file, demo name) -> (T, F x cameras), read from or written to the cache.
+
+    Each camera's features are cached on their own (``<demo>/features`` for the agent view, as
+    before cameras existed; ``<demo>/features_<camera>`` for others) and concatenated in
+    ``cameras`` order, the order the head sees them at run time.
+    """
     from tqdm import tqdm
 
+    cameras = list(cameras or ["agentview"])
     cache_dir.mkdir(parents=True, exist_ok=True)
     spec = extractor.spec
     out: dict[tuple[Path, str], np.ndarray] = {}
@@ -306,16 +320,19 @@ def demo_features(
                     {"spec": spec.text, "image_size": extractor.image_size, "source": file.name, "key": key}
                 )
                 for d in demos:
-                    ds = f"{d.name}/features"
-                    if ds in h5 and h5[ds].shape == (len(d.actions), extractor.dim):
-                        feats = h5[ds][()]
-                    else:
-                        feats = extractor.episode(d.images())
-                        if ds in h5:
-                            del h5[ds]
-                        h5.create_dataset(ds, data=feats)
-                        h5.flush()
-                    out[(file, d.name)] = feats
+                    per_camera = []
+                    for camera in cameras:
+                        ds = f"{d.name}/features" + ("" if camera == "agentview" else f"_{camera}")
+                        if ds in h5 and h5[ds].shape == (len(d.actions), extractor.dim):
+                            feats = h5[ds][()]
+                        else:
+                            feats = extractor.episode(d.images(camera))
+                            if ds in h5:
+                                del h5[ds]
+                            h5.create_dataset(ds, data=feats)
+                            h5.flush()
+                        per_camera.append(feats)
+                    out[(file, d.name)] = np.concatenate(per_camera, axis=-1)
                     bar.update(1)
     return out
 

@@ -36,6 +36,8 @@ MODULE_DIR = "rl_module"
 MODULE_ID = "default_policy"
 HEAD_MODES = ("per_task", "shared")
 SHARED = "*"
+DEFAULT_CAMERA = "agentview"
+"""the camera a checkpoint without ``cameras`` (all before 2026-12-05) was trained on"""
 """the key of a shared head in a checkpoint's ``heads``"""
 
 
@@ -50,6 +52,9 @@ class HeadPolicy:
 
     def __init__(self, heads: dict[str, tuple[Any, Any]], extractor: Any, meta: dict[str, Any]) -> None:
         self.heads, self.extractor, self.meta = heads, extractor, meta
+        self.cameras: list[str] = list(meta.get("cameras", [DEFAULT_CAMERA]))
+        # one window per camera over one encoder; features concatenated in ``cameras`` order
+        self._extractors = [extractor, *(extractor.sibling() for _ in self.cameras[1:])]
         self.state_dim = int(meta["state_dim"])
         self.action_dim = int(meta["action_dim"])
         shared = heads.get(SHARED)
@@ -62,7 +67,8 @@ class HeadPolicy:
 
     def reset(self) -> None:
         """Start a new episode (clears the feature window and the pending action chunks)."""
-        self.extractor.reset()
+        for extractor in self._extractors:
+            extractor.reset()
         self._chunks = []
 
     def _ensemble(self, chunk: np.ndarray) -> np.ndarray:
@@ -88,6 +94,19 @@ class HeadPolicy:
             )
         return self.heads[task]
 
+    def _images(self, obs: dict[str, Any], first: np.ndarray) -> list[np.ndarray]:
+        """The head's cameras in training order: ``image`` is the first, ``images[name]`` the rest."""
+        if len(self.cameras) == 1:
+            return [first]
+        named = obs.get("images") or {}
+        missing = [cam for cam in self.cameras[1:] if cam not in named]
+        if missing:
+            raise KeyError(
+                f"policy was trained on cameras {self.cameras}; obs['images'] has no {missing} "
+                f"(got {sorted(named)}): run the env with cameras={self.cameras}"
+            )
+        return [first, *(np.asarray(named[cam]) for cam in self.cameras[1:])]
+
     def act(self, obs: dict[str, Any]) -> np.ndarray:
         import torch
 
@@ -104,7 +123,9 @@ class HeadPolicy:
             raise ValueError(f"policy obs['image'] must be (H, W, 3) uint8, got {image.shape} {image.dtype}")
         task = str(obs.get("task", ""))
         module, norm = self._head(task)
-        feat = self.extractor.step(image)  # (F,)
+        feat = np.concatenate(
+            [ex.step(img) for ex, img in zip(self._extractors, self._images(obs, image), strict=True)]
+        )  # (F,)
         x = norm.obs(feat[None], state[None], task)  # (1, obs_dim)
         mean = module.mean_action(torch.from_numpy(x))[0].numpy()
         if self.chunk > 1:
@@ -178,10 +199,11 @@ def load_head(path: str | Path, device: str = "cpu") -> HeadPolicy:
     extractor = FeatureExtractor(
         FeatureSpec.parse(meta["features"]), image_size=int(meta["image_size"]), device=device
     )
-    if extractor.dim != int(meta.get("feature_dim", extractor.dim)):
+    n_cameras = len(meta.get("cameras", [DEFAULT_CAMERA]))
+    if extractor.dim * n_cameras != int(meta.get("feature_dim", extractor.dim * n_cameras)):
         raise ValueError(
             f"{path / META_NAME}: feature_dim {meta['feature_dim']} but spec {meta['features']!r} "
-            f"now gives {extractor.dim}"
+            f"now gives {extractor.dim * n_cameras} ({n_cameras} camera(s))"
         )
     return HeadPolicy(heads, extractor, meta)
 

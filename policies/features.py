@@ -22,6 +22,7 @@ same numbers.
 
 from __future__ import annotations
 
+import copy
 import logging
 import re
 from collections import deque
@@ -192,6 +193,13 @@ class FeatureExtractor:
         if len(idx) == 0:
             return np.zeros((0, self.dim), np.float32)
         return self._windows_to_features(frame_feats[idx])  # (T, k, Dv) -> (T, dim)
+
+    def sibling(self) -> FeatureExtractor:
+        """The same encoder (and model) with a window of its own: one per camera of a head."""
+        other = copy.copy(self)
+        other._history = deque(maxlen=self._history.maxlen)
+        other._t = 0
+        return other
 
     # -- one frame at a time (rollouts) ----------------------------------------------------
     def reset(self) -> None:

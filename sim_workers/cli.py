@@ -79,16 +79,31 @@ def demos(
             "head runs and the expert labels every step (use a --seed-base of its own per round).",
         ),
     ] = "expert",
+    cameras: Annotated[
+        str,
+        typer.Option(
+            "--cameras",
+            help="Comma-separated views to record, agentview first (LIBERO: add robot0_eye_in_hand for "
+            "the wrist view); each is stored as obs/<name>_rgb.",
+        ),
+    ] = "agentview",
     address: AddressOpt = None,
 ) -> None:
     """Collect scripted-expert demonstrations (robomimic/LIBERO HDF5 layout), resumable, in parallel."""
     from roboact.sim_workers.demos import collect_demos
-    from roboact.sim_workers.envs.registry import parse_tasks
+    from roboact.sim_workers.envs.registry import EnvConfig, parse_tasks
 
     try:
         task_list = parse_tasks(suite, tasks or None)
     except ValueError as err:
         fail(f"--tasks/--suite: {err}")
+    views = tuple(c.strip() for c in cameras.split(",") if c.strip())
+    try:
+        EnvConfig(cameras=views)
+    except ValueError as err:
+        fail(f"--cameras: {err}")
+    if suite == "kitchen" and views != ("agentview",):
+        fail(f"--cameras: Kitchen renders one view (agentview), got {cameras!r}")
     path = out or Path("runs/demos") / f"demos_{suite}.hdf5"
     summary = collect_demos(
         suite,
@@ -103,6 +118,7 @@ def demos(
         starts=starts,
         action_noise=action_noise,
         policy=policy,
+        cameras=views,
     )
     typer.echo(
         f"demos in {summary['path']} ({summary['written']} new, {summary['skipped']} already there, "

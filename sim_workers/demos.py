@@ -35,7 +35,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from roboact.sim_workers.envs.registry import EnvConfig, get_task, make_env, parse_tasks
+from roboact.sim_workers.envs.registry import EnvConfig, env_fingerprint, get_task, make_env, parse_tasks
 from roboact.sim_workers.pool import PoolConfig, SimPool
 
 logger = logging.getLogger(__name__)
@@ -82,14 +82,13 @@ def _write_demo(
                 grp.create_dataset(key, data=demo[key])
         obs = grp.create_group("obs")
         obs.create_dataset("robot_state", data=demo["robot_state"])
-        if demo["agentview_rgb"] is not None:
-            obs.create_dataset(
-                "agentview_rgb",
-                data=demo["agentview_rgb"],
-                chunks=(1, *demo["agentview_rgb"].shape[1:]),
-                compression="gzip",
-                compression_opts=1,
-            )
+        views = {"agentview": demo["agentview_rgb"], **demo.get("camera_rgb", {})}
+        for cam, frames in views.items():
+            if frames is not None:
+                chunks = (1, *frames.shape[1:])
+                obs.create_dataset(
+                    f"{cam}_rgb", data=frames, chunks=chunks, compression="gzip", compression_opts=1
+                )
         grp.attrs.update(
             task=job["task"],
             suite=suite,
@@ -121,6 +120,7 @@ def collect_demos(
     starts: str = "sampled",
     action_noise: float | None = None,
     policy: str = "expert",
+    cameras: tuple[str, ...] | list[str] = ("agentview",),
 ) -> dict[str, Any]:
     """Run the scripted expert for ``episodes`` per task and append the demos to ``out_path``.
 
@@ -132,7 +132,8 @@ def collect_demos(
     disjoint from the evaluation's fixed init states; the default) or ``"init_states"``. Episode k
     uses seed ``seed_base + k``. ``action_noise``: DART noise injection (see ``eval.rollout``),
     std in action units on the arm's dimensions; None takes the suite's default
-    (``DEFAULT_ACTION_NOISE``).
+    (``DEFAULT_ACTION_NOISE``). ``cameras``: the views recorded, ``obs/<name>_rgb`` each (LIBERO;
+    the first is the agent view).
 
     Returns ``{"path", "tasks": {task: {episodes, successes, rate, mean_steps}}, "written",
     "skipped", "failed", "wall_s"}`` where ``tasks`` counts every demo in the file for the task.
@@ -164,12 +165,12 @@ def collect_demos(
     task_list = parse_tasks(suite, tasks)
     out = Path(out_path)
     out.parent.mkdir(parents=True, exist_ok=True)
-    env_cfg = EnvConfig(image_size=image_size, max_steps=max_steps or 300)
+    env_cfg = EnvConfig(image_size=image_size, max_steps=max_steps or 300, cameras=tuple(cameras))
     # how each demo is made; which tasks and how many episodes a rerun adds are free to change
     settings = {"suite": suite, "seed_base": seed_base, "starts": starts, "action_noise": noise}
     if policy != "expert":  # files written before DAgger existed keep their fingerprint
         settings["policy"] = policy
-    settings["env"] = asdict(env_cfg)
+    settings["env"] = env_fingerprint(env_cfg)
     with run_lock(out, is_file=True):
         done, next_index = _existing(out)
         check_settings(out, settings, resuming=bool(done), option="--out", is_file=True)

@@ -9,6 +9,7 @@ appends each result as it returns, writes a few mp4s, then aggregates (success r
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
 import logging
@@ -18,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from roboact.sim_workers.envs.registry import EnvConfig, parse_tasks
+from roboact.sim_workers.envs.registry import EnvConfig, env_fingerprint, parse_tasks
 from roboact.sim_workers.pool import PoolConfig, SimPool
 from roboact.sim_workers.results import ResultsLog, aggregate, episode_key
 
@@ -95,6 +96,7 @@ def rollout(
         "robot": [],
     }
     frames: list[np.ndarray] = []
+    extra: dict[str, list[np.ndarray]] = {}  # recorded frames of the other cameras, by name
     executed: list[np.ndarray] = []
     noise_rng = np.random.default_rng([seed, 7]) if action_noise > 0 else None
     arm_dims = [i for i in range(dim) if i not in getattr(env, "gripper_dims", ())]
@@ -108,6 +110,8 @@ def rollout(
             traj["robot"].append(obs["state"])
             if "image" in obs:
                 traj["images"].append(obs["image"])
+            for cam, img in list(obs.get("images", {}).items())[1:]:  # cameras beyond the first
+                extra.setdefault(cam, []).append(img)
         if video and "image" in obs:
             frames.append(obs["image"])
         ta = time.perf_counter()
@@ -154,6 +158,7 @@ def rollout(
             "states": np.asarray(traj["states"], np.float64),
             "robot_state": np.asarray(traj["robot"], np.float32),
             "agentview_rgb": np.asarray(traj["images"], np.uint8) if traj["images"] else None,
+            "camera_rgb": {cam: np.asarray(v, np.uint8) for cam, v in extra.items()},
         }
         if executed:
             out["demo"]["executed_actions"] = np.asarray(executed, np.float32).reshape(steps, dim)
@@ -193,7 +198,7 @@ def resume_settings(cfg: EvalConfig) -> dict[str, Any]:
     another seed base would be counted twice. So the suite, the seed base and every env setting
     (horizon, image size, rendering, start noise) are the run's fingerprint.
     """
-    return {"suite": cfg.suite, "seed_base": cfg.seed_base, "env": asdict(cfg.env)}
+    return {"suite": cfg.suite, "seed_base": cfg.seed_base, "env": env_fingerprint(cfg.env)}
 
 
 def _saved_settings(run_dir: Path) -> None:
@@ -216,11 +221,13 @@ def run_eval(cfg: EvalConfig, run_dir: str | Path, address: str | None = None) -
     Holds the run directory's lock throughout and refuses settings other than those its episodes
     ran with (``resume_settings``).
     """
-    from roboact.sim_workers.policy import check_policy_spec
+    from roboact.sim_workers.policy import check_policy_spec, policy_cameras
 
     from roboact.runs import check_settings, run_lock
 
     check_policy_spec(cfg.policy)
+    if cfg.env.cameras == ("agentview",):  # render what the head was trained on (its wrist view too)
+        cfg = dataclasses.replace(cfg, env=dataclasses.replace(cfg.env, cameras=policy_cameras(cfg.policy)))
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     with run_lock(run_dir):

@@ -155,6 +155,22 @@ def check_policy_spec(spec: str) -> None:
         raise ValueError(f"--policy {spec}: a policy checkpoint is a directory, got a file")
 
 
+def policy_cameras(spec: str) -> tuple[str, ...]:
+    """The cameras a policy spec sees (a trained head's ``cameras``; the agent view otherwise)."""
+    if spec.startswith("dagger:"):
+        from roboact.sim_workers.dagger import parse_dagger_spec
+
+        spec = parse_dagger_spec(spec)[0]
+    if spec in ("expert", "random", "zero"):
+        return ("agentview",)
+    path = local_copy(spec) if is_remote(spec) else Path(spec).expanduser()
+    if (path / MANIFEST).is_file():
+        return ("agentview",)
+    from roboact.policies.checkpoint import DEFAULT_CAMERA, read_policy_meta
+
+    return tuple(read_policy_meta(path).get("cameras", [DEFAULT_CAMERA]))
+
+
 def load_policy(spec: str) -> Any:
     """A ready policy object for a built-in name or a checkpoint directory (see module docstring)."""
     builtins = builtin_policies()

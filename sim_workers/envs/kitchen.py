@@ -43,6 +43,10 @@ class KitchenEnv(gym.Env):
         self.task = spec.name
         self.language = spec.description
         render = config.image_size > 0
+        if tuple(config.cameras) != ("agentview",):
+            raise ValueError(
+                f"Kitchen renders one view; cameras={list(config.cameras)} asks for others (LIBERO only)"
+            )
         kwargs: dict[str, Any] = {"tasks_to_complete": [spec.subtask], "terminate_on_tasks_completed": False}
         if render:
             kwargs.update(render_mode="rgb_array", width=config.image_size, height=config.image_size)

@@ -114,7 +114,7 @@ class LiberoEnv(gym.Env):
             has_renderer=False,
             has_offscreen_renderer=render,
             use_camera_obs=render,
-            camera_names=["agentview"],
+            camera_names=list(config.cameras),
             camera_heights=max(config.image_size, 1),
             camera_widths=max(config.image_size, 1),
             hard_reset=False,
@@ -148,7 +148,8 @@ class LiberoEnv(gym.Env):
             "language": self.language,
             "controller": "OSC_POSE",
             "image_size": self.config.image_size,
-            "camera": "agentview",
+            "camera": self.config.cameras[0],
+            "cameras": list(self.config.cameras),
             "max_steps": self.config.max_steps,
             "cheap_render": self.config.cheap_render,
         }
@@ -164,7 +165,9 @@ class LiberoEnv(gym.Env):
         ).astype(np.float32)
         obs: dict[str, Any] = {"state": state}
         if self.config.image_size > 0:
-            obs["image"] = np.ascontiguousarray(raw["agentview_image"][::-1])  # upright
+            images = {cam: np.ascontiguousarray(raw[f"{cam}_image"][::-1]) for cam in self.config.cameras}
+            obs["image"] = images[self.config.cameras[0]]  # upright
+            obs["images"] = images
         self._last = raw
         return obs
 
@@ -250,7 +253,7 @@ class LiberoEnv(gym.Env):
     def render(self) -> np.ndarray | None:
         if self.config.image_size == 0:
             return None
-        return np.ascontiguousarray(self._last["agentview_image"][::-1])
+        return np.ascontiguousarray(self._last[f"{self.config.cameras[0]}_image"][::-1])
 
     def close(self) -> None:
         try:

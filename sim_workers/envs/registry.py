@@ -108,6 +108,10 @@ class EnvConfig:
     """turn off reflections, shadows and multisampling (5-20x faster on software GL, see docs)"""
     init_noise: float = 0.02
     """Kitchen only: uniform noise (rad) on the arm's start joints, seeded by the episode seed"""
+    cameras: tuple[str, ...] = ("agentview",)
+    """LIBERO cameras to render, first = ``obs["image"]``; all in ``obs["images"]`` by name (add
+    ``robot0_eye_in_hand`` for the wrist view robomimic and LIBERO policies use). Kitchen renders
+    its one view and accepts only the default."""
 
     def __post_init__(self) -> None:
         if self.image_size < 0:
@@ -116,6 +120,19 @@ class EnvConfig:
             raise ValueError(f"max_steps must be >= 1, got {self.max_steps}")
         if self.init_noise < 0:
             raise ValueError(f"init_noise must be >= 0, got {self.init_noise}")
+        self.cameras = tuple(self.cameras)  # YAML and JSON give lists
+        if not self.cameras or self.cameras[0] != "agentview" or len(set(self.cameras)) != len(self.cameras):
+            raise ValueError(f"cameras must be distinct and start with 'agentview', got {list(self.cameras)}")
+
+
+def env_fingerprint(config: EnvConfig) -> dict[str, Any]:
+    """The env settings a resumed run must share (JSON types); the default cameras are left out, so
+    files and run directories written before cameras existed keep their fingerprint."""
+    out = dataclasses.asdict(config)
+    out["cameras"] = list(config.cameras)
+    if config.cameras == ("agentview",):
+        del out["cameras"]
+    return out
 
 
 def get_task(name: str) -> TaskSpec:

@@ -80,6 +80,27 @@ def test_features_are_cached_per_demo_and_reused(demo_file, extractor, tmp_path,
         np.testing.assert_array_equal(again[key], value)
 
 
+def test_a_second_camera_adds_its_own_features_after_the_agent_views(demo_file, extractor, tmp_path):
+    """Training sees [agent view ; wrist] features per step, the order the head sees at run time."""
+    import shutil
+
+    wrist = "robot0_eye_in_hand"
+    path = tmp_path / "two_views.h5"
+    shutil.copy(demo_file, path)
+    with h5py.File(path, "a") as h5:
+        for grp in h5["data"].values():  # a "wrist view": the agent view upside down
+            grp["obs"].create_dataset(f"{wrist}_rgb", data=grp["obs/agentview_rgb"][()][:, ::-1])
+    ds = read_demos([path])
+    one = demo_features(ds, extractor, tmp_path / "cache")
+    both = demo_features(ds, extractor, tmp_path / "cache", cameras=["agentview", wrist])
+    for key, feats in both.items():
+        assert feats.shape == (8, 2 * extractor.dim)
+        np.testing.assert_array_equal(feats[:, : extractor.dim], one[key])
+        assert not np.allclose(feats[:, extractor.dim :], one[key])
+    with pytest.raises(ValueError, match=r"has no obs/frontview_rgb"):
+        demo_features(ds, extractor, tmp_path / "cache", cameras=["agentview", "frontview"])
+
+
 @pytest.mark.timeout(180)
 def test_offline_data_has_rllibs_columns_and_normalised_values(demo_file, extractor, tmp_path):
     ds = read_demos([demo_file])

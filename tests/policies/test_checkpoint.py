@@ -218,3 +218,28 @@ def test_checkpoint_check_names_a_head_whose_module_directory_is_empty(tmp_path)
     (tmp_path / "rl_module").mkdir()
     with pytest.raises(FileNotFoundError, match=r"no RLModule checkpoint in rl_module/ \(head '\*'"):
         check_checkpoint(tmp_path)
+
+
+@pytest.mark.timeout(300)
+def test_a_two_camera_head_sees_the_wrist_view_and_names_a_missing_one(tmp_path):
+    from roboact.policies.features import FeatureExtractor, FeatureSpec
+
+    dim = FeatureExtractor(FeatureSpec.parse("embedded"), image_size=64).dim
+    _handmade_checkpoint(tmp_path, "embedded", feature_dim=2 * dim)
+    meta = json.loads((tmp_path / "policy.json").read_text())
+    meta["cameras"] = ["agentview", "robot0_eye_in_hand"]
+    (tmp_path / "policy.json").write_text(json.dumps(meta))
+    policy = load_checkpoint(tmp_path)
+    rng = np.random.default_rng(0)
+    agent, wrist_a, wrist_b = (rng.integers(0, 255, (64, 64, 3), dtype=np.uint8) for _ in range(3))
+    state = np.zeros(4, np.float32)
+
+    def act(wrist):
+        policy.reset()
+        return policy.act({"image": agent, "images": {"robot0_eye_in_hand": wrist}, "state": state})
+
+    assert not np.allclose(act(wrist_a), act(wrist_b))  # the wrist view reaches the head
+    np.testing.assert_allclose(act(wrist_a), act(wrist_a))
+    policy.reset()
+    with pytest.raises(KeyError, match="robot0_eye_in_hand"):
+        policy.act({"image": agent, "state": state})
