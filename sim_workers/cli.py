@@ -134,6 +134,13 @@ def demos(
 
 
 def eval_cmd(
+    overrides: Annotated[
+        list[str] | None,
+        typer.Argument(
+            help="Dotted EvalConfig overrides applied last, e.g. env.max_steps=300 pool.workers=4 "
+            "(the same key=value form as train, tune, demo and bench)."
+        ),
+    ] = None,
     suite: SuiteOpt = "libero",
     tasks: TasksOpt = "",
     policy: Annotated[
@@ -162,7 +169,7 @@ def eval_cmd(
     ] = None,
     override: Annotated[
         list[str] | None,
-        typer.Option("--override", "-o", help="Dotted override for --config, e.g. pool.workers=4."),
+        typer.Option("--override", "-o", hidden=True, help="Old spelling of the positional overrides."),
     ] = None,
     shared_fs: Annotated[
         bool,
@@ -174,33 +181,30 @@ def eval_cmd(
     ] = False,
 ) -> None:
     """Evaluate a policy on a Ray actor pool of simulators; per-task success with 95 % CI."""
-    from roboact.sim_workers.eval import EvalConfig, evaluate, run_eval
+    from roboact.sim_workers.envs.registry import parse_tasks
+    from roboact.sim_workers.eval import EvalConfig, run_eval
 
     from roboact.config import load_config
 
+    dotted = [*(overrides or []), *(override or [])]
     try:
-        if config is not None:
-            cfg = load_config(EvalConfig, config, override or [])
-            check_checkpoint(cfg.policy)
-            _require_shared_policy(cfg.policy, address, shared_fs)
-            summary = run_eval(cfg, run_dir, address=address)
+        if config is not None:  # the file replaces the options; overrides apply on top
+            cfg = load_config(EvalConfig, config, dotted)
         else:
-            check_checkpoint(policy)
-            _require_shared_policy(policy, address, shared_fs)
-            summary = evaluate(
-                suite,
-                tasks or None,
-                policy,
-                episodes,
-                max_steps=max_steps,
-                workers=workers,
-                run_dir=run_dir,
-                address=address,
-                videos=videos,
-                image_size=image_size,
-                seed_base=seed_base,
-                episode_timeout_s=timeout,
-            )
+            preset = {
+                "suite": suite,
+                "tasks": parse_tasks(suite, tasks or None),
+                "policy": policy,
+                "episodes": episodes,
+                "seed_base": seed_base,
+                "videos": videos,
+                "env": {"image_size": image_size, "max_steps": max_steps},
+                "pool": {"workers": workers, "episode_timeout_s": timeout},
+            }
+            cfg = load_config(EvalConfig, None, dotted, preset=preset)
+        check_checkpoint(cfg.policy)
+        _require_shared_policy(cfg.policy, address, shared_fs)
+        summary = run_eval(cfg, run_dir, address=address)
     except (ValueError, FileNotFoundError) as err:
         fail(str(err))
     for task, s in summary["tasks"].items():
