@@ -23,6 +23,7 @@ from roboact.hardware.arm_policy import load_arm_policy
 from roboact.hardware.policy import Policy, ScriptedPolicy
 from roboact.hardware.robot import Robot, RobotFault
 from roboact.hardware.safety import load_safety_config
+from roboact.hardware.scene_script import SceneScriptedPolicy
 from roboact.hardware.teleop import ScriptedTeleop
 from roboact.hardware.trial_plan import PolicySpec, SubtaskSpec, TrialPlan
 
@@ -138,6 +139,11 @@ class ArmExecutor:
                 self.policies[name] = load_arm_policy(
                     spec.checkpoint, self.safety, self.plan.robot, threaded=self.realtime
                 )
+            elif self.has_scene:  # the physical scene: the scripted operator plans from what it sees
+                goals = {s.name: (s.goal, s.gripper) for t in self.plan.tasks for s in t.subtasks}
+                self.policies[name] = SceneScriptedPolicy(
+                    self.safety, goals, noise=spec.noise, seed=self.plan.seed
+                )
             else:
                 goals = {s.name: (s.goal, s.gripper) for t in self.plan.tasks for s in t.subtasks if s.goal}
                 self.policies[name] = ScriptedPolicy(
@@ -153,14 +159,35 @@ class ArmExecutor:
         """Drive subtasks with ``policy`` under ``name`` (an input device while recording)."""
         self.policies[name] = policy
 
+    @property
+    def has_scene(self) -> bool:
+        """Whether this backend simulates the physical scene (sim, fake): a judge can read its state."""
+        return self.backend in ("sim", "fake")
+
+    def scene_state(self) -> dict[str, Any] | None:
+        """The physical scene's state (``DrawerTapeScene.state``), or None on the real arm."""
+        if self.backend == "sim":
+            return self.robot.scene_state()
+        if self.fake is not None:
+            return self.fake.scene_state()
+        return None
+
     def start_trial(self, policy: str, seed: int) -> dict[str, Any]:
-        """Home the arm and reset the policy; a fault is returned, not raised."""
+        """Reset the scene (sim, fake: with ``seed``'s variation), home the arm, reset the policy.
+
+        A fault is returned, not raised.
+        """
         pol = self._policy(policy)
         try:
-            self.robot.move_home()
+            if self.backend == "sim":
+                self.robot.start_trial(seed)
+            else:
+                if self.fake is not None:
+                    self.fake.reset_scene(seed)
+                self.robot.move_home()
         except RobotFault as fault:
             return {"status": fault.kind, "message": str(fault)}
-        if isinstance(pol, ScriptedPolicy | ScriptedTeleop):  # seeded per trial (goal noise)
+        if isinstance(pol, ScriptedPolicy | ScriptedTeleop | SceneScriptedPolicy):  # seeded per trial
             pol.reset(seed)
         else:
             pol.reset()
@@ -181,6 +208,7 @@ class ArmExecutor:
         spec: SubtaskSpec = config_from_dict(SubtaskSpec, subtask)
         pol = self._policy(policy)
         render = bool(getattr(pol, "needs_image", True)) or on_step is not None
+        needs_scene = bool(getattr(pol, "needs_scene", False))
         if hasattr(self.robot, "render_images"):
             self.robot.render_images = render
         period = 1.0 / self.safety.control_hz
@@ -195,6 +223,8 @@ class ArmExecutor:
             while k < steps:
                 obs = self.robot.get_observation()
                 obs["subtask"], obs["instruction"] = spec.name, spec.instruction
+                if needs_scene:  # the scripted operator looks at the scene (never a learned head)
+                    obs["scene"] = self.scene_state()
                 wanted = np.asarray(pol.act(obs), dtype=float)
                 sent = self.robot.send_action(wanted)
                 k += 1
@@ -221,6 +251,9 @@ class ArmExecutor:
         try:
             obs = self.robot.get_observation()
             result.update(joints=obs["joints"].tolist(), gripper=float(obs["gripper"]))
+            scene = self.scene_state()
+            if scene is not None:  # what the SceneJudge decides from
+                result["scene"] = scene
         except RobotFault as fault:
             if result["status"] == "ok":
                 result = {"status": fault.kind, "message": str(fault)}

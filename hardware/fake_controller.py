@@ -35,7 +35,14 @@ from typing import Any
 
 import numpy as np
 from roboact.hardware.jaka.protocol import JsonStreamDecoder, encode
-from roboact.hardware.safety import SafetyConfig, forward_kinematics, load_safety_config, rotation_to_rpy
+from roboact.hardware.safety import (
+    SafetyConfig,
+    forward_kinematics,
+    inverse_kinematics,
+    load_safety_config,
+    rotation_to_rpy,
+    rpy_to_rotation,
+)
 
 from roboact.errors import UserError
 
@@ -532,35 +539,11 @@ class FakeController:
 
 
 def _inverse_kinematics(pose_wire: list[float], seed: list[float], robot: SafetyConfig) -> list[float] | None:
-    """Damped least squares on the YAML chain: joints whose TCP is at ``pose_wire`` (mm, deg), or None."""
+    """Joints whose TCP is at ``pose_wire`` (mm, deg; the controller's units), or None."""
     target = np.asarray(pose_wire[:3]) / 1000.0
-    r, p, y = (math.radians(a) for a in pose_wire[3:6])
-    cr, sr, cp, sp, cy, sy = math.cos(r), math.sin(r), math.cos(p), math.sin(p), math.cos(y), math.sin(y)
-    rot_d = np.array(
-        ((cy * cp, cy * sp * sr - sy * cr, cy * sp * cr + sy * sr),
-         (sy * cp, sy * sp * sr + cy * cr, sy * sp * cr - cy * sr),
-         (-sp, cp * sr, cp * cr))
-    )  # fmt: skip
-    lo, hi = robot.lower, robot.upper
-    q = np.clip(np.asarray(seed, dtype=float), lo, hi)
-
-    def error(q: np.ndarray) -> np.ndarray:
-        pos, rot = forward_kinematics(q, robot)
-        rot_err = 0.5 * sum(np.cross(rot[:, i], rot_d[:, i]) for i in range(3))
-        return np.concatenate([target - pos, 0.3 * rot_err])
-
-    for _ in range(200):
-        e = error(q)
-        if np.linalg.norm(e) < 1e-5:
-            return q.tolist()
-        jac = np.empty((6, q.size))
-        for j in range(q.size):
-            dq = np.zeros(q.size)
-            dq[j] = 1e-6
-            jac[:, j] = (error(q) - error(q + dq)) / 1e-6
-        step = jac.T @ np.linalg.solve(jac @ jac.T + 1e-4 * np.eye(6), e)
-        q = np.clip(q + step, lo, hi)
-    return None
+    rot_d = rpy_to_rotation(np.radians(pose_wire[3:6]))
+    q = inverse_kinematics(target, rot_d, np.asarray(seed, dtype=float), robot)
+    return None if q is None else q.tolist()
 
 
 class _Reject(Exception):  # noqa: N818 - internal control flow

@@ -1,15 +1,19 @@
 """Who decides whether a subtask succeeded, and who resets the scene and acknowledges stops.
 
-On the real arm an operator does all three, prompted through rich (``OperatorJudge``). In
-simulation and against the fake controller ``AutoJudge`` decides from the arm's final state: the
-subtask succeeded if no fault ended it, every joint is within the subtask's ``tolerance`` of its
-goal, and the gripper is on the goal's side of 0.5. ``AutoJudge`` acknowledges stops only when
-told to (``auto_ack``), so tests can check that a stop blocks the batch until acknowledged.
+On the real arm an operator does all three, prompted through rich (``OperatorJudge``). On the
+simulated and fake arms, which run the physical scene, ``SceneJudge`` decides the paper's four
+subtasks from the scene's state at the subtask's end (``SCENE_CRITERIA``), never from the arm's
+joints: a joint-perfect motion that did not move the drawer or the tape fails. A subtask it has no
+criterion for (a plan of your own) and a result without a scene are judged by ``AutoJudge``'s rule:
+no fault, every joint within the subtask's ``tolerance`` of its goal, the gripper on the goal's side
+of 0.5. Both acknowledge stops only when told to (``auto_ack``), so tests can check that a stop
+blocks the batch until acknowledged.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Any, Protocol
 
 import numpy as np
@@ -32,7 +36,7 @@ class Judge(Protocol):
 
 
 class AutoJudge:
-    """Judges from state (simulation, fake controller)."""
+    """Judges from the arm's joints: the rule where there is no scene to look at."""
 
     name = "auto"
 
@@ -56,6 +60,78 @@ class AutoJudge:
     def acknowledge(self, fault: str) -> bool:
         self.acks.append(fault)
         return self.auto_ack
+
+
+OPEN_MIN_M = 0.10
+"""open_drawer: the drawer is open at least this far (m): enough to reach the tape"""
+LIFT_MIN_M = 0.12
+"""pick_tape: the roll's bottom is this high above the table (m; the drawer floor is at 0.075)"""
+ON_TABLE_MAX_M = 0.015
+"""place_tape: the roll's bottom is within this of the table top (m)"""
+TILT_MAX_DEG = 30.0
+"""place_tape: the roll stands (its axis within this of vertical)"""
+CLOSED_MAX_M = 0.01
+"""close_drawer: the drawer is open at most this far (m)"""
+
+
+def _open_drawer(s: dict[str, Any]) -> tuple[bool, str]:
+    return s[
+        "drawer_opening"
+    ] >= OPEN_MIN_M, f"drawer open {100 * s['drawer_opening']:.1f} cm (>= {100 * OPEN_MIN_M:.0f})"
+
+
+def _pick_tape(s: dict[str, Any]) -> tuple[bool, str]:
+    ok = s["tape_held"] and s["tape_bottom"] >= LIFT_MIN_M
+    held = "between the fingers" if s["tape_held"] else "not held"
+    return (
+        ok,
+        f"tape bottom {100 * s['tape_bottom']:.1f} cm above the table (>= {100 * LIFT_MIN_M:.0f}), {held}",
+    )
+
+
+def _place_tape(s: dict[str, Any]) -> tuple[bool, str]:
+    touching = {"finger_l", "finger_r"} & set(s["tape_contacts"])
+    ok = (
+        s["tape_bottom"] <= ON_TABLE_MAX_M
+        and s["tape_tilt_deg"] <= TILT_MAX_DEG
+        and not s["tape_in_drawer"]
+        and not touching
+    )
+    return ok, (
+        f"tape bottom {100 * s['tape_bottom']:.1f} cm (<= {100 * ON_TABLE_MAX_M:.1f}), tilt "
+        f"{s['tape_tilt_deg']:.0f} deg, {'in' if s['tape_in_drawer'] else 'out of'} the drawer, "
+        f"{'still held' if touching else 'released'}"
+    )
+
+
+def _close_drawer(s: dict[str, Any]) -> tuple[bool, str]:
+    return s[
+        "drawer_opening"
+    ] <= CLOSED_MAX_M, f"drawer open {100 * s['drawer_opening']:.1f} cm (<= {100 * CLOSED_MAX_M:.0f})"
+
+
+SCENE_CRITERIA: dict[str, Callable[[dict[str, Any]], tuple[bool, str]]] = {
+    "open_drawer": _open_drawer,
+    "pick_tape": _pick_tape,
+    "place_tape": _place_tape,
+    "close_drawer": _close_drawer,
+}
+"""per subtask of the paper's task: (success, notes) from the scene's state at the subtask's end"""
+
+
+class SceneJudge(AutoJudge):
+    """Judges the drawer-and-tape subtasks from the scene's state (sim and fake backends)."""
+
+    name = "scene"
+
+    def judge(self, subtask: SubtaskSpec, result: dict[str, Any]) -> tuple[bool, str]:
+        if result.get("status") != "ok":
+            return False, f"fault: {result.get('message', result.get('status'))}"
+        criterion = SCENE_CRITERIA.get(subtask.name)
+        scene = result.get("scene")
+        if criterion is None or scene is None:  # no scene criterion: the joint-goal rule
+            return super().judge(subtask, result)
+        return criterion(scene)
 
 
 class OperatorJudge:

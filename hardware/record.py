@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 from roboact.hardware.actor import ArmExecutor
 from roboact.hardware.demo_file import EpisodeWriter, arm_suite, existing_episodes, policy_stride
-from roboact.hardware.judge import AutoJudge, Judge, OperatorJudge
+from roboact.hardware.judge import Judge, OperatorJudge, SceneJudge
 from roboact.hardware.safety import load_safety_config
 from roboact.hardware.teleop import make_device
 from roboact.hardware.trial_plan import TrialPlan, load_plan
@@ -95,7 +95,7 @@ def record_demos(
             f"--task {task!r}: plan {plan.name} has tasks {[t.name for t in plan.tasks]}"
         ) from err
     dev = make_device(device, plan, safety, noise=noise)
-    judge = judge or (OperatorJudge() if backend == "jaka" else AutoJudge())
+    judge = judge or (OperatorJudge() if backend == "jaka" else SceneJudge())
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     settings = {

@@ -7,8 +7,8 @@ same safety filter and watchdog guard them as a trial's. Devices command joint t
 own servo space (``servo_j``), because that needs no inverse kinematics (the fake controller has
 none, and the K-1 chain in the robot YAML is an approximation).
 
-- ``ScriptedTeleop``: replays the scripted trial paths (minimum-jerk joint paths to each subtask's
-  goal, optional goal noise), for tests and the demo.
+- ``ScriptedTeleop``: the scripted operator (in the physical scene it plans from the scene's state;
+  on the real arm it follows the plan's joint goals), optional joint noise, for tests and the demo.
 - ``KeyboardTeleop``: the minimum real device, plain terminal keys (no X server, works over SSH):
   ``q w e r t y u`` move joints 1-7 up, ``a s d f g h j`` down (one ``jog`` step per key event, so a
   held key moves at the terminal's auto-repeat rate), space toggles the gripper, ``n`` ends the
@@ -24,8 +24,8 @@ import sys
 from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
-from roboact.hardware.policy import ScriptedPolicy
 from roboact.hardware.safety import SafetyConfig
+from roboact.hardware.scene_script import SCENE_SUBTASKS, SceneScriptedPolicy
 from roboact.hardware.trial_plan import TrialPlan
 
 from roboact.errors import UserError
@@ -48,22 +48,28 @@ class TeleopDevice(Protocol):
 
 
 class ScriptedTeleop:
-    """The scripted trial paths as an input device (deterministic given the episode's seed)."""
+    """The scripted operator as an input device (deterministic given the episode's seed).
+
+    In the physical scene (sim and fake backends) it plans each subtask from the scene's state
+    (``scene_script.SceneScriptedPolicy``: grasps the handle, picks and places the tape); on the
+    real arm, which has no scene state, it follows the plan's joint goals.
+    """
 
     name = "scripted"
     needs_image = True  # a recording keeps the camera's frames
+    needs_scene = True
     done = False
     aborted = False
 
     def __init__(self, plan: TrialPlan, safety: SafetyConfig, noise: float = 0.0, seed: int = 0) -> None:
         goals = {s.name: (s.goal, s.gripper) for t in plan.tasks for s in t.subtasks}
-        missing = [name for name, (goal, _) in goals.items() if not goal]
-        if missing:
+        self._missing = [name for name, (goal, _) in goals.items() if not goal and name not in SCENE_SUBTASKS]
+        if self._missing:
             raise UserError(
-                f"plan {plan.name}: the scripted device needs a joint goal for every subtask; "
-                f"none for {missing}"
+                f"plan {plan.name}: the scripted device needs a joint goal for every subtask it has no "
+                f"scene plan for ({', '.join(SCENE_SUBTASKS)}); none for {self._missing}"
             )
-        self._script = ScriptedPolicy(goals, safety.control_hz, safety.max_velocity, noise=noise, seed=seed)
+        self._script = SceneScriptedPolicy(safety, goals, noise=noise, seed=seed)
 
     def reset(self, seed: int | None = None) -> None:
         self._script.reset(seed)

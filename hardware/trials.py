@@ -22,7 +22,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from roboact.hardware.judge import AutoJudge, Judge, OperatorJudge
+from roboact.hardware.judge import Judge, OperatorJudge, SceneJudge
 from roboact.hardware.robot import (
     CONNECTION_FAULTS,
     CONNECTION_LOST,
@@ -92,7 +92,7 @@ def run_trials(
     plan = plan if isinstance(plan, TrialPlan) else load_plan(plan)
     validate(plan.schedule)
     check_plan_heads(plan, load_safety_config(plan.robot))
-    judge = judge or (OperatorJudge() if backend == "jaka" else AutoJudge())
+    judge = judge or (OperatorJudge() if backend == "jaka" else SceneJudge())
     store = TrialStore(store_path)
     store.register_plan(plan.name, trial_order(plan))
     store.recover_interrupted(plan.name)
