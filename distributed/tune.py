@@ -7,7 +7,13 @@ keys: ``model.lambda_ortho``, ``model.lambda_recomb`` (Eq. 21), ``model.lambda_d
 Train V2 cannot be handed to a ``Tuner`` directly, so each trial is a function trainable that runs
 a ``TorchTrainer`` (named after the trial id, stored under ``<storage>/<sweep>/train_runs``) and
 forwards its reports to Tune with ``TuneReportCallback``. ASHA stops weak trials early on the
-validation action accuracy; Optuna's TPE is the optional searcher.
+validation action accuracy; Optuna's TPE (Ray Tune's ``OptunaSearch``) is the optional searcher.
+
+Resources are sweep settings: each trial holds ``workers_per_trial`` x (``cpus_per_worker`` CPUs,
+``gpus_per_worker`` GPUs) plus a near-zero driver, so the same YAML runs on a CPU-only laptop and,
+with ``gpus_per_worker=1``, on GPU nodes. Before launching, one trial is checked against the alive
+nodes (``tune_resources.py``): a trial that can never be placed is an error naming the setting,
+and ``max_concurrent_trials`` is capped to the trials that fit at once.
 
 Sweep directory (``<runs_root>/<name>/``)::
 
@@ -50,6 +56,12 @@ logger = logging.getLogger(__name__)
 SPACE_TYPES = ("uniform", "loguniform", "choice", "grid", "randint")
 TUNABLE_PREFIXES = ("model.", "optim.")
 MIN_DRIVER_CPUS = 0.01  # Tune rejects an all-zero resource request
+RESOURCE_KEYS = {
+    "workers": "workers_per_trial",
+    "cpus_per_worker": "cpus_per_worker",
+    "use_gpu": "gpus_per_worker",
+}
+"""TrainConfig resource fields the sweep owns -> the SweepConfig field that sets them"""
 
 
 @dataclass
@@ -82,6 +94,12 @@ class SweepConfig:
     """Ray Train workers of each trial's fit"""
     cpus_per_worker: float = 1.0
     """CPUs per Ray Train worker (fractions let trials share small machines)"""
+    gpus_per_worker: float = 0.0
+    """GPUs per Ray Train worker: 0 (CPU training, gloo) or 1 (one GPU per DDP rank, NCCL); a trial
+    holds workers_per_trial x (cpus_per_worker CPUs + gpus_per_worker GPUs)"""
+    check_resources: bool = True
+    """check before launching that one trial fits the cluster (else trials wait forever) and cap
+    max_concurrent_trials to what fits; false on an autoscaling cluster that adds nodes on demand"""
     trial_driver_cpus: float = 0.0
     """CPUs reserved by each trial's driver function (at least 0.01): near 0 so drivers never starve
     their own Train workers of CPUs (the deadlock of Tune + Train on small machines)"""
@@ -98,6 +116,24 @@ class SweepConfig:
         if self.num_samples < 1 or self.max_concurrent_trials < 1 or self.workers_per_trial < 1:
             raise ValueError(
                 "SweepConfig: num_samples, max_concurrent_trials, workers_per_trial must be >= 1"
+            )
+        if not self.cpus_per_worker > 0 or self.trial_driver_cpus < 0:
+            raise ValueError(
+                f"SweepConfig: cpus_per_worker must be > 0 and trial_driver_cpus >= 0, got "
+                f"{self.cpus_per_worker}, {self.trial_driver_cpus}"
+            )
+        if self.gpus_per_worker not in (0, 1):
+            raise ValueError(
+                f"SweepConfig.gpus_per_worker must be 0 (CPU) or 1 (one GPU per Train worker), got "
+                f"{self.gpus_per_worker}"
+            )
+        owned = [o.split("=", 1)[0].strip() for o in self.train_overrides]
+        owned = [k for k in owned if k in RESOURCE_KEYS]
+        if owned:
+            fix = ", ".join(f"{RESOURCE_KEYS[k]} instead of {k}" for k in owned)
+            raise ValueError(
+                f"SweepConfig.train_overrides sets {owned}: a sweep sets its trials' resources itself; "
+                f"use the sweep settings ({fix})"
             )
         for key, spec in self.space.items():
             if not key.startswith(TUNABLE_PREFIXES):
@@ -166,13 +202,17 @@ def _trial(config: dict[str, Any], base: dict[str, Any], shared: dict[str, Any])
         raise RuntimeError(f"trial {trial_id}: fit failed: {result.error}") from result.error
 
 
-def _searcher(sc: SweepConfig) -> Any:
+def _searcher(sc: SweepConfig, max_concurrent: int | None = None) -> Any:
+    """Optuna's TPE through Ray Tune's ``OptunaSearch``, limited to the trials that run at once (TPE
+    suggests from finished results; a backlog of suggestions would all be made blind)."""
     if sc.search != "optuna":
         return None
     from ray.tune.search import ConcurrencyLimiter
     from ray.tune.search.optuna import OptunaSearch
 
-    return ConcurrencyLimiter(OptunaSearch(seed=sc.seed), max_concurrent=sc.max_concurrent_trials)
+    return ConcurrencyLimiter(
+        OptunaSearch(seed=sc.seed), max_concurrent=max_concurrent or sc.max_concurrent_trials
+    )
 
 
 def _scheduler(sc: SweepConfig, max_reports: int) -> Any:
@@ -228,7 +268,12 @@ def sweep(
     base = load_config(TrainConfig, sc.train_config, train_overrides)
     base = config_from_dict(
         TrainConfig,
-        {**config_to_dict(base), "workers": sc.workers_per_trial, "cpus_per_worker": sc.cpus_per_worker},
+        {
+            **config_to_dict(base),
+            "workers": sc.workers_per_trial,
+            "cpus_per_worker": sc.cpus_per_worker,
+            "use_gpu": sc.gpus_per_worker > 0,
+        },
     )
     from roboact.cluster import require_shared_paths
 
@@ -258,6 +303,7 @@ def sweep_settings(sc: SweepConfig, base: TrainConfig) -> dict[str, Any]:
         "max_concurrent_trials",
         "trial_driver_cpus",
         "cpus_per_worker",
+        "check_resources",
         "train_overrides",
     )  # "train" has them
     return {
@@ -287,6 +333,11 @@ def _sweep_locked(
         data = heldout_recombination(data)
     resolve_model_config(base, data["attrs"], data["vocabs"])  # fail here, not inside every trial
     ray = init_ray(address)
+    concurrent = sc.max_concurrent_trials
+    if sc.check_resources:  # before any trial starts: one that cannot fit would stay pending forever
+        from .tune_resources import check_trial_resources, trial_resources
+
+        concurrent = check_trial_resources(trial_resources(sc), sc.max_concurrent_trials)
     shared = {
         "data": ray.put(data),
         "attrs": data["attrs"],
@@ -308,10 +359,10 @@ def _sweep_locked(
             tune_config=tune.TuneConfig(
                 metric=sc.metric,
                 mode=sc.mode,
-                search_alg=_searcher(sc),
+                search_alg=_searcher(sc, concurrent),
                 scheduler=_scheduler(sc, max_reports),
                 num_samples=sc.num_samples,
-                max_concurrent_trials=sc.max_concurrent_trials,
+                max_concurrent_trials=concurrent,
             ),
             run_config=tune.RunConfig(name=name, storage_path=storage, verbose=1 if log.verbose() else 0),
         )
