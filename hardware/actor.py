@@ -75,7 +75,7 @@ class ArmExecutor:
             from roboact.hardware.sim_robot import SimRobot
 
             return SimRobot(self.safety, render=False)
-        from roboact.hardware.camera import CameraConfig, make_camera
+        from roboact.hardware.camera import CameraConfig, SceneCamera, make_camera
         from roboact.hardware.gripper import GripperConfig, ModbusGripper
         from roboact.hardware.jaka.config import JakaConfig
         from roboact.hardware.jaka.robot import JakaRobot
@@ -84,8 +84,13 @@ class ArmExecutor:
             from roboact.hardware.fake_controller import FakeController
             from roboact.hardware.gripper import FakeGripperServer
 
-            self.fake = FakeController(self.safety, faults=faults).start()
+            # the physical scene behind the fake: its fingers follow the gripper server's target, and
+            # the gripper server reports the fingers' measured closure
+            self.fake = FakeController(self.safety, faults=faults, scene=True).start()
             self.fake_gripper = FakeGripperServer().start()
+            fake, fake_gripper = self.fake, self.fake_gripper
+            fake.gripper_source = lambda: 1.0 - fake_gripper.target / 1000.0
+            fake_gripper.position_source = fake.gripper_closure
             host, port, state_port, gripper_port = (
                 "127.0.0.1",
                 self.fake.port,
@@ -98,7 +103,11 @@ class ArmExecutor:
                 "%s backend without a gripper: the gripper state reported is the last command", self.backend
             )
         gripper = ModbusGripper(GripperConfig(port=gripper_port, speed=100)) if gripper_port else None
-        return JakaRobot(cfg, self.safety, gripper=gripper, camera=make_camera(CameraConfig(kind=camera)))
+        if self.fake is not None and camera == "fake":  # the fake's camera sees its physical scene
+            cam = SceneCamera(self.fake.render)
+        else:
+            cam = make_camera(CameraConfig(kind=camera))
+        return JakaRobot(cfg, self.safety, gripper=gripper, camera=cam)
 
     # -- lifecycle (called remotely) -----------------------------------------------------------------
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -152,6 +153,22 @@ class FakeCamera(Camera):
         shift = (self.frames * 3) % 256
         shifted = (self._base.astype(np.uint16) + shift).astype(np.uint8)  # wraps at 256
         return np.stack([self._base, shifted, np.full_like(self._base, shift)], axis=-1)
+
+    def close(self) -> None:
+        pass
+
+
+class SceneCamera(Camera):
+    """Frames of a simulated scene's front camera (the fake backend's physical scene): ``render()``."""
+
+    def __init__(self, render: Callable[[], np.ndarray]) -> None:
+        self._render = render
+
+    def open(self) -> None:
+        pass
+
+    def read(self) -> np.ndarray:
+        return self._render()
 
     def close(self) -> None:
         pass

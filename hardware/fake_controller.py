@@ -8,6 +8,15 @@ and enable, ``servo_j`` needs servo mode, joint speeds above 180 deg/s and accel
 720 deg/s^2 are rejected, targets outside the joint limits are rejected, nothing moves during a
 protective or emergency stop until ``clear_error``.
 
+With ``scene=True`` (what ``--backend fake`` runs) the physical drawer-and-tape scene
+(``scene.py``, the sim backend's model) stands behind it: the MuJoCo arm's stiff servos track the
+fake's joints, its fingers the gripper's command (``gripper_source``), and physics advances with
+the wall clock in 8 ms servo cycles whenever the state is read or a command arrives, so the JAKA
+protocol is exercised against contacts, a drawer that must be pulled and a tape roll that must be
+held. The fake reports the joints it was commanded (the real controller's tracking error is
+sub-millimetre); the scene's state is read in-process (``scene_state``), as an operator looks at
+the real scene.
+
 Fault SPEC grammar (``--faults``, comma-separated ``key=value``; all optional)::
 
     drop_after=N              close every connection after the N-th command (once); reconnecting works
@@ -30,8 +39,9 @@ import socket
 import socketserver
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field, fields
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from roboact.hardware.jaka.protocol import JsonStreamDecoder, encode
@@ -46,10 +56,14 @@ from roboact.hardware.safety import (
 
 from roboact.errors import UserError
 
+if TYPE_CHECKING:
+    from roboact.hardware.scene import DrawerTapeScene
+
 logger = logging.getLogger(__name__)
 
 SERVO_CYCLE_S = 0.008  # the controller interpolates one servo_j over one 8 ms cycle
 LIMIT_MARGIN_RAD = 0.02  # the controller's own limits sit just outside our safety limits
+MAX_CATCH_UP = 25  # servo cycles of physics one call may step (0.2 s)
 
 
 @dataclass
@@ -141,6 +155,7 @@ class FakeController:
         faults: FaultSpec | str | None = None,
         state_period_s: float = 0.03,
         host: str = "127.0.0.1",
+        scene: bool = False,
     ) -> None:
         self.robot = robot if isinstance(robot, SafetyConfig) else load_safety_config(robot)
         self.host, self._want_ports = host, (port, state_port)
@@ -165,6 +180,57 @@ class FakeController:
         self._servers: list[_Server] = []
         self._threads: list[threading.Thread] = []
         self._quit = threading.Event()
+        self.scene: DrawerTapeScene | None = None
+        self.gripper_source: Callable[[], float] = lambda: 0.0
+        """closure command in [0, 1] the scene's fingers follow (the gripper server's target)"""
+        self._sim_t = 0.0
+        if scene:
+            from roboact.hardware.scene import DrawerTapeScene
+
+            self.scene = DrawerTapeScene(self.robot)
+            self.reset_scene(0)
+
+    # -- the physical scene (scene=True) -------------------------------------------------------------
+
+    def reset_scene(self, seed: int) -> None:
+        """The operator's reset: arm at home, the scene reset with ``seed``'s variation."""
+        with self.lock:
+            self._motion = None
+            self.q = [float(x) for x in self.robot.home]
+            if self.scene is not None:
+                self.scene.reset(seed, joints=np.asarray(self.q))
+                self._sim_t = time.monotonic()
+
+    def _advance_scene(self) -> None:
+        """Step physics to now in servo cycles, the arm's servos holding the current joints (lock held)."""
+        if self.scene is None:
+            return
+        now = time.monotonic()
+        cycles = int((now - self._sim_t) / SERVO_CYCLE_S)
+        if cycles <= 0:
+            return
+        if cycles > MAX_CATCH_UP:  # the machine fell behind: physics slows down, it never bursts
+            self._sim_t = now - MAX_CATCH_UP * SERVO_CYCLE_S
+            cycles = MAX_CATCH_UP
+        self.scene.step(np.asarray(self.q), float(self.gripper_source()), cycles * SERVO_CYCLE_S)
+        self._sim_t += cycles * SERVO_CYCLE_S
+
+    def scene_state(self) -> dict[str, Any] | None:
+        """The physical scene's state now (``DrawerTapeScene.state``), or None without a scene."""
+        with self.lock:
+            self.joints()
+            return None if self.scene is None else self.scene.state()
+
+    def gripper_closure(self) -> float:
+        """The scene's measured finger closure in [0, 1] (0 without a scene)."""
+        with self.lock:
+            return 0.0 if self.scene is None else self.scene.gripper()
+
+    def render(self) -> np.ndarray:
+        """The scene's front camera now (the fake backend's camera)."""
+        with self.lock:
+            self.joints()
+            return self.scene.render()
 
     # -- lifecycle ----------------------------------------------------------------------------------
 
@@ -254,6 +320,7 @@ class FakeController:
                 self.q = [a + (b - a) * s for a, b in zip(start, goal, strict=True)]
                 if s >= 1.0:
                     self._motion = None
+            self._advance_scene()
             return list(self.q)
 
     def _check_timed_faults(self) -> None:
@@ -518,6 +585,7 @@ class FakeController:
             if abs(v - self._servo_vel[i]) / SERVO_CYCLE_S > amax * 1.01:
                 raise _Reject(f"servo_j: joint {i + 1} acceleration beyond 720 deg/s^2", "4")
         self._servo_vel = vel
+        self._advance_scene()  # physics up to this command with the previous target held
         self.q = target
 
     def _cmd_stop_program(self, msg: dict) -> None:
@@ -556,9 +624,11 @@ def _err(name: str, code: str, message: str) -> dict[str, Any]:
     return {"cmdName": name, "errorCode": code, "errorMsg": message}
 
 
-def serve_forever(port: int, state_port: int, faults: str | None, robot: str = "jaka_k1") -> None:
+def serve_forever(
+    port: int, state_port: int, faults: str | None, robot: str = "jaka_k1", scene: bool = False
+) -> None:
     """Run the fake in the foreground until interrupted (``roboact hardware fake-controller``)."""
-    fake = FakeController(robot, port=port, state_port=state_port, faults=faults).start()
+    fake = FakeController(robot, port=port, state_port=state_port, faults=faults, scene=scene).start()
     try:
         while True:
             time.sleep(0.5)

@@ -19,6 +19,7 @@ import socket
 import threading
 import time
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from dataclasses import dataclass
 
 logger = logging.getLogger(__name__)
@@ -164,6 +165,8 @@ class FakeGripperServer:
         self.target = self.pos = 1000.0
         self.speed = 50
         self._t = time.monotonic()
+        self.position_source: Callable[[], float] | None = None
+        """measured closure in [0, 1] from a simulated scene's fingers (the fake backend's physics)"""
         self._loop = asyncio.new_event_loop()
         self._server = None
         self._thread: threading.Thread | None = None
@@ -209,6 +212,9 @@ class FakeGripperServer:
             self._thread.join(timeout=2.0)
 
     def _advance(self) -> int:
+        if self.position_source is not None:  # the fingers are physical: they report where they are
+            self.pos = 1000.0 * (1.0 - min(1.0, max(0.0, self.position_source())))
+            return GRIP_ARRIVED if abs(self.pos - self.target) <= 30 else GRIP_MOVING
         now = time.monotonic()
         step = (now - self._t) * self.speed * 20.0
         self._t = now
