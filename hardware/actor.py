@@ -23,7 +23,7 @@ from roboact.hardware.arm_policy import load_arm_policy
 from roboact.hardware.policy import Policy, ScriptedPolicy
 from roboact.hardware.robot import Robot, RobotFault
 from roboact.hardware.safety import load_safety_config
-from roboact.hardware.scene_script import SceneScriptedPolicy
+from roboact.hardware.scene_script import SceneScriptedPolicy, scene_planned
 from roboact.hardware.teleop import ScriptedTeleop
 from roboact.hardware.trial_plan import PolicySpec, SubtaskSpec, TrialPlan
 
@@ -151,7 +151,11 @@ class ArmExecutor:
             elif self.has_scene:  # the physical scene: the scripted operator plans from what it sees
                 goals = {s.name: (s.goal, s.gripper) for t in self.plan.tasks for s in t.subtasks}
                 self.policies[name] = SceneScriptedPolicy(
-                    self.safety, goals, noise=spec.noise, seed=self.plan.seed
+                    self.safety,
+                    goals,
+                    noise=spec.noise,
+                    seed=self.plan.seed,
+                    planned=scene_planned(self.plan),
                 )
             else:
                 goals = {s.name: (s.goal, s.gripper) for t in self.plan.tasks for s in t.subtasks if s.goal}

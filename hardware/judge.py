@@ -4,7 +4,8 @@ On the real arm an operator does all three, prompted through rich (``OperatorJud
 simulated and fake arms, which run the physical scene, ``SceneJudge`` decides the paper's four
 subtasks from the scene's state at the subtask's end (``SCENE_CRITERIA``), never from the arm's
 joints: a joint-perfect motion that did not move the drawer or the tape fails. A subtask it has no
-criterion for (a plan of your own) and a result without a scene are judged by ``AutoJudge``'s rule:
+criterion for (a plan of your own), one whose plan asks for it (``judged_by: joints``) and a result
+without a scene are judged by ``AutoJudge``'s rule:
 no fault, every joint within the subtask's ``tolerance`` of its goal, the gripper on the goal's side
 of 0.5. Both acknowledge stops only when told to (``auto_ack``), so tests can check that a stop
 blocks the batch until acknowledged.
@@ -127,7 +128,7 @@ class SceneJudge(AutoJudge):
     def judge(self, subtask: SubtaskSpec, result: dict[str, Any]) -> tuple[bool, str]:
         if result.get("status") != "ok":
             return False, f"fault: {result.get('message', result.get('status'))}"
-        criterion = SCENE_CRITERIA.get(subtask.name)
+        criterion = SCENE_CRITERIA.get(subtask.name) if subtask.judged_by == "scene" else None
         scene = result.get("scene")
         if criterion is None or scene is None:  # no scene criterion: the joint-goal rule
             return super().judge(subtask, result)

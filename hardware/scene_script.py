@@ -14,9 +14,10 @@ closing along the world y axis:
   open, up;
 - ``close_drawer``: fingers closed, down in front of the fin, push the drawer shut, back off.
 
-A subtask it has no plan for (or an observation without a scene: the real arm) falls back to the
-plan's joint goals (``ScriptedPolicy``). ``noise`` (rad, std) perturbs every waypoint's joints,
-seeded per trial: the noisier policy of the demo plan, and varied demonstrations.
+A subtask it has no plan for, one the plan judges by its joints (``judged_by: joints``), and an
+observation without a scene (the real arm) fall back to the plan's joint goals (``ScriptedPolicy``).
+``noise`` (rad, std) perturbs every waypoint's joints, seeded per trial: the noisier policy of the
+demo plan, and varied demonstrations.
 """
 
 from __future__ import annotations
@@ -55,8 +56,10 @@ class SceneScriptedPolicy:
         pull: float = 0.15,
         place_xy: tuple[float, float] = (0.25, 0.45),
         speed: float = 0.85,
+        planned: set[str] | None = None,
     ) -> None:
         self.safety = safety
+        self.planned = set(SCENE_SUBTASKS if planned is None else planned) & set(SCENE_SUBTASKS)
         self.noise, self.seed = noise, seed
         self.pull, self.place_xy = pull, place_xy
         self.vmax = speed * safety.max_velocity
@@ -83,7 +86,7 @@ class SceneScriptedPolicy:
     def act(self, obs: dict[str, Any]) -> np.ndarray:
         name = str(obs["subtask"])
         scene = obs.get("scene")
-        if scene is None or name not in SCENE_SUBTASKS:
+        if scene is None or name not in self.planned:
             if self._fallback is None:
                 raise KeyError(
                     f"scripted policy: no scene plan for subtask {name!r} here and no joint goal for it"
@@ -178,6 +181,11 @@ class SceneScriptedPolicy:
             segments.append((q, goal, g, duration))
             q = goal
         return segments
+
+
+def scene_planned(plan: Any) -> set[str]:
+    """The plan's subtasks the scripted operator plans from the scene (the others follow joint goals)."""
+    return {s.name for t in plan.tasks for s in t.subtasks if s.judged_by == "scene"} & set(SCENE_SUBTASKS)
 
 
 def top_down_joints(tcp: np.ndarray, cfg: SafetyConfig) -> np.ndarray:

@@ -93,7 +93,7 @@ class SimRobot(Robot):
         """Back to home between subtasks' trials: the arm is placed there, the scene stays as it is."""
         check_joint_move(np.asarray(self.safety.home), 1.0, 1.0, self.safety)
         self.scene.set_arm(np.asarray(self.safety.home, dtype=float))
-        self.scene.step(np.asarray(self.safety.home, dtype=float), 0.0, 0.2)
+        self.scene.data.ctrl[self.n_joints :] = 0.0  # the fingers open with the next step
         self.filter.reset(self.scene.joints(), 0.0)
 
     def start_trial(self, seed: int) -> None:

@@ -25,7 +25,7 @@ from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 from roboact.hardware.safety import SafetyConfig
-from roboact.hardware.scene_script import SCENE_SUBTASKS, SceneScriptedPolicy
+from roboact.hardware.scene_script import SCENE_SUBTASKS, SceneScriptedPolicy, scene_planned
 from roboact.hardware.trial_plan import TrialPlan
 
 from roboact.errors import UserError
@@ -63,13 +63,14 @@ class ScriptedTeleop:
 
     def __init__(self, plan: TrialPlan, safety: SafetyConfig, noise: float = 0.0, seed: int = 0) -> None:
         goals = {s.name: (s.goal, s.gripper) for t in plan.tasks for s in t.subtasks}
-        self._missing = [name for name, (goal, _) in goals.items() if not goal and name not in SCENE_SUBTASKS]
-        if self._missing:
+        planned = scene_planned(plan)
+        missing = [name for name, (goal, _) in goals.items() if not goal and name not in planned]
+        if missing:
             raise UserError(
                 f"plan {plan.name}: the scripted device needs a joint goal for every subtask it has no "
-                f"scene plan for ({', '.join(SCENE_SUBTASKS)}); none for {self._missing}"
+                f"scene plan for ({', '.join(SCENE_SUBTASKS)}, judged_by: scene); none for {missing}"
             )
-        self._script = SceneScriptedPolicy(safety, goals, noise=noise, seed=seed)
+        self._script = SceneScriptedPolicy(safety, goals, noise=noise, seed=seed, planned=planned)
 
     def reset(self, seed: int | None = None) -> None:
         self._script.reset(seed)

@@ -31,7 +31,10 @@ class SubtaskSpec:
     duration_s: float = 2.0
     """time the policy gets for this subtask"""
     tolerance: float = 0.05
-    """automatic judge: largest joint error (rad) that counts as success"""
+    """joint-goal rule: largest joint error (rad) that counts as success"""
+    judged_by: str = "scene"
+    """sim and fake arms: ``scene`` (the SceneJudge's criterion for this subtask's name, where it has
+    one) or ``joints`` (the joint-goal rule: ``goal`` within ``tolerance``, the gripper's side)"""
 
 
 @dataclass
@@ -109,6 +112,11 @@ class TrialPlan:
             if not t.subtasks:
                 raise ValueError(f"plan {self.name}: task {t.name} has no subtasks")
             for s in t.subtasks:
+                if s.judged_by not in ("scene", "joints"):
+                    raise ValueError(
+                        f"plan {self.name}: {t.name}.{s.name}: judged_by must be scene or joints, "
+                        f"got {s.judged_by!r}"
+                    )
                 if s.duration_s <= 0:
                     raise ValueError(f"plan {self.name}: {t.name}.{s.name}: duration_s must be > 0")
 

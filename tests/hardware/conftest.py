@@ -22,14 +22,18 @@ def small_plan(
 ) -> TrialPlan:
     """Subtask goals a little away from home, so homing and each subtask take a fraction of a second.
 
-    The subtasks are not the drawer-and-tape ones, so the SceneJudge judges them by their joint goals
-    and the scripted policy follows those goals (the fault and resume tests need motions this short).
+    They are judged by their joint goals (``judged_by="joints"``) and the scripted policy follows
+    those goals: the fault and resume tests need motions this short, not the physical task.
     """
     home = load_safety_config().home
     subs = []
-    for i, name_ in enumerate(["reach_a", "reach_b"]):  # not the scene's subtasks: judged by joint goals
+    for i, name_ in enumerate(["open_drawer", "pick_tape"]):
         goal = [q + (0.04 if j == i else 0.0) for j, q in enumerate(home)]
-        subs.append(SubtaskSpec(name=name_, goal=goal, gripper=0.0, duration_s=duration_s, tolerance=0.03))
+        subs.append(
+            SubtaskSpec(
+                name=name_, goal=goal, gripper=0.0, duration_s=duration_s, tolerance=0.03, judged_by="joints"
+            )
+        )
     pols = [PolicySpec(name=f"p{k}", kind="scripted") for k in range(policies)]
     return TrialPlan(
         name=name, tasks=[TaskSpec(name="task", subtasks=subs)], policies=pols, repetitions=repetitions

@@ -54,7 +54,7 @@ def test_scripted_recording_on_the_sim_arm_writes_demos_the_policy_loader_reads(
 
     demo_set = read_demos([out])  # one demo per subtask, sampled at the head's 25 Hz
     assert demo_set.suite == "arm:jaka_k1:joint_target:25hz"
-    assert demo_set.tasks == ["reach_a", "reach_b"]
+    assert demo_set.tasks == ["open_drawer", "pick_tape"]
     seg = demo_set.demos[0]
     assert len(demo_set.demos) == 4 and seg.actions.shape == (10, 8)
     assert seg.index.tolist() == list(range(0, 50, 5))

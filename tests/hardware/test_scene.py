@@ -148,6 +148,9 @@ def test_scene_judge_uses_joint_goals_only_for_subtasks_it_has_no_criterion_for(
     dropped = {"tape_held": False, "tape_bottom": 0.2}  # in the air but not between the fingers
     assert not SceneJudge().judge(SubtaskSpec(name="pick_tape"), {"status": "ok", "scene": dropped})[0]
     assert not SceneJudge().judge(SubtaskSpec(name="pick_tape"), {"status": "protective_stop"})[0]
+    by_joints = SubtaskSpec(name="open_drawer", goal=[0.0] * 7, judged_by="joints")  # the plan asks for it
+    assert SceneJudge().judge(by_joints, result)[0]
+    assert not SceneJudge().judge(SubtaskSpec(name="open_drawer", goal=[0.0] * 7), result)[0]
 
 
 @pytest.mark.timeout(120)

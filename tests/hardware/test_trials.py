@@ -139,7 +139,7 @@ def test_sim_backend_runs_and_report_matches_the_store(tmp_path):
             attempts = [r for r in mine if r["outcome"] != "not_attempted"]
             assert cell["attempts"] == len(attempts)
             assert cell["success"] == sum(r["outcome"] == "success" for r in mine)
-    assert data["policies"]["p0"]["subtasks"]["reach_a"]["rate"] == 100.0
+    assert data["policies"]["p0"]["subtasks"]["open_drawer"]["rate"] == 100.0
     text = table_v(store)
     assert "| p0 | 100.0 (n=2)" in text and "RoboAct-CLIP (Ours) | 66.7 | 60.0 | 58.3 | 71.4 | 64.1" in text
     # trials on the simulated arm never carry the paper's "real-world" title
@@ -203,4 +203,4 @@ def test_plan_resumes_after_the_runner_is_killed(tmp_path):
         if t["status"] == "completed":
             assert after[tid]["attempt"] == 1
     data = table_v_dict(store)
-    assert data["policies"]["p0"]["subtasks"]["reach_a"]["attempts"] == 3  # a retry never counts twice
+    assert data["policies"]["p0"]["subtasks"]["open_drawer"]["attempts"] == 3  # a retry never counts twice
