@@ -51,6 +51,14 @@ def register(app: typer.Typer) -> None:
         address: Annotated[
             str | None, typer.Option("--address", help="Ray cluster address (default: local or RAY_ADDRESS).")
         ] = None,
+        num_learners: Annotated[
+            int | None,
+            typer.Option(
+                "--num-learners",
+                help="Remote RLlib learner actors (0: learn in this process, the default; the config's "
+                "num_learners).",
+            ),
+        ] = None,
     ) -> None:
         """Train a BC head on the demos' frozen features and write a checkpoint directory."""
         from roboact.config import ConfigError, load_config
@@ -60,8 +68,9 @@ def register(app: typer.Typer) -> None:
         for p in demos:
             if not p.is_file():
                 fail(f"--demos: file {p} does not exist")
+        extra = [] if num_learners is None else [f"num_learners={num_learners}"]
         try:
-            cfg = load_config(PolicyTrainConfig, config, overrides)
+            cfg = load_config(PolicyTrainConfig, config, [*(overrides or []), *extra])
             task_list = [t.strip() for t in tasks.split(",") if t.strip()] if tasks else None
             summary = train_policy(
                 list(demos), features, out, iterations=iterations, batch_size=batch_size, address=address,
