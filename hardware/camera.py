@@ -8,6 +8,7 @@ returns RGB ``uint8`` frames resized to ``size`` (the policy's input, 128 px by 
 from __future__ import annotations
 
 import logging
+import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -159,16 +160,27 @@ class FakeCamera(Camera):
 
 
 class SceneCamera(Camera):
-    """Frames of a simulated scene's front camera (the fake backend's physical scene): ``render()``."""
+    """Frames of a simulated scene's camera (the fake backend's physical scene), at a camera's rate.
 
-    def __init__(self, render: Callable[[], np.ndarray]) -> None:
+    A new frame is rendered at most ``fps`` times a second of wall time; reads in between return the
+    newest one, as a 30 fps camera's driver does. Rendering each 8 ms servo tick would cost the
+    servo loop several milliseconds on a software renderer.
+    """
+
+    def __init__(self, render: Callable[[], np.ndarray], fps: float = 30.0) -> None:
         self._render = render
+        self.period = 1.0 / fps
+        self._frame: np.ndarray | None = None
+        self._t = 0.0
 
     def open(self) -> None:
-        pass
+        self._frame = None
 
     def read(self) -> np.ndarray:
-        return self._render()
+        now = time.monotonic()
+        if self._frame is None or now - self._t >= self.period:
+            self._frame, self._t = self._render(), now
+        return self._frame
 
     def close(self) -> None:
         pass

@@ -195,3 +195,18 @@ def test_the_fake_controllers_physical_arm_follows_its_commands():
             client.close()
     assert np.linalg.norm(np.array(scene["tcp"]) - forward_kinematics(target, CFG)[0]) < 0.01
     assert scene["drawer_opening"] < 0.02 and scene["tape_in_drawer"]
+
+
+def test_scene_camera_renders_at_most_at_its_frame_rate():
+    from roboact.hardware.camera import SceneCamera
+
+    calls = []
+
+    def render() -> np.ndarray:
+        calls.append(1)
+        return np.full((8, 8, 3), len(calls), np.uint8)
+
+    slow = SceneCamera(render, fps=1e-6)  # one frame for the whole test: reads in between reuse it
+    assert slow.read()[0, 0, 0] == slow.read()[0, 0, 0] == 1 and len(calls) == 1
+    fast = SceneCamera(render, fps=1e9)  # every read is a new frame
+    assert fast.read()[0, 0, 0] == 2 and fast.read()[0, 0, 0] == 3
