@@ -34,6 +34,13 @@ def register(app: typer.Typer) -> None:
             ),
         ],
         out: Annotated[Path, typer.Option("--out", help="Checkpoint directory to write.")],
+        dotted: Annotated[
+            list[str] | None,
+            typer.Argument(
+                help="Dotted PolicyTrainConfig overrides applied last, e.g. lr=3e-4 "
+                "'cameras=[agentview,robot0_eye_in_hand]' (the key=value form every command takes)."
+            ),
+        ] = None,
         iterations: Annotated[
             int | None, typer.Option("--iterations", help="BC gradient updates (default: the config's).")
         ] = None,
@@ -46,7 +53,8 @@ def register(app: typer.Typer) -> None:
             typer.Option("--config", help="YAML config (path or shipped name, e.g. policy_default)."),
         ] = None,
         overrides: Annotated[
-            list[str] | None, typer.Option("--set", help="Config override key=value (repeatable).")
+            list[str] | None,
+            typer.Option("--set", hidden=True, help="Old spelling of the positional overrides."),
         ] = None,
         address: Annotated[
             str | None, typer.Option("--address", help="Ray cluster address (default: local or RAY_ADDRESS).")
@@ -70,7 +78,7 @@ def register(app: typer.Typer) -> None:
                 fail(f"--demos: file {p} does not exist")
         extra = [] if num_learners is None else [f"num_learners={num_learners}"]
         try:
-            cfg = load_config(PolicyTrainConfig, config, [*(overrides or []), *extra])
+            cfg = load_config(PolicyTrainConfig, config, [*(dotted or []), *(overrides or []), *extra])
             task_list = [t.strip() for t in tasks.split(",") if t.strip()] if tasks else None
             summary = train_policy(
                 list(demos), features, out, iterations=iterations, batch_size=batch_size, address=address,
