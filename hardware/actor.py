@@ -222,8 +222,12 @@ class ArmExecutor:
         pol = self._policy(policy)
         render = bool(getattr(pol, "needs_image", True)) or on_step is not None
         needs_scene = bool(getattr(pol, "needs_scene", False))
-        if hasattr(self.robot, "render_images"):
-            self.robot.render_images = render
+        # a synchronous head (ArmHeadPolicy on the sim arm) looks at the image only on the ticks it is
+        # called, every `stride`-th from the subtask's start: the simulated camera renders only then
+        stride = (
+            1 if on_step is not None or getattr(pol, "threaded", True) else int(getattr(pol, "stride", 1))
+        )
+        sim_camera = hasattr(self.robot, "render_images")
         period = 1.0 / self.safety.control_hz
         steps = max(1, round(spec.duration_s * self.safety.control_hz))
         lateness: list[float] = []
@@ -234,6 +238,8 @@ class ArmExecutor:
             self.robot.begin_episode()
             next_tick = time.perf_counter()
             while k < steps:
+                if sim_camera:
+                    self.robot.render_images = render and k % stride == 0
                 obs = self.robot.get_observation()
                 obs["subtask"], obs["instruction"] = spec.name, spec.instruction
                 if needs_scene:  # the scripted operator looks at the scene (never a learned head)

@@ -2,9 +2,9 @@
 
 At the start of a subtask it reads the scene's state (handle and tape positions, the drawer's
 opening, where the held tape sits under the tool) and turns a few tool poses into joint waypoints
-with the YAML chain's inverse kinematics (``safety.inverse_kinematics``, the one the fake
-controller's ``moveL`` uses), then follows minimum-jerk joint paths between them, each timed so
-its peak joint speed stays under the safety filter's limit. The tool points down with the fingers
+(``top_down_joints``, confirmed by ``safety.inverse_kinematics``, the solver of the fake
+controller's ``moveL``), then follows trapezoidal-speed joint paths between them (peak speed 85 %
+of the safety filter's limit, acceleration ``ACCEL``). The tool points down with the fingers
 closing along the world y axis:
 
 - ``open_drawer``: above the handle fin, down, close on the fin, pull it ``pull`` m towards the
@@ -33,6 +33,10 @@ from roboact.hardware.scene import DRAWER_FRONT_X, FIN_FRONT_LOCAL, TAPE_HALF_HE
 logger = logging.getLogger(__name__)
 
 SCENE_SUBTASKS = ("open_drawer", "pick_tape", "place_tape", "close_drawer")
+ACCEL = 6.0
+"""rad/s^2: the scripted operator's joint acceleration (the safety filter allows 8)"""
+GRIP_S = 0.3
+"""s: the arm holds while the fingers close or open (they settle in about 0.1 s)"""
 TOOL_DOWN = np.array(((-1.0, 0.0, 0.0), (0.0, 1.0, 0.0), (0.0, 0.0, -1.0)))
 """tool z down, fingers closing along world y"""
 FINGER_CENTRE = 0.035
@@ -101,12 +105,37 @@ class SceneScriptedPolicy:
         self._k += 1
         for q0, q1, grip, duration in self._segments:
             if t < duration:
-                s = t / duration
-                blend = 10 * s**3 - 15 * s**4 + 6 * s**5  # minimum-jerk profile
-                return np.append(q0 + (q1 - q0) * blend, grip)
+                return np.append(q0 + (q1 - q0) * self._progress(t, float(np.max(np.abs(q1 - q0)))), grip)
             t -= duration
         _, q_end, grip_end, _ = self._segments[-1]
         return np.append(q_end, grip_end)
+
+    def _progress(self, t: float, dist: float) -> float:
+        """Fraction of a segment of largest joint travel ``dist`` done after ``t`` s: trapezoidal speed.
+
+        Why not minimum jerk: it leaves every waypoint with zero velocity and zero acceleration, so
+        the first targets a head learns from a demo are the pose it is already in (about 1e-4 rad
+        ahead after 0.1 s), and a head trained on them stays at home. Ramping at ``ACCEL`` puts the
+        target about 0.03 rad ahead after 0.1 s, under the safety filter's acceleration limit.
+        """
+        if dist <= 0:
+            return 1.0
+        t_acc = min(self.vmax / ACCEL, (dist / ACCEL) ** 0.5)
+        v_top = ACCEL * t_acc
+        cruise = max(0.0, dist - v_top * t_acc) / v_top
+        if t < t_acc:
+            done = 0.5 * ACCEL * t * t
+        elif t < t_acc + cruise:
+            done = 0.5 * v_top * t_acc + v_top * (t - t_acc)
+        else:
+            left = max(0.0, 2 * t_acc + cruise - t)
+            done = dist - 0.5 * ACCEL * left * left
+        return min(1.0, done / dist)
+
+    def _duration(self, dist: float) -> float:
+        t_acc = min(self.vmax / ACCEL, (dist / ACCEL) ** 0.5)
+        v_top = ACCEL * t_acc
+        return 2 * t_acc + max(0.0, dist - v_top * t_acc) / v_top if dist > 0 else 0.0
 
     def duration(self) -> float:
         """Seconds the current subtask's script takes."""
@@ -169,16 +198,14 @@ class SceneScriptedPolicy:
         q = joints.copy()
         for target, g in moves:
             if isinstance(target, str):  # the gripper acts while the arm holds
-                segments.append((q, q, g, 0.45))
+                segments.append((q, q, g, GRIP_S))
                 continue
             goal = top_down_joints(np.asarray(target, dtype=float), self.safety)
             if self.noise > 0:
                 goal = np.clip(
                     goal + self.rng.normal(0.0, self.noise, goal.shape), self.safety.lower, self.safety.upper
                 )
-            dist = float(np.max(np.abs(goal - q)))
-            duration = max(0.3, 1.875 * dist / self.vmax)  # peak speed of minimum jerk = 1.875 d / T
-            segments.append((q, goal, g, duration))
+            segments.append((q, goal, g, max(0.1, self._duration(float(np.max(np.abs(goal - q)))))))
             q = goal
         return segments
 

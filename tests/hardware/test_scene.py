@@ -159,13 +159,13 @@ def test_scripted_teleop_records_a_valid_demo_that_opens_the_physical_drawer(tmp
     from roboact.sim_workers.demos import iter_demos
 
     plan = load_plan("trials_sim_head")
-    plan.tasks[0].subtasks = plan.tasks[0].subtasks[:1]  # open_drawer only: 7.5 s at 125 Hz
+    plan.tasks[0].subtasks = plan.tasks[0].subtasks[:1]  # open_drawer only: 6 s at 125 Hz
     out = tmp_path / "rec.hdf5"
     summary = record_demos(plan, out, 1, backend="sim")
-    assert summary["fault"] is None and summary["samples"] == [summary["expected_samples"]] == [938]
+    assert summary["fault"] is None and summary["samples"] == [summary["expected_samples"]] == [750]
     (demo,) = list(iter_demos(out))
     assert demo["success"]  # the scene judge's mark: the drawer was pulled open
-    assert demo["actions"].shape == (938, 8) and demo["agentview_rgb"].shape == (938, 128, 128, 3)
+    assert demo["actions"].shape == (750, 8) and demo["agentview_rgb"].shape == (750, 128, 128, 3)
     grip = demo["actions"][:, 7]
     assert grip.max() == 1.0 and grip[-1] == 0.0  # it closed on the handle and let go
 
