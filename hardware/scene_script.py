@@ -35,8 +35,8 @@ logger = logging.getLogger(__name__)
 SCENE_SUBTASKS = ("open_drawer", "pick_tape", "place_tape", "close_drawer")
 ACCEL = 6.0
 """rad/s^2: the scripted operator's joint acceleration (the safety filter allows 8)"""
-GRIP_S = 0.3
-"""s: the arm holds while the fingers close or open (they settle in about 0.1 s)"""
+GRIP_S = 0.45
+"""s: the arm holds while the fingers close or open"""
 TOOL_DOWN = np.array(((-1.0, 0.0, 0.0), (0.0, 1.0, 0.0), (0.0, 0.0, -1.0)))
 """tool z down, fingers closing along world y"""
 FINGER_CENTRE = 0.035
@@ -162,12 +162,12 @@ class SceneScriptedPolicy:
                 (at_fin - np.array((self.pull * 0.5, 0.0, 0.0)), closed),
                 (at_fin - np.array((self.pull, 0.0, 0.0)), closed),
                 ("grip", 0.0),
-                (at_fin - np.array((self.pull, 0.0, -0.10)), 0.0),
+                (at_fin - np.array((self.pull, 0.0, -0.12)), 0.0),
             ]
         elif name == "pick_tape":
             at_tape = tape + up * (FINGER_CENTRE + 0.008)
             moves = [
-                (at_tape + up * 0.10, 0.0),
+                (at_tape + up * 0.15, 0.0),  # the fingers' tips 6 cm above the drawer's front plate
                 (at_tape, 0.0),
                 ("grip", closed),
                 (at_tape + up * 0.05, closed),
@@ -176,7 +176,7 @@ class SceneScriptedPolicy:
         elif name == "place_tape":
             below = tcp[2] - tape[2]  # where the held roll sits under the tool
             x, y = self.place_xy
-            over = np.array((x, y, max(tcp[2], 0.22)))
+            over = np.array((x, y, 0.24))  # the roll's bottom about 17 cm up: clear of the drawer's walls
             down = np.array((x, y, TAPE_HALF_HEIGHT + 0.006 + below))
             moves = [(over, closed), (down, closed), ("grip", 0.0), (down + up * 0.10, 0.0)]
         else:  # close_drawer: push the fin's front face until the drawer is shut
@@ -244,10 +244,8 @@ def top_down_joints(tcp: np.ndarray, cfg: SafetyConfig) -> np.ndarray:
     j2 = float(np.arctan2(u, w) - np.arctan2(fore * np.sin(j4), upper + fore * np.cos(j4)))
     j6 = -np.pi - j2 - j4
     q = np.array([j1, j2, 0.0, j4, 0.0, j6, j1])
-    if np.any(q < cfg.lower) or np.any(q > cfg.upper):
-        raise RuntimeError(
-            f"scripted operator: the tool at {np.round(tcp, 3)} pointing down needs joints "
-            f"{np.round(q, 2)} beyond the limits (targets must lie off the robot's x axis)"
-        )
+    if np.any(q < cfg.lower) or np.any(q > cfg.upper):  # the tool tilts by what the limits cut off
+        logger.debug("top_down_joints: %s clipped into the joint limits", np.round(q, 3))
+        return np.clip(q, cfg.lower, cfg.upper)
     refined = inverse_kinematics(tcp, TOOL_DOWN, q, cfg)
     return q if refined is None else refined
