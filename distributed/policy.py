@@ -373,10 +373,33 @@ def _run_bc(
     return losses
 
 
+# What Ray Data's offline reading holds beside the learners: the OfflinePreLearner map actor (0.5 CPU,
+# set in _run_bc) and its ListFiles/ReadFiles tasks (1 CPU each; Ray 2.60 gives ListFiles no setting).
+DATA_CPUS = 0.5 + 1.0
+
+
 def _learner_resources(cfg: PolicyTrainConfig) -> dict[str, Any]:
-    """``BCConfig.learners`` settings: the local learner (no reservation) or remote learner actors."""
+    """``BCConfig.learners`` settings: the local learner (no reservation) or remote learner actors.
+
+    Raises:
+        UserError: remote learners and Ray Data's reading need more CPUs than the cluster has. Why
+            check: the learners are placed first, and a read task that can never get its CPU leaves
+            BC waiting forever with no error (seen on 2 CPUs with one 1-CPU learner).
+    """
     if cfg.num_learners == 0:
         return {"num_learners": 0, "num_gpus_per_learner": cfg.gpus_per_learner}
+    import ray
+
+    have = ray.cluster_resources().get("CPU", 0.0) if ray.is_initialized() else float("inf")
+    need = cfg.num_learners * cfg.cpus_per_learner + DATA_CPUS
+    if need > have:
+        from roboact.errors import UserError
+
+        raise UserError(
+            f"policy train: num_learners={cfg.num_learners} x cpus_per_learner={cfg.cpus_per_learner:g} "
+            f"plus {DATA_CPUS:g} CPUs for reading the offline data need {need:g} CPUs, this Ray cluster has "
+            f"{have:g}; lower cpus_per_learner or num_learners, or use num_learners=0 (learn in this process)"
+        )
     return {
         "num_learners": cfg.num_learners,
         "num_cpus_per_learner": cfg.cpus_per_learner,

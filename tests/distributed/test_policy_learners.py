@@ -59,3 +59,17 @@ def test_learner_settings_are_checked():
     assert _learner_resources(PolicyTrainConfig())["num_learners"] == 0  # the default: no actor
     remote = _learner_resources(PolicyTrainConfig(num_learners=2, cpus_per_learner=0.5))
     assert remote == {"num_learners": 2, "num_cpus_per_learner": 0.5, "num_gpus_per_learner": 0.0}
+
+
+def test_remote_learners_that_leave_no_cpu_for_reading_the_data_are_refused(ray_session):
+    from roboact.distributed.policy import _learner_resources
+
+    from roboact.errors import UserError
+
+    cpus = ray_session.cluster_resources()["CPU"]
+    too_many = int(cpus)  # int(cpus) 1-CPU learners leave less than the 1.5 CPUs reading needs
+    message = rf"need {too_many + 1.5:g} CPUs, this Ray cluster has {cpus:g}; lower cpus_per_learner"
+    with pytest.raises(UserError, match=message):
+        _learner_resources(PolicyTrainConfig(num_learners=too_many, cpus_per_learner=1.0))
+    fits = PolicyTrainConfig(num_learners=1, cpus_per_learner=cpus - 1.5)
+    assert _learner_resources(fits)["num_cpus_per_learner"] == cpus - 1.5
