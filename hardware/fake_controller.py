@@ -271,6 +271,12 @@ class FakeController:
         self.drop_connections()
         for thread in self._threads:
             thread.join(timeout=1.0)
+        if self.scene is not None:
+            with self.lock:
+                try:  # its renderer's GL context, before the interpreter tears it down noisily
+                    self.scene.close()
+                except Exception as err:  # noqa: BLE001 - a GL context made current in another thread
+                    logger.debug("fake controller: closing the scene's renderer: %s", err)
 
     def __enter__(self) -> FakeController:
         return self.start()
