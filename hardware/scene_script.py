@@ -174,7 +174,9 @@ class SceneScriptedPolicy:
                 (at_tape + up * 0.12, closed),
             ]
         elif name == "place_tape":
-            below = tcp[2] - tape[2]  # where the held roll sits under the tool
+            # where the held roll sits under the tool (a missed pick leaves the roll elsewhere: then
+            # the operator goes through the motions with the nominal grasp offset)
+            below = float(np.clip(tcp[2] - tape[2], FINGER_CENTRE - 0.01, FINGER_CENTRE + 0.03))
             x, y = self.place_xy
             over = np.array((x, y, 0.24))  # the roll's bottom about 17 cm up: clear of the drawer's walls
             down = np.array((x, y, TAPE_HALF_HEIGHT + 0.006 + below))
@@ -200,7 +202,11 @@ class SceneScriptedPolicy:
             if isinstance(target, str):  # the gripper acts while the arm holds
                 segments.append((q, q, g, GRIP_S))
                 continue
-            goal = top_down_joints(np.asarray(target, dtype=float), self.safety)
+            try:
+                goal = top_down_joints(np.asarray(target, dtype=float), self.safety)
+            except RuntimeError as err:  # out of reach: hold here rather than end the recording
+                logger.warning("%s; holding", err)
+                continue
             if self.noise > 0:
                 goal = np.clip(
                     goal + self.rng.normal(0.0, self.noise, goal.shape), self.safety.lower, self.safety.upper
