@@ -210,3 +210,11 @@ def test_scene_camera_renders_at_most_at_its_frame_rate():
     assert slow.read()[0, 0, 0] == slow.read()[0, 0, 0] == 1 and len(calls) == 1
     fast = SceneCamera(render, fps=1e9)  # every read is a new frame
     assert fast.read()[0, 0, 0] == 2 and fast.read()[0, 0, 0] == 3
+
+
+def test_a_missed_pick_does_not_stop_the_scripted_operator():
+    """The roll left in the drawer, the tool high: place_tape still plans (a recording goes on)."""
+    policy = SceneScriptedPolicy(CFG)
+    scene = {"handle": [0.29, 0.25, 0.13], "tape": [0.42, 0.25, 0.0975], "tcp": [0.42, 0.25, 0.6]}
+    segments = policy.plan("place_tape", top_down_joints(np.array((0.42, 0.25, 0.3)), CFG), 1.0, scene)
+    assert len(segments) == 4 and all(np.all(np.isfinite(q1)) for _, q1, _, _ in segments)
