@@ -663,7 +663,8 @@ class Demo:
         return {
             "title": "Scheduled trial batch through the hardware actor (Table V layout)",
             "what_ran": f"plan `{c.trials_plan}` on the `{c.trials_backend}` backend "
-            "(simulated arm, automatic judge), "
+            "(simulated arm in the physical drawer-and-tape scene; scripted operators planning from the "
+            "scene; success judged from the drawer's opening and the tape's pose), "
             "every command through the safety filter; trials written to SQLite as they finish",
             "tables": [
                 {
