@@ -21,11 +21,13 @@ import sys
 import tempfile
 import time
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from roboact import storage
+from tests.s3_loopback import loopback_s3, use_bucket
 
 pytestmark = pytest.mark.ray
 
@@ -51,21 +53,10 @@ def _free_port() -> int:
 
 
 @pytest.fixture
-def bucket(monkeypatch: pytest.MonkeyPatch) -> str:
+def bucket(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     """A bucket on a loopback S3 server; endpoint and dummy keys exported for the head's processes."""
-    from moto.server import ThreadedMotoServer
-
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    monkeypatch.setenv("AWS_ENDPOINT_URL", f"http://{host}:{port}")
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
-    fs, _ = storage.filesystem("s3://jobs")
-    fs.mkdir("jobs")
-    yield "s3://jobs"
-    server.stop()
+    with loopback_s3() as endpoint:
+        yield use_bucket(monkeypatch, endpoint, "jobs")
 
 
 def _wait_for_job_api(url: str, token: str, proc: subprocess.Popen, deadline: float) -> None:

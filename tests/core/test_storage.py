@@ -15,6 +15,7 @@ import pytest
 from roboact import storage
 from roboact.errors import UserError
 from tests.datasets import conftest as datasets_fixtures
+from tests.s3_loopback import loopback_s3, use_bucket
 
 BUCKET = "roboact-test"
 rh20t_tree = datasets_fixtures.rh20t_tree  # a tiny RH20T tree (fixture)
@@ -24,27 +25,15 @@ fake_encoder_factory = datasets_fixtures.fake_encoder_factory  # an encoder with
 @pytest.fixture(scope="module")
 def s3_endpoint() -> Iterator[str]:
     """An S3 server on loopback for this module; yields its endpoint URL."""
-    from moto.server import ThreadedMotoServer
-
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    yield f"http://{host}:{port}"
-    server.stop()
+    with loopback_s3() as endpoint:
+        yield endpoint
 
 
 @pytest.fixture
 def s3(s3_endpoint: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> str:
     """Point the process at the loopback S3 and a fresh staging cache; return a bucket URI."""
-    monkeypatch.setenv("AWS_ENDPOINT_URL", s3_endpoint)
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
     monkeypatch.setenv(storage.CACHE_ENV, str(tmp_path / "cache"))
-    fs, _ = storage.filesystem(f"s3://{BUCKET}")
-    if not fs.exists(BUCKET):
-        fs.mkdir(BUCKET)
-    return f"s3://{BUCKET}/{tmp_path.name}"
+    return f"{use_bucket(monkeypatch, s3_endpoint, BUCKET)}/{tmp_path.name}"
 
 
 def test_uris_and_local_paths_are_told_apart() -> None:

@@ -7,31 +7,22 @@ import json
 import os
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from roboact import storage
+from tests.s3_loopback import loopback_s3, use_bucket
 
 pytestmark = pytest.mark.ray
 
 
 @pytest.fixture
-def s3_bucket(monkeypatch: pytest.MonkeyPatch) -> str:
+def s3_bucket(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     """A bucket on a loopback S3 server; the endpoint and dummy keys are exported for subprocesses."""
-    from moto.server import ThreadedMotoServer
-
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    monkeypatch.setenv("AWS_ENDPOINT_URL", f"http://{host}:{port}")
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
-    fs, _ = storage.filesystem("s3://twonode")
-    fs.mkdir("twonode")
-    yield "s3://twonode"
-    server.stop()
+    with loopback_s3() as endpoint:
+        yield use_bucket(monkeypatch, endpoint, "twonode")
 
 
 @pytest.mark.timeout(300)
