@@ -15,13 +15,13 @@ spaces before anything heavy loads).
 
 from __future__ import annotations
 
-import json
 import logging
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from roboact.policies.features import FeatureExtractor, FeatureSpec
+from roboact.policies.jsonfile import read_json
 from roboact.policies.normaliser import Normaliser
 
 from roboact.storage import is_remote, local_copy
@@ -51,7 +51,7 @@ class HeadPolicy:
     """
 
     def __init__(self, heads: dict[str, tuple[Any, Any]], extractor: Any, meta: dict[str, Any]) -> None:
-        self.heads, self.extractor, self.meta = heads, extractor, meta
+        self.heads, self.meta = heads, meta
         self.cameras: list[str] = list(meta.get("cameras", [DEFAULT_CAMERA]))
         # one window per camera over one encoder; features concatenated in ``cameras`` order
         self._extractors = [extractor, *(extractor.sibling() for _ in self.cameras[1:])]
@@ -70,6 +70,11 @@ class HeadPolicy:
         for extractor in self._extractors:
             extractor.reset()
         self._chunks = []
+
+    @property
+    def extractor(self) -> Any:
+        """The first camera's extractor (it owns the encoder every camera's window shares)."""
+        return self._extractors[0]
 
     def _ensemble(self, chunk: np.ndarray) -> np.ndarray:
         """ACT's temporal ensembling: average every pending prediction for this step, the oldest
@@ -146,12 +151,7 @@ def read_policy_meta(path: str | Path) -> dict[str, Any]:
     meta_path = path / META_NAME
     if not path.is_dir():
         raise FileNotFoundError(f"policy checkpoint {path} is not a directory")
-    if not meta_path.is_file():
-        raise FileNotFoundError(f"{path}: no {META_NAME} (not a roboact policy checkpoint)")
-    try:
-        meta = json.loads(meta_path.read_text())
-    except json.JSONDecodeError as err:
-        raise ValueError(f"{meta_path}: not valid JSON: {err}") from err
+    meta = read_json(meta_path, missing="not a roboact policy checkpoint")
     if meta.get("format") not in READABLE_FORMATS:
         raise ValueError(f"{meta_path}: format {meta.get('format')!r}, expected one of {READABLE_FORMATS}")
     needed = ["features", "image_size", "state_dim", "action_dim"]

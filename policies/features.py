@@ -112,18 +112,11 @@ class FeatureSpec:
 
 
 def _read_model_config(model_dir: Path) -> tuple[int, str]:
-    import json
+    from roboact.policies.jsonfile import read_json
 
-    path = model_dir / "config.json"
-    if not path.is_file():
-        raise FileNotFoundError(f"{model_dir}: no config.json (not a RoboAct-CLIP checkpoint directory)")
-    try:
-        cfg = json.loads(path.read_text())
-    except json.JSONDecodeError as err:
-        raise ValueError(f"{path}: not valid JSON: {err}") from err
-    for key in ("n_frames", "encoder"):
-        if key not in cfg:
-            raise ValueError(f"{path}: missing field {key!r}")
+    cfg = read_json(
+        model_dir / "config.json", ("n_frames", "encoder"), "not a RoboAct-CLIP checkpoint directory"
+    )
     return int(cfg["n_frames"]), str(cfg["encoder"])
 
 
