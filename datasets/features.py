@@ -2,6 +2,9 @@
 
 Why Ray actors: each actor loads the frozen encoder once and then encodes batches of clips (clip
 ids are the unit of work); the same code runs on a laptop or, with ``--address``, on a cluster.
+Scheduling is the shared ``roboact.actor_pool.ActorPool`` (spread over nodes, two batches in flight
+per actor, a batch whose actor died or that raised retried once on a fresh actor, then each of its
+clips recorded as failed). Ray Data would also fit this map; docs/cluster.md says why it is not used.
 Actors read frames themselves (from the clip store, or decoded from provenance for a store built
 with ``--image-size 0``), so only features travel back; only the driver writes the HDF5 file,
 clip by clip as results arrive, so an interrupted extraction keeps every finished clip and a rerun
@@ -39,6 +42,7 @@ from roboact.datasets.stores import ClipStore, FeatureStore, StoreError
 from roboact.datasets.video import FrameError
 
 from roboact import storage
+from roboact.actor_pool import ActorPool, ActorPoolConfig, ActorStartError, Job
 from roboact.constants import FACTORS
 from roboact.runs import check_settings, locked_output
 
@@ -328,14 +332,22 @@ def _run_actors(
     ray = init_ray(address)
     workers = max(1, int(workers))
     threads = int(os.environ.get("ROBOACT_ENCODER_THREADS", 0)) or max(1, (os.cpu_count() or 1) // workers)
-    Actor = ray.remote(num_cpus=1, max_restarts=1, max_task_retries=1)(EncoderWorker)
-    if storage.is_remote(plan.store_path):  # actors stage the store: they need the driver's endpoint
-        Actor = Actor.options(runtime_env={"env_vars": storage.actor_env()})
-    actors = [Actor.remote(factory, plan, threads) for _ in range(workers)]
+    # Actors stage a remote store themselves: they need the driver's endpoint (storage.actor_env).
+    env = {"env_vars": storage.actor_env()} if storage.is_remote(plan.store_path) else None
+    pool_cfg = ActorPoolConfig(
+        actors=workers,
+        num_cpus=1.0,
+        runtime_env=env,
+        placement="spread",
+        in_flight=2,  # two batches in flight per actor hide the driver's writes
+        retries=1,
+    )
+    pool = ActorPool(pool_cfg, EncoderWorker, args=(factory, plan, threads), method="encode_clips")
     try:
         try:
-            spec, visual_dim, text_dim = ray.get(actors[0].dims.remote())
-        except ray.exceptions.RayError as err:  # the encoder could not be built (bad spec, size, file)
+            pool.start()
+            spec, visual_dim, text_dim = ray.get(pool.actors[0].dims.remote())
+        except (ActorStartError, ray.exceptions.RayError) as err:  # a bad spec, size or file
             cause = str(err).strip().splitlines()[-1][:500]
             raise ValueError(f"encoder {encoder!r} could not start in a Ray worker: {cause}") from None
         features = FeatureStore.open_for_build(out, clip_store, encoder, plan.frames, visual_dim, text_dim)
@@ -345,32 +357,10 @@ def _run_actors(
             todo = [i for i in clip_store.ids() if i not in done]
             failed: dict[str, str] = {}
             batches = [todo[k : k + batch_size] for k in range(0, len(todo), batch_size)]
-            bar = tqdm(
-                total=len(todo),
-                desc=f"features [{encoder}, n={plan.frames}]",
-                unit="clip",
-                disable=not progress,
-            )
-            pending: dict[Any, tuple[Any, list[str]]] = {}
-            queue = list(reversed(batches))
-
-            def submit(actor: Any) -> None:
-                if queue:
-                    batch = queue.pop()
-                    pending[actor.encode_clips.remote(batch)] = (actor, batch)
-
-            for actor in actors:
-                for _ in range(2):  # two batches in flight per actor hide the driver's writes
-                    submit(actor)
             extracted = 0
-            encode_started = time.monotonic()
-            while pending:
-                ready, _ = ray.wait(list(pending), num_returns=1)
-                actor, batch = pending.pop(ready[0])
-                try:
-                    results = ray.get(ready[0])
-                except ray.exceptions.RayError as err:  # actor died twice: record, carry on
-                    results = [(cid, None, None, f"worker failed: {type(err).__name__}") for cid in batch]
+
+            def write(job: Job, results: list[tuple[str, Any, Any, str]]) -> None:
+                nonlocal extracted
                 for clip_id, frame_feats, text_feat, error in results:
                     if error:
                         failed[clip_id] = error
@@ -384,15 +374,26 @@ def _run_actors(
                         clip_store.get(clip_id, with_frames=False).caption,
                     )
                     extracted += 1
-                bar.update(len(batch))
-                submit(actor)
-            bar.close()
+
+            encode_started = time.monotonic()
+            with tqdm(
+                total=len(todo),
+                desc=f"features [{encoder}, n={plan.frames}]",
+                unit="clip",
+                disable=not progress,
+            ) as bar:
+                jobs = [Job(id=batch[0], payload=batch, size=len(batch)) for batch in batches]
+                stats = pool.run(jobs, write, progress=bar)
+            for failure in stats.failed:  # the batch failed on every try: record each clip, carry on
+                for clip_id in failure.job.payload:
+                    failed[clip_id] = f"worker failed: {failure.reason}"
+                logger.warning("features: batch of %d clips failed: %s", failure.job.size, failure.reason)
             encode_seconds = time.monotonic() - encode_started
             # class-name text features (text matching) and Eq. (18-19) recombination targets
             vocabs = features.vocabs()
             names = [n for f in FACTORS for n in vocabs[f]]
             triplets, captions = _recombination(clip_store)
-            texts = ray.get(actors[0].encode_texts.remote(names + captions))
+            texts = ray.get(pool.actors[0].encode_texts.remote(names + captions))
             feats, offset = {}, 0
             for f in FACTORS:
                 feats[f] = texts[offset : offset + len(vocabs[f])]
@@ -404,8 +405,7 @@ def _run_actors(
         finally:
             features.close()
     finally:
-        for actor in actors:
-            ray.kill(actor)
+        pool.shutdown()
     return {
         "clips": total,
         "extracted": extracted,
