@@ -13,6 +13,7 @@ backend steps simulated time as fast as it can.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 from collections.abc import Callable
@@ -22,8 +23,8 @@ import numpy as np
 from roboact.hardware.arm_policy import load_arm_policy
 from roboact.hardware.policy import Policy, ScriptedPolicy
 from roboact.hardware.robot import Robot, RobotFault
-from roboact.hardware.safety import load_safety_config
-from roboact.hardware.scene_script import SceneScriptedPolicy, scene_planned
+from roboact.hardware.safety import SafetyConfig, load_safety_config
+from roboact.hardware.scene_script import SceneScriptedPolicy, needs_scene, scene_planned
 from roboact.hardware.teleop import ScriptedTeleop
 from roboact.hardware.trial_plan import PolicySpec, SubtaskSpec, TrialPlan
 
@@ -62,7 +63,7 @@ class ArmExecutor:
             camera = "fake"
         self.backend = backend
         self.plan: TrialPlan = config_from_dict(TrialPlan, plan)
-        self.safety = load_safety_config(self.plan.robot)
+        self.safety = plan_safety(self.plan, backend)
         self.fake = self.fake_gripper = None
         self.robot = self._make_robot(host, port, state_port, faults, gripper_port, camera)
         self.policies: dict[str, Policy] = {}
@@ -85,8 +86,11 @@ class ArmExecutor:
             from roboact.hardware.gripper import FakeGripperServer
 
             # the physical scene behind the fake: its fingers follow the gripper server's target, and
-            # the gripper server reports the fingers' measured closure
-            self.fake = FakeController(self.safety, faults=faults, scene=True).start()
+            # the gripper server reports the fingers' measured closure. A plan that never looks at
+            # the scene (joint goals, joint-goal judging, no head) gets a fake without one: the
+            # scene's physics and camera run in real time in this process and, on a loaded machine,
+            # made the fault and resume tests' motions miss the watchdog.
+            self.fake = FakeController(self.safety, faults=faults, scene=needs_scene(self.plan)).start()
             self.fake_gripper = FakeGripperServer().start()
             fake, fake_gripper = self.fake, self.fake_gripper
             fake.gripper_source = lambda: 1.0 - fake_gripper.target / 1000.0
@@ -97,13 +101,21 @@ class ArmExecutor:
                 self.fake.state_port,
                 self.fake_gripper.address,
             )
-        cfg = JakaConfig(host=host, port=port, state_port=state_port, robot=self.plan.robot)
+        link = {"timeout_s": self.plan.command_timeout_s, "state_max_age_s": self.plan.state_max_age_s}
+        cfg = JakaConfig(
+            host=host,
+            port=port,
+            state_port=state_port,
+            robot=self.plan.robot,
+            **{k: v for k, v in link.items() if v > 0},  # 0 = JakaConfig's default
+        )
         if not gripper_port:
             logger.warning(
                 "%s backend without a gripper: the gripper state reported is the last command", self.backend
             )
         gripper = ModbusGripper(GripperConfig(port=gripper_port, speed=100)) if gripper_port else None
-        if self.fake is not None and camera == "fake":  # the fake's camera sees its physical scene
+        if self.fake is not None and self.fake.scene is not None and camera == "fake":
+            # the fake's camera sees its physical scene
             cam = SceneCamera(self.fake.render)
         else:
             cam = make_camera(CameraConfig(kind=camera))
@@ -175,7 +187,7 @@ class ArmExecutor:
     @property
     def has_scene(self) -> bool:
         """Whether this backend simulates the physical scene (sim, fake): a judge can read its state."""
-        return self.backend in ("sim", "fake")
+        return self.backend == "sim" or (self.fake is not None and self.fake.scene is not None)
 
     def scene_state(self) -> dict[str, Any] | None:
         """The physical scene's state (``DrawerTapeScene.state``), or None on the real arm."""
@@ -298,6 +310,24 @@ class ArmExecutor:
             return {"status": "ok"}
         except (RobotFault, RuntimeError) as err:
             return {"status": "connection_lost", "message": str(err)}
+
+
+def plan_safety(plan: TrialPlan, backend: str) -> SafetyConfig:
+    """The robot's limits with the plan's ``watchdog_timeout_s``; the real arm never gets a longer one.
+
+    Raises:
+        UserError: on the jaka backend, a plan whose watchdog is longer than the robot YAML's.
+    """
+    safety = load_safety_config(plan.robot)
+    wanted = plan.watchdog_timeout_s
+    if not wanted:
+        return safety
+    if backend == "jaka" and wanted > safety.watchdog_timeout_s:
+        raise UserError(
+            f"plan {plan.name}: watchdog_timeout_s {wanted} s is longer than robot {safety.name}'s "
+            f"{safety.watchdog_timeout_s} s; a longer watchdog is for the fake and sim arms only"
+        )
+    return dataclasses.replace(safety, watchdog_timeout_s=wanted)
 
 
 def _jitter(lateness: list[float], period: float) -> dict[str, float]:

@@ -221,6 +221,12 @@ def scene_planned(plan: Any) -> set[str]:
     return {s.name for t in plan.tasks for s in t.subtasks if s.judged_by == "scene"} & set(SCENE_SUBTASKS)
 
 
+def needs_scene(plan: Any) -> bool:
+    """Whether a plan looks at the physical scene: a subtask planned and judged from it, or a head
+    (which sees the scene's camera). The fake backend builds the scene only for such plans."""
+    return bool(scene_planned(plan)) or any(p.kind == "checkpoint" for p in plan.policies)
+
+
 def top_down_joints(tcp: np.ndarray, cfg: SafetyConfig) -> np.ndarray:
     """Joints that put the TCP at ``tcp`` with the tool pointing down, fingers closing along world y.
 

@@ -89,11 +89,24 @@ class TrialPlan:
     """a trial ended by a lost connection or a timeout is rerun on resume, not counted as failed"""
     seed: int = 0
     """base seed; trial seeds derive from it"""
+    watchdog_timeout_s: float = 0.0
+    """stop the arm when no command arrives for this long (s); 0 = the robot YAML's (0.25 s on the
+    K-1). The jaka backend refuses a longer one than the robot's; a longer one is for the fake and sim
+    arms, whose controller shares a loaded machine with the runner (the tests use 10 s)"""
+    command_timeout_s: float = 0.0
+    """longest wait for one controller reply (s); 0 = ``JakaConfig.timeout_s`` (1.0)"""
+    state_max_age_s: float = 0.0
+    """a state record older than this counts as a lost stream (s); 0 = ``JakaConfig.state_max_age_s``
+    (0.5)"""
     schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
 
     def __post_init__(self) -> None:
         if self.repetitions < 1:
             raise ValueError(f"plan {self.name}: repetitions must be >= 1, got {self.repetitions}")
+        for key in ("watchdog_timeout_s", "command_timeout_s", "state_max_age_s"):
+            if getattr(self, key) < 0:
+                value = getattr(self, key)
+                raise ValueError(f"plan {self.name}: {key} must be >= 0 (0 = the default), got {value}")
         if self.order not in ("interleave", "blocked"):
             raise ValueError(f"plan {self.name}: order must be interleave or blocked, got {self.order!r}")
         names = [p.name for p in self.policies]

@@ -83,15 +83,16 @@ def run_trials(
     Raises:
         HeadSpaceError: a ``kind: checkpoint`` policy whose state/action spaces are not the arm's
             (checked from its ``policy.json`` before anything connects).
+        UserError: on the jaka backend, a plan whose ``watchdog_timeout_s`` is longer than the robot's.
     """
+    from roboact.hardware.actor import plan_safety
     from roboact.hardware.arm_policy import check_plan_heads
-    from roboact.hardware.safety import load_safety_config
 
     from roboact.config import config_to_dict
 
     plan = plan if isinstance(plan, TrialPlan) else load_plan(plan)
     validate(plan.schedule)
-    check_plan_heads(plan, load_safety_config(plan.robot))
+    check_plan_heads(plan, plan_safety(plan, backend))  # both refuse before anything connects
     judge = judge or (OperatorJudge() if backend == "jaka" else SceneJudge())
     store = TrialStore(store_path)
     store.register_plan(plan.name, trial_order(plan))

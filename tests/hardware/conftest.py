@@ -11,19 +11,30 @@ from roboact.hardware.trial_plan import PolicySpec, SubtaskSpec, TaskSpec, Trial
 
 @pytest.fixture
 def client(fake):
-    c = JakaClient(JakaConfig(port=fake.port, state_port=fake.state_port, timeout_s=1.0))
+    cfg = JakaConfig(port=fake.port, state_port=fake.state_port, timeout_s=SLACK_S, state_max_age_s=SLACK_S)
+    c = JakaClient(cfg)
     c.connect()
     yield c
     c.close()
 
 
+SLACK_S = 10.0
+"""the tests' watchdog, reply timeout and state age: no stall of a loaded machine reaches them"""
+
+
 def small_plan(
-    name: str = "t", repetitions: int = 2, duration_s: float = 0.3, policies: int = 1
+    name: str = "t",
+    repetitions: int = 2,
+    duration_s: float = 0.3,
+    policies: int = 1,
+    slack_s: float = SLACK_S,
 ) -> TrialPlan:
     """Subtask goals a little away from home, so homing and each subtask take a fraction of a second.
 
     They are judged by their joint goals (``judged_by="joints"``) and the scripted policy follows
-    those goals: the fault and resume tests need motions this short, not the physical task.
+    those goals: the fault and resume tests need motions this short, not the physical task (the
+    fake backend then runs without the scene). The watchdog, the reply timeout and the state age
+    are ``slack_s`` (0: the robot's and JakaConfig's own), so only an injected fault trips them.
     """
     home = load_safety_config().home
     subs = []
@@ -36,5 +47,11 @@ def small_plan(
         )
     pols = [PolicySpec(name=f"p{k}", kind="scripted") for k in range(policies)]
     return TrialPlan(
-        name=name, tasks=[TaskSpec(name="task", subtasks=subs)], policies=pols, repetitions=repetitions
+        name=name,
+        tasks=[TaskSpec(name="task", subtasks=subs)],
+        policies=pols,
+        repetitions=repetitions,
+        watchdog_timeout_s=slack_s,
+        command_timeout_s=slack_s,
+        state_max_age_s=slack_s,
     )

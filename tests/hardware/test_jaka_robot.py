@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import time
 
 import numpy as np
@@ -12,12 +13,19 @@ from roboact.hardware.jaka.robot import JakaRobot
 from roboact.hardware.robot import PROTECTIVE_STOP, WATCHDOG, RobotFault
 from roboact.hardware.safety import NON_FINITE, load_safety_config
 
+from .conftest import SLACK_S
+
 CFG = load_safety_config()
+SLACK = dataclasses.replace(CFG, watchdog_timeout_s=SLACK_S)  # only the watchdog test stalls on purpose
+
+
+def _link(fake) -> JakaConfig:
+    return JakaConfig(port=fake.port, state_port=fake.state_port, timeout_s=SLACK_S, state_max_age_s=SLACK_S)
 
 
 @pytest.fixture
 def robot(fake):
-    r = JakaRobot(JakaConfig(port=fake.port, state_port=fake.state_port), CFG)
+    r = JakaRobot(_link(fake), SLACK)
     r.connect()
     yield r
     r.disconnect()
@@ -42,15 +50,20 @@ def test_send_action_passes_the_safety_filter(robot, fake):
     robot.end_episode()
 
 
-def test_watchdog_stops_the_arm_when_commands_stop(robot, fake):
+def test_watchdog_stops_the_arm_when_commands_stop(fake):
+    robot = JakaRobot(_link(fake), CFG)  # the robot's own 0.25 s watchdog
+    robot.connect()
     robot.begin_episode()
-    robot.send_action(np.append(CFG.home, 0.0))
-    time.sleep(CFG.watchdog_timeout_s + 0.15)
-    assert robot.watchdog.fired.is_set()
+    robot.send_action(np.append(CFG.home, 0.0))  # then no command: the stall
+    assert robot.watchdog.fired.wait(timeout=30)  # fires once the stall outlasts its timeout
+    deadline = time.monotonic() + 30  # its stop goes out from the watchdog's thread after firing
+    while "stop_program" not in fake.command_log and time.monotonic() < deadline:
+        time.sleep(0.01)
     assert "stop_program" in fake.command_log
     with pytest.raises(RobotFault) as err:
         robot.send_action(np.append(CFG.home, 0.0))
     assert err.value.kind == WATCHDOG
+    robot.disconnect()
 
 
 def test_protective_stop_ends_the_episode_and_needs_clear(robot, fake):
@@ -74,13 +87,13 @@ def test_gripper_over_modbus_rtu_framing_follows_commands(fake):
     server = FakeGripperServer(object_at=400).start()
     try:
         gripper = ModbusGripper(GripperConfig(port=server.address))
-        robot = JakaRobot(JakaConfig(port=fake.port, state_port=fake.state_port), CFG, gripper=gripper)
+        robot = JakaRobot(_link(fake), SLACK, gripper=gripper)
         robot.connect()
         assert server.initialised
         robot.begin_episode()
         robot.send_action(np.append(CFG.home, 1.0))
         robot.end_episode()
-        deadline = time.monotonic() + 3
+        deadline = time.monotonic() + 30  # a hang guard
         while gripper.grip_state() == 0:
             assert time.monotonic() < deadline
             time.sleep(0.02)

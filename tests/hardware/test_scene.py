@@ -13,6 +13,8 @@ from roboact.hardware.scene_script import FINGER_CENTRE, SceneScriptedPolicy, to
 from roboact.hardware.sim_robot import SimRobot
 from roboact.hardware.trial_plan import SubtaskSpec, load_plan
 
+from .conftest import SLACK_S
+
 CFG = load_safety_config()
 DT = 1.0 / CFG.control_hz
 UP = np.array((0.0, 0.0, 1.0))
@@ -180,7 +182,10 @@ def test_the_fake_controllers_physical_arm_follows_its_commands():
 
     target = top_down_joints(np.array((0.35, 0.35, 0.3)), CFG)
     with FakeController(CFG, scene=True) as fake:
-        client = JakaClient(JakaConfig(port=fake.port, state_port=fake.state_port, timeout_s=2.0))
+        link = JakaConfig(
+            port=fake.port, state_port=fake.state_port, timeout_s=SLACK_S, state_max_age_s=SLACK_S
+        )
+        client = JakaClient(link)
         client.connect()
         try:
             client.power_on()

@@ -40,21 +40,26 @@ def test_fake_backend_runs_a_plan_to_completion(tmp_path):
 
 @pytest.mark.timeout(60)
 @pytest.mark.parametrize(
-    ("faults", "kind"),
+    ("faults", "kind", "tight"),
     [
-        ("drop_after=25", "connection_lost"),
-        ("error_on=servo_j", "controller_error"),
-        ("protective_stop_after=0.5", "protective_stop"),
-        ("slow_ms=300", "watchdog"),
-        ("start_after=0.4,malformed_every=1", "timeout"),
+        ("drop_after=25", "connection_lost", {}),
+        ("error_on=servo_j", "controller_error", {}),
+        ("protective_stop_after=0.5", "protective_stop", {}),
+        # every reply from the episode on stalls 1 s: four times the watchdog, a tenth of the reply timeout
+        ("start_after=0.01,slow_ms=1000", "watchdog", {"watchdog_timeout_s": 0.25}),
+        ("start_after=0.4,malformed_every=1", "timeout", {"state_max_age_s": 0.5}),
     ],
 )
-def test_each_fault_fails_the_trial_stops_the_arm_and_keeps_the_store(tmp_path, faults, kind):
+def test_each_fault_fails_the_trial_stops_the_arm_and_keeps_the_store(tmp_path, faults, kind, tight):
+    """Each fault is injected; only the limit it must trip is tight, the others have the tests' slack."""
     store = tmp_path / "s.sqlite"
     reps = 2 if kind == "protective_stop" else 1  # recovery (ack) happens before the next trial
     duration = 1.0 if kind == "timeout" else 0.3  # a stale stream is noticed after state_max_age_s
+    plan = small_plan(repetitions=reps, duration_s=duration)
+    for key, value in tight.items():
+        setattr(plan, key, value)
     summary = run_trials(
-        small_plan(repetitions=reps, duration_s=duration),
+        plan,
         "fake",
         store,
         use_ray=False,
@@ -80,7 +85,7 @@ def test_each_fault_fails_the_trial_stops_the_arm_and_keeps_the_store(tmp_path, 
 @pytest.mark.timeout(60)
 def test_unreachable_controller_leaves_every_trial_pending(tmp_path):
     summary = run_trials(
-        small_plan(),
+        small_plan(slack_s=0),  # the real arm's watchdog is never loosened
         "jaka",
         tmp_path / "s.sqlite",
         port=1,
@@ -204,3 +209,35 @@ def test_plan_resumes_after_the_runner_is_killed(tmp_path):
             assert after[tid]["attempt"] == 1
     data = table_v_dict(store)
     assert data["policies"]["p0"]["subtasks"]["open_drawer"]["attempts"] == 3  # a retry never counts twice
+
+
+def test_a_plan_lengthens_the_watchdog_on_the_fake_arm_but_never_on_the_real_one(tmp_path):
+    from roboact.hardware.actor import plan_safety
+
+    from roboact.errors import UserError
+
+    plan = small_plan()  # watchdog 10 s
+    assert plan_safety(plan, "fake").watchdog_timeout_s == 10.0
+    assert plan_safety(small_plan(slack_s=0), "jaka").watchdog_timeout_s == 0.25  # the robot's own
+    with pytest.raises(UserError, match=r"plan t: watchdog_timeout_s 10.0 s is longer than robot jaka_k1's"):
+        run_trials(plan, "jaka", tmp_path / "s.sqlite", use_ray=False, progress=False, camera="fake")
+    assert not (tmp_path / "s.sqlite").exists()  # refused before the store or the arm
+    with pytest.raises(ValueError, match="watchdog_timeout_s must be >= 0"):
+        small_plan(slack_s=-1)
+
+
+@pytest.mark.timeout(60)
+def test_a_plan_that_never_looks_at_the_scene_gets_a_fake_controller_without_one():
+    """Joint goals judged by joints, no head: no physics or rendering runs beside the control loop."""
+    from roboact.hardware.actor import ArmExecutor
+    from roboact.hardware.scene_script import needs_scene
+
+    from roboact.config import config_to_dict
+
+    executor = ArmExecutor("fake", config_to_dict(small_plan()))
+    try:
+        assert executor.fake.scene is None and not executor.has_scene
+        assert executor.scene_state() is None
+    finally:
+        executor.close()
+    assert needs_scene(load_plan("trials_demo")) and needs_scene(load_plan("trials_sim_head"))
