@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -137,6 +139,47 @@ ArmGripperOpt = Annotated[
     str, typer.Option(help="Gripper serial device or tcp://host:port (jaka; '' = none).")
 ]
 FaultsOpt = Annotated[str, typer.Option(help="Fault SPEC for the fake backend.")]
+MarksOpt = Annotated[
+    str | None,
+    typer.Option(
+        help="Who marks subtasks: operator (default on jaka) or scene (default on sim and fake; an "
+        "operator there marks with the scene judge's verdict stored beside)."
+    ),
+]
+MarkUiOpt = Annotated[
+    str, typer.Option("--mark-ui", help="Where the operator answers: keyboard, or web (a page on 127.0.0.1).")
+]
+MarkPortOpt = Annotated[
+    int, typer.Option("--mark-port", min=0, max=65535, help="Port of the web marks page (0: a free one).")
+]
+OperatorOpt = Annotated[str, typer.Option(help="Who marks (stored with every mark).")]
+
+
+@contextmanager
+def operator_judge(
+    backend: str, marks: str | None, mark_ui: str, mark_port: int, operator: str
+) -> Iterator[Any]:
+    """The judge for ``--marks``; a web page's server runs while the batch does (its URL is printed)."""
+    from roboact.hardware.judge import make_judge
+    from roboact.hardware.operator_ui import KeyboardMarks, WebMarks
+
+    from roboact.errors import UserError
+
+    if mark_ui not in ("keyboard", "web"):
+        fail(f"--mark-ui must be keyboard or web, got {mark_ui!r}")
+    ui = WebMarks(port=mark_port) if mark_ui == "web" else KeyboardMarks()
+    try:
+        judge = make_judge(backend, marks, ui, operator)
+    except UserError as err:
+        fail(str(err))
+    if isinstance(ui, WebMarks) and getattr(judge, "ui", None) is ui:  # --marks scene needs no page
+        ui.start()
+        typer.echo(f"operator marks page: {ui.url}", err=True)
+    try:
+        yield judge
+    finally:
+        if isinstance(ui, WebMarks):
+            ui.close()
 
 
 def trials(
@@ -180,6 +223,10 @@ def trials(
             "the plan's policies. Its state/action spaces must be the arm's.",
         ),
     ] = None,
+    marks: MarksOpt = None,
+    mark_ui: MarkUiOpt = "keyboard",
+    mark_port: MarkPortOpt = 8765,
+    operator: OperatorOpt = "operator",
 ) -> None:
     """Run (or resume) a trial plan on the arm; results go to the trial store as they happen."""
     from roboact.hardware.trial_plan import load_plan
@@ -195,7 +242,7 @@ def trials(
     except (ConfigError, ValueError) as err:
         fail(f"plan {plan}: {err}")
 
-    def batch() -> dict:
+    def batch(judge: Any) -> dict:
         return run_trials(
             cfg,
             backend,
@@ -205,18 +252,20 @@ def trials(
             state_port=state_port,
             address=address,
             use_ray=not no_ray,
+            judge=judge,
             faults=faults or None,
             gripper_port=gripper,
             camera=camera or "fake",
             max_trials=max_trials,
         )
 
-    if wait and (cfg.schedule.cron or cfg.schedule.window_start):
-        from roboact.hardware.scheduler import run_scheduled
+    with operator_judge(backend, marks, mark_ui, mark_port, operator) as judge:
+        if wait and (cfg.schedule.cron or cfg.schedule.window_start):
+            from roboact.hardware.scheduler import run_scheduled
 
-        run_scheduled(cfg.schedule, lambda: batch()["pending"] == 0)
-        return
-    summary = batch()
+            run_scheduled(cfg.schedule, lambda: batch(judge)["pending"] == 0)
+            return
+        summary = batch(judge)
     typer.echo(json.dumps(summary, indent=2, default=str))
     from roboact.hardware.report import table_v
     from roboact.hardware.trials import fault_summary
@@ -274,6 +323,10 @@ def record(
         ),
     ] = None,
     faults: FaultsOpt = "",
+    marks: MarksOpt = None,
+    mark_ui: MarkUiOpt = "keyboard",
+    mark_port: MarkPortOpt = 8765,
+    operator: OperatorOpt = "operator",
 ) -> None:
     """Record demonstrations through the arm (every command filtered, watchdog armed) into a demo file."""
     from roboact.hardware.record import record_demos
@@ -286,11 +339,12 @@ def record(
         cfg = load_plan(plan)
     except (ConfigError, ValueError) as err:
         fail(f"plan {plan}: {err}")
-    summary = record_demos(
-        cfg, out, episodes, backend=backend, device=device, task=task, noise=noise, policy_hz=policy_hz,
-        host=host, port=port, state_port=state_port, gripper_port=gripper, camera=camera,
-        faults=faults or None,
-    )  # fmt: skip
+    with operator_judge(backend, marks, mark_ui, mark_port, operator) as judge:
+        summary = record_demos(
+            cfg, out, episodes, backend=backend, device=device, task=task, noise=noise,
+            policy_hz=policy_hz, host=host, port=port, state_port=state_port, gripper_port=gripper,
+            camera=camera, faults=faults or None, judge=judge,
+        )  # fmt: skip
     typer.echo(json.dumps(summary, indent=1, default=str))
     if summary["stopped"] is not None:
         typer.echo(f"recording stopped: {summary['stopped']}", err=True)

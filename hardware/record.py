@@ -6,7 +6,7 @@ device in the loop, every command through the robot's safety filter and watchdog
 ``ArmExecutor.run_subtask`` a trial uses). Every tick is one sample (observation before the command,
 the command sent, the device's own), so an uninterrupted subtask holds exactly ``duration_s x
 control_hz`` samples. After each subtask the judge marks it (the operator on the real arm; on the
-simulated and fake arms ``AutoJudge`` from the arm's state). A fault ends the recording: the episode
+simulated and fake arms ``SceneJudge`` from the scene's state). A fault ends the recording: the episode
 in flight is kept, marked with the fault and not successful, and every earlier episode stays as it
 was written. A rerun with the same ``out`` adds the episodes still missing (``episodes`` is the total
 wanted); the settings a file was recorded with cannot change between runs.
@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 from roboact.hardware.actor import ArmExecutor
 from roboact.hardware.demo_file import EpisodeWriter, arm_suite, existing_episodes, policy_stride
-from roboact.hardware.judge import Judge, OperatorJudge, SceneJudge
+from roboact.hardware.judge import Judge, make_judge
 from roboact.hardware.safety import load_safety_config
 from roboact.hardware.teleop import make_device
 from roboact.hardware.trial_plan import TrialPlan, load_plan
@@ -95,7 +95,7 @@ def record_demos(
             f"--task {task!r}: plan {plan.name} has tasks {[t.name for t in plan.tasks]}"
         ) from err
     dev = make_device(device, plan, safety, noise=noise)
-    judge = judge or (OperatorJudge() if backend == "jaka" else SceneJudge())
+    judge = judge or make_judge(backend)
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     settings = {
@@ -141,7 +141,7 @@ def record_demos(
         try:
             for k in todo:
                 label = f"demo {k + 1}/{episodes} ({spec.name})"
-                if not judge.prepare_trial(label):
+                if not judge.prepare_trial(label, [s.name for s in spec.subtasks]):
                     summary["stopped"] = "operator ended the recording at the scene reset"
                     break
                 res = executor.start_trial(DEVICE_POLICY, seed_base + k)
@@ -196,9 +196,9 @@ def _record_episode(
             release()
         if result.get("jitter"):
             lateness.append(result["jitter"]["p99_ms"])
-        ok, note = judge.judge(sub, result)
-        marks.append(bool(ok))
-        notes.append(str(note))
+        verdict = judge.judge(sub, result)
+        marks.append(bool(verdict.success))
+        notes.append(str(verdict.notes))
         if result["status"] != "ok":
             fault = result["status"]
             stop = (fault, f"{fault}: {result.get('message', '')}")

@@ -10,13 +10,18 @@ link (lost connection, timeout) is marked ``interrupted`` too when the plan retr
 Schema::
 
     trials(id, plan, policy, task, repetition, seq, status, attempt, fault, notes, backend,
-           started_at, finished_at)      UNIQUE(plan, policy, task, repetition)
+           started_at, finished_at, reset_at, reset_by)      UNIQUE(plan, policy, task, repetition)
         status: pending | running | completed | failed | interrupted
         completed = the trial ran to its end (subtasks may have failed); failed = a fault
         (protective/emergency stop, lost connection, watchdog, controller error) ended it
+        reset_at, reset_by: when and by whom the scene was reset before the latest attempt
+        (the operator's confirmation; on the simulated arms the judge's name)
     subtasks(trial_id, attempt, idx, name, outcome, notes, steps, duration_s, judged_by,
-             recorded_at)                PRIMARY KEY(trial_id, attempt, idx)
-        outcome: success | failure | not_attempted
+             recorded_at, marked_at, scene_outcome, scene_notes)   PRIMARY KEY(trial_id, attempt, idx)
+        outcome: success | failure | not_attempted (the mark that counts)
+        judged_by: who or what marked it (scene, auto, fault, runner, "NAME via keyboard|web")
+        scene_outcome, scene_notes: the scene judge's verdict where it ran beside an operator (from
+        the scene, or by the joint-goal rule for a subtask the plan judges by its joints)
     events(id, trial_id, t, kind, message)   faults, acknowledgements, interruptions
 
 A file SQLite cannot use (not a database, damaged, locked by another writer, a directory) is a
@@ -51,6 +56,7 @@ CREATE TABLE IF NOT EXISTS trials (
         CHECK (status IN ('pending', 'running', 'completed', 'failed', 'interrupted')),
     attempt INTEGER NOT NULL DEFAULT 0,
     fault TEXT, notes TEXT, backend TEXT, started_at REAL, finished_at REAL,
+    reset_at REAL, reset_by TEXT,
     UNIQUE (plan, policy, task, repetition)
 );
 CREATE TABLE IF NOT EXISTS subtasks (
@@ -58,12 +64,19 @@ CREATE TABLE IF NOT EXISTS subtasks (
     attempt INTEGER NOT NULL, idx INTEGER NOT NULL, name TEXT NOT NULL,
     outcome TEXT NOT NULL CHECK (outcome IN ('success', 'failure', 'not_attempted')),
     notes TEXT, steps INTEGER, duration_s REAL, judged_by TEXT, recorded_at REAL,
+    marked_at REAL, scene_outcome TEXT, scene_notes TEXT,
     PRIMARY KEY (trial_id, attempt, idx)
 );
 CREATE TABLE IF NOT EXISTS events (
     id INTEGER PRIMARY KEY, trial_id INTEGER, t REAL NOT NULL, kind TEXT NOT NULL, message TEXT
 );
 """
+ADDED_COLUMNS = {
+    "trials": (("reset_at", "REAL"), ("reset_by", "TEXT")),
+    "subtasks": (("marked_at", "REAL"), ("scene_outcome", "TEXT"), ("scene_notes", "TEXT")),
+}
+"""columns newer than the first stores: added in place when an older store is opened, so a batch
+started before them resumes in the same file"""
 
 
 class TrialStoreError(UserError):
@@ -103,6 +116,11 @@ class TrialStore:
         self.db.execute("PRAGMA synchronous=FULL")
         self.db.execute("PRAGMA foreign_keys=ON")
         self.db.executescript(SCHEMA)
+        for table, columns in ADDED_COLUMNS.items():
+            have = {row["name"] for row in self.db.execute(f"PRAGMA table_info({table})")}
+            for name, kind in columns:
+                if name not in have:
+                    self.db.execute(f"ALTER TABLE {table} ADD COLUMN {name} {kind}")
 
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
@@ -188,11 +206,26 @@ class TrialStore:
         steps: int = 0,
         duration_s: float = 0.0,
         judged_by: str = "",
+        marked_at: float | None = None,
+        scene_outcome: str | None = None,
+        scene_notes: str = "",
     ) -> None:
+        """One subtask's result; ``scene_outcome`` only where the scene judge ran beside an operator."""
         with self.transaction() as db:
             db.execute(
-                "INSERT OR REPLACE INTO subtasks VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (trial_id, attempt, idx, name, outcome, notes, steps, duration_s, judged_by, time.time()),
+                "INSERT OR REPLACE INTO subtasks (trial_id, attempt, idx, name, outcome, notes, steps, "
+                "duration_s, judged_by, recorded_at, marked_at, scene_outcome, scene_notes) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (trial_id, attempt, idx, name, outcome, notes, steps, duration_s, judged_by, time.time(),
+                 marked_at, scene_outcome, scene_notes),
+            )  # fmt: skip
+
+    @_db
+    def record_reset(self, trial_id: int, reset_at: float, reset_by: str) -> None:
+        """When and by whom the scene was reset before the trial's current attempt."""
+        with self.transaction() as db:
+            db.execute(
+                "UPDATE trials SET reset_at = ?, reset_by = ? WHERE id = ?", (reset_at, reset_by, trial_id)
             )
 
     @_db
@@ -235,8 +268,8 @@ class TrialStore:
     def subtask_results(self, plan: str | None = None) -> list[dict[str, Any]]:
         """Subtasks of the final attempt of every finished trial (the rows Table V counts)."""
         sql = (
-            "SELECT t.plan, t.policy, t.task, t.repetition, t.status, t.fault, "
-            "s.idx, s.name, s.outcome, s.notes "
+            "SELECT t.plan, t.policy, t.task, t.repetition, t.status, t.fault, t.reset_at, t.reset_by, "
+            "s.idx, s.name, s.outcome, s.notes, s.judged_by, s.marked_at, s.scene_outcome, s.scene_notes "
             "FROM trials t JOIN subtasks s ON s.trial_id = t.id AND s.attempt = t.attempt "
             "WHERE t.status IN ('completed', 'failed')"
         )

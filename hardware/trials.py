@@ -22,7 +22,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from roboact.hardware.judge import Judge, OperatorJudge, SceneJudge
+from roboact.hardware.judge import Judge, make_judge
 from roboact.hardware.robot import (
     CONNECTION_FAULTS,
     CONNECTION_LOST,
@@ -72,8 +72,8 @@ def run_trials(
         address: Ray cluster address (None: local Ray, or ``RAY_ADDRESS``).
         use_ray: run the arm in a Ray actor (False: in this process, e.g. for tests).
         resource: custom resource the actor needs; "auto" = ``jaka_arm`` for backend jaka, none otherwise.
-        judge: who judges subtasks and acknowledges stops (default: operator prompts on jaka,
-            ``AutoJudge`` otherwise).
+        judge: who resets the scene, marks subtasks and acknowledges stops (default: the
+            operator at the keyboard on jaka, ``SceneJudge`` otherwise; ``judge.make_judge``).
         faults: fake backend: fault SPEC (see ``fake_controller``).
         gripper_port: jaka backend: gripper serial device or ``tcp://host:port`` ("" = no gripper).
         camera: ``orbbec``, ``opencv`` or ``fake``; the jaka backend refuses to guess (None: fake on
@@ -93,7 +93,7 @@ def run_trials(
     plan = plan if isinstance(plan, TrialPlan) else load_plan(plan)
     validate(plan.schedule)
     check_plan_heads(plan, plan_safety(plan, backend))  # both refuse before anything connects
-    judge = judge or (OperatorJudge() if backend == "jaka" else SceneJudge())
+    judge = judge or make_judge(backend)
     store = TrialStore(store_path)
     store.register_plan(plan.name, trial_order(plan))
     store.recover_interrupted(plan.name)
@@ -131,10 +131,13 @@ def run_trials(
                     stopped = "outside the schedule window"
                     break
                 label = f"trial {row['seq'] + 1} ({row['policy']} / {row['task']} / rep {row['repetition']})"
-                if not judge.prepare_trial(label):
+                if not judge.prepare_trial(label, [s.name for s in plan.task(row["task"]).subtasks]):
                     stopped = "operator ended the batch at the scene reset"
                     break
-                last_fault = _run_one(store, plan, row, call, judge, backend, jitter_p99, config_to_dict)
+                reset_at = time.time()  # the scene is reset: the operator said so, or the simulator did
+                last_fault = _run_one(
+                    store, plan, row, call, judge, backend, jitter_p99, config_to_dict, reset_at
+                )
                 summary["ran"] += 1
                 if last_fault is not None:
                     fault_kinds.append(last_fault[1])
@@ -168,11 +171,13 @@ def _run_one(
     backend: str,
     jitter_p99: list[float],
     config_to_dict: Callable[[Any], dict[str, Any]],
+    reset_at: float,
 ) -> tuple[int, str, str] | None:
     """One trial; returns ``(trial_id, fault kind, message)`` when a fault ended it, else None."""
     trial_id, policy = row["id"], row["policy"]
     task = plan.task(row["task"])
     attempt = store.start_trial(trial_id, backend)
+    store.record_reset(trial_id, reset_at, judge.name)
     seed = plan.seed * 100_003 + int(row["seq"])
     fault: dict[str, Any] | None = None
     res = call("start_trial", policy, seed)
@@ -184,10 +189,13 @@ def _run_one(
         out = call("run_subtask", policy, config_to_dict(sub))
         if out.get("jitter"):
             jitter_p99.append(out["jitter"]["p99_ms"])
-        ok, notes = judge.judge(sub, out)
+        verdict = judge.judge(sub, out)
+        ok = verdict.success
+        scene = None if verdict.scene_success is None else (SUCCESS if verdict.scene_success else FAILURE)
         store.record_subtask(
-            trial_id, attempt, idx, sub.name, SUCCESS if ok else FAILURE, notes,
-            int(out.get("steps", 0)), float(out.get("duration_s", 0.0)), judge.name,
+            trial_id, attempt, idx, sub.name, SUCCESS if ok else FAILURE, verdict.notes,
+            int(out.get("steps", 0)), float(out.get("duration_s", 0.0)), verdict.by,
+            marked_at=verdict.at, scene_outcome=scene, scene_notes=verdict.scene_notes,
         )  # fmt: skip
         if out["status"] != "ok":
             fault = out

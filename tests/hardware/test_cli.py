@@ -60,13 +60,19 @@ def test_operator_judge_reads_the_operators_answers(monkeypatch):
 
     answers = iter(["y", "y", "tape slipped once", "nope"])
     monkeypatch.setattr("builtins.input", lambda *a, **k: next(answers))
-    judge = OperatorJudge(Console(file=open("/dev/null", "w")))  # noqa: SIM115
-    assert judge.prepare_trial("trial 1")
-    assert judge.judge(SubtaskSpec(name="pick_tape"), {"status": "ok"}) == (True, "tape slipped once")
-    assert judge.judge(SubtaskSpec(), {"status": "watchdog", "message": "stalled"}) == (
-        False,
-        "fault: stalled",
+    from roboact.hardware.operator_ui import KeyboardMarks
+
+    judge = OperatorJudge(KeyboardMarks(Console(file=open("/dev/null", "w"))), operator="ana")  # noqa: SIM115
+    assert judge.prepare_trial("trial 1", ["pick_tape"])
+    mark = judge.judge(SubtaskSpec(name="pick_tape"), {"status": "ok"})
+    assert (mark.success, mark.notes, mark.by, mark.scene_success) == (
+        True,
+        "tape slipped once",
+        "ana via keyboard",
+        None,
     )
+    faulted = judge.judge(SubtaskSpec(), {"status": "watchdog", "message": "stalled"})  # nobody is asked
+    assert (faulted.success, faulted.notes, faulted.by) == (False, "fault: stalled", "fault")
     assert judge.acknowledge("protective stop") is False  # anything but 'ack' ends the batch
 
 

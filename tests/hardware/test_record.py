@@ -75,7 +75,7 @@ class _DropOnSecondEpisode(AutoJudge):
         super().__init__()
         self.executor, self.episodes = executor, 0
 
-    def prepare_trial(self, label: str) -> bool:
+    def prepare_trial(self, label: str, subtasks=()) -> bool:
         self.episodes += 1
         if self.episodes == 2:
             self.executor.inject(f"drop_after={self.executor.fake.commands + 30}")

@@ -136,23 +136,23 @@ def test_scene_judge_fails_a_joint_perfect_motion_that_left_the_scene_untouched(
         }
     finally:
         robot.disconnect()
-    assert AutoJudge().judge(sub, result)[0]  # joints within tolerance of the goal
-    ok, notes = SceneJudge().judge(sub, result)
-    assert not ok and "drawer open 0." in notes
+    assert AutoJudge().judge(sub, result).success  # joints within tolerance of the goal
+    verdict = SceneJudge().judge(sub, result)
+    assert not verdict.success and "drawer open 0." in verdict.notes and verdict.by == "scene"
 
 
 def test_scene_judge_uses_joint_goals_only_for_subtasks_it_has_no_criterion_for():
     sub = SubtaskSpec(name="reach", goal=[0.0] * 7, tolerance=0.05)
     result = {"status": "ok", "joints": [0.01] * 7, "gripper": 0.0, "scene": {"drawer_opening": 0.0}}
-    assert SceneJudge().judge(sub, result)[0]
+    assert SceneJudge().judge(sub, result).success
     held = {"tape_held": True, "tape_bottom": 0.2}
-    assert SceneJudge().judge(SubtaskSpec(name="pick_tape"), {"status": "ok", "scene": held})[0]
+    assert SceneJudge().judge(SubtaskSpec(name="pick_tape"), {"status": "ok", "scene": held}).success
     dropped = {"tape_held": False, "tape_bottom": 0.2}  # in the air but not between the fingers
-    assert not SceneJudge().judge(SubtaskSpec(name="pick_tape"), {"status": "ok", "scene": dropped})[0]
-    assert not SceneJudge().judge(SubtaskSpec(name="pick_tape"), {"status": "protective_stop"})[0]
+    assert not SceneJudge().judge(SubtaskSpec(name="pick_tape"), {"status": "ok", "scene": dropped}).success
+    assert not SceneJudge().judge(SubtaskSpec(name="pick_tape"), {"status": "protective_stop"}).success
     by_joints = SubtaskSpec(name="open_drawer", goal=[0.0] * 7, judged_by="joints")  # the plan asks for it
-    assert SceneJudge().judge(by_joints, result)[0]
-    assert not SceneJudge().judge(SubtaskSpec(name="open_drawer", goal=[0.0] * 7), result)[0]
+    assert SceneJudge().judge(by_joints, result).success
+    assert not SceneJudge().judge(SubtaskSpec(name="open_drawer", goal=[0.0] * 7), result).success
 
 
 @pytest.mark.timeout(120)
