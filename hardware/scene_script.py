@@ -36,6 +36,9 @@ SCENE_SUBTASKS = ("open_drawer", "pick_tape", "place_tape", "close_drawer")
 ACCEL = 6.0
 """rad/s^2: the scripted operator's joint acceleration (the safety filter allows 8)"""
 GRIP_S = 0.45
+SETTLE_S = 0.3
+"""s the arm holds over the roll before the pick's grip: the filtered arm trails a trapezoidal
+target by about 3 cm when it arrives, and fingers closed then push the roll (11/20 picks without)"""
 """s: the arm holds while the fingers close or open"""
 TOOL_DOWN = np.array(((-1.0, 0.0, 0.0), (0.0, 1.0, 0.0), (0.0, 0.0, -1.0)))
 """tool z down, fingers closing along world y"""
@@ -169,6 +172,7 @@ class SceneScriptedPolicy:
             moves = [
                 (at_tape + up * 0.15, 0.0),  # the fingers' tips 6 cm above the drawer's front plate
                 (at_tape, 0.0),
+                ("settle", 0.0),
                 ("grip", closed),
                 (at_tape + up * 0.05, closed),
                 (at_tape + up * 0.12, closed),
@@ -199,8 +203,8 @@ class SceneScriptedPolicy:
         segments = []
         q = joints.copy()
         for target, g in moves:
-            if isinstance(target, str):  # the gripper acts while the arm holds
-                segments.append((q, q, g, GRIP_S))
+            if isinstance(target, str):  # the arm holds: to settle, or while the gripper acts
+                segments.append((q, q, g, SETTLE_S if target == "settle" else GRIP_S))
                 continue
             try:
                 goal = top_down_joints(np.asarray(target, dtype=float), self.safety)
