@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import os
+import subprocess
+import sys
+import textwrap
 import time
 import uuid
 from collections import Counter
@@ -267,3 +271,55 @@ def test_a_constructor_that_raises_stops_the_pool_with_its_reason(ray_session, t
     with pytest.raises(ActorStartError, match="BrokenToy.*no encoder here"):
         pool.run(_jobs(2), lambda job, result: None)
     assert pool.actors == []
+
+
+TWO_NODES = textwrap.dedent(
+    """
+    import json, os, time
+    os.environ["RAY_USAGE_STATS_ENABLED"] = "0"
+    import ray
+    from ray.cluster_utils import Cluster
+    from roboact.actor_pool import ActorPool, ActorPoolConfig, Job
+
+    class Where:
+        def run(self, payload):
+            return ray.get_runtime_context().get_node_id()
+
+    node = {"num_cpus": 2, "object_store_memory": 80 * 1024 * 1024}
+    cluster = Cluster(initialize_head=True, head_node_args={**node, "include_dashboard": False})
+    cluster.add_node(**node)
+    cluster.wait_for_nodes()
+    ray.init(address=cluster.address)
+    try:
+        nodes = {}
+        for placement in ("spread", "group"):
+            while ray.available_resources().get("CPU", 0) < 4:  # the last pool's actors are gone
+                time.sleep(0.1)
+            pool = ActorPool(ActorPoolConfig(actors=2, num_cpus=1, placement=placement), Where)
+            seen = []
+            try:
+                pool.run([Job(i, i) for i in range(6)], lambda job, node_id: seen.append(node_id))
+            finally:
+                pool.shutdown()
+            nodes[placement] = len(set(seen))
+        print("RESULT " + json.dumps(nodes))
+    finally:
+        ray.shutdown()
+        cluster.shutdown()
+    """
+)
+
+
+@pytest.mark.timeout(240)
+def test_group_and_spread_placements_put_the_actors_on_both_nodes(tmp_path):
+    """Two 2-CPU nodes, two 1-CPU actors: either would fit on one node (a PACK group does that;
+    Ray's default placement does it some of the time), SPREAD uses both."""
+    script = tmp_path / "two_nodes.py"
+    script.write_text(TWO_NODES)
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "RAY_raylet_start_wait_time_s": "240"}
+    proc = subprocess.run(
+        [sys.executable, str(script)], capture_output=True, text=True, timeout=220, env=env, cwd=tmp_path
+    )
+    lines = [x for x in proc.stdout.splitlines() if x.startswith("RESULT ")]
+    assert proc.returncode == 0 and lines, proc.stderr[-3000:]
+    assert json.loads(lines[-1][len("RESULT ") :]) == {"spread": 2, "group": 2}
