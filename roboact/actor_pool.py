@@ -56,7 +56,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections import OrderedDict, deque
+from collections import Counter, OrderedDict, deque
 from collections.abc import Callable, Hashable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -231,9 +231,8 @@ class ActorPool:
         self._args, self._kwargs = tuple(args), dict(kwargs or {})
         self._remote_cls = remote_class(actor_cls, cfg)
         self._name = actor_cls.__name__
-        self._adopted = list(actors or [])
+        self._adopted = list(actors or [])  # the caller's: never killed here
         self.actors: list[Any] = list(self._adopted)
-        self._owned: set[int] = set()  # ids of actor handles this pool created
         self._pg: Any = None
         self.replaced = 0
         """actors replaced over the pool's life"""
@@ -251,9 +250,7 @@ class ActorPool:
                 self._pg, placement_group_bundle_index=slot
             )
         cls = self._remote_cls.options(**opts) if opts else self._remote_cls
-        actor = cls.remote(*self._args, **self._kwargs)
-        self._owned.add(id(actor))
-        return actor
+        return cls.remote(*self._args, **self._kwargs)
 
     def start(self) -> list[Any]:
         """Reserve the placement group (``group``), create the actors and wait until each is up.
@@ -321,12 +318,12 @@ class ActorPool:
             except Exception as err:  # noqa: BLE001 - a dead or hung actor is killed below anyway
                 logger.debug("%s: %s", close, err)
         for a in self.actors:
-            if id(a) in self._owned:
+            if not any(a is b for b in self._adopted):
                 try:
                     self.ray.kill(a)
                 except Exception as err:  # noqa: BLE001 - already dead is fine
                     logger.debug("kill: %s", err)
-        self.actors, self._owned = [], set()
+        self.actors, self._adopted = [], []
         self._remove_group()
 
     def __enter__(self) -> ActorPool:
@@ -358,10 +355,9 @@ class ActorPool:
         from tqdm.auto import tqdm
 
         jobs = list(jobs)
-        ids = [j.id for j in jobs]
-        if len(set(ids)) != len(ids):
-            dupes = sorted({str(i) for i in ids if ids.count(i) > 1})[:5]
-            raise ValueError(f"job ids must be unique; repeated: {', '.join(dupes)}")
+        dupes = sorted(str(i) for i, n in Counter(j.id for j in jobs).items() if n > 1)
+        if dupes:
+            raise ValueError(f"job ids must be unique; repeated: {', '.join(dupes[:5])}")
         if len(self.actors) < self.cfg.actors:
             self.start()
         bar, own_bar = progress, False
