@@ -172,9 +172,9 @@ def train_policy(
     Args:
         demos: one or more demo HDF5 files (layout in ``policy_data.py``).
         features: feature spec (see ``roboact/policies/features.py``); overrides ``config.features``.
-        out: checkpoint directory (created; an existing checkpoint there is replaced, features cached
-            there are reused).
-        iterations, batch_size: override the config's values (None: keep them; default 500 and 256).
+        out: checkpoint directory (created; features cached there are reused, and heads an earlier
+            run into ``out`` finished with the same settings are kept, the rest replaced).
+        iterations, batch_size: override the config's values (None: keep them; default 8000 and 256).
         address: Ray cluster address (None: the running/local instance, or ``RAY_ADDRESS``).
         tasks: train only on demos of these tasks (default: every task in the files).
         config: the remaining settings (defaults: ``PolicyTrainConfig()``).
@@ -184,7 +184,6 @@ def train_policy(
         ``steps`` (demo steps), ``episodes``, ``seconds`` and per-phase timings.
     """
     import dataclasses
-    import shutil
 
     from roboact.policies.features import FeatureExtractor, FeatureSpec
 
@@ -211,14 +210,18 @@ def train_policy(
     act_dim = int(demo_set.demos[0].actions.shape[1])
     state_dim = int(demo_set.demos[0].states.shape[1])
     groups = _head_groups(demo_set, cfg.heads)
-    for stale in (out / MODULE_DIR, out / "offline_data"):  # a rerun replaces the heads, keeps features
-        if stale.exists():
-            shutil.rmtree(stale)
+    finished = _finished_heads(out, groups, _head_settings(cfg, paths, tasks))
     heads: dict[str, Any] = {}
     losses: list[float] = []
     rows = 0
     for name, subset in groups.items():
         sub = "" if name == SHARED else name
+        if name in finished:  # trained by an earlier run with these settings: nothing to redo
+            heads[name], head_losses = finished[name]["entry"], finished[name]["losses"]
+            logger.info("head %s: already trained (%s); skipping", name, _done_path(out, name))
+            losses = head_losses if not losses else [a + b for a, b in zip(losses, head_losses, strict=True)]
+            rows += int(heads[name]["steps"])
+            continue
         norm = fit_normaliser(subset, feats, std_floor=cfg.std_floor, obs_clip=cfg.obs_clip)
         n_rows = write_offline_data(subset, feats, norm, out / "offline_data" / sub, chunk=cfg.chunk)
         obs_dim = feature_dim + state_dim + (len(norm.tasks) if len(norm.tasks) > 1 else 0)
@@ -237,6 +240,7 @@ def train_policy(
             "first_loss": head_losses[0],
             "final_loss": head_losses[-1],
         }
+        _save_done(out, name, heads[name], head_losses, _head_settings(cfg, paths, tasks))
         losses = head_losses if not losses else [a + b for a, b in zip(losses, head_losses, strict=True)]
         rows += n_rows
     losses = [v / len(groups) for v in losses]  # the mean over heads
@@ -287,6 +291,84 @@ def train_policy(
         summary["seconds"],
     )
     return summary
+
+
+DONE_DIR = "heads_done"
+
+
+def _done_path(out: Path, name: str) -> Path:
+    return out / DONE_DIR / f"{'shared' if name == SHARED else name}.json"
+
+
+def _head_settings(cfg: PolicyTrainConfig, paths: list[Path], tasks: list[str] | None) -> dict[str, Any]:
+    """What decides a head's weights: the config (less logging and learner placement) and the demo
+    files as they are now (path, size, modification time), so an edited demo file retrains."""
+    import dataclasses
+
+    train = {k: v for k, v in dataclasses.asdict(cfg).items() if k not in ("log_every", "num_learners")}
+    files = []
+    for p in paths:
+        st = p.resolve().stat()
+        files.append({"file": str(p.resolve()), "bytes": st.st_size, "mtime_ns": st.st_mtime_ns})
+    return {"train": train, "demos": files, "tasks": sorted(tasks) if tasks else None}
+
+
+def _finished_heads(out: Path, groups: dict[str, Any], settings: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Heads an interrupted earlier run finished with the same settings; everything else is removed.
+
+    Why per head: a Kitchen checkpoint is five 8000-iteration heads (minutes each idle, an hour on a
+    loaded machine); a run stopped in the fifth keeps the first four. A head counts as finished
+    only when its record (written after its module was saved) matches ``settings`` and its module
+    directory is there. The old ``policy.json`` goes too: until the run ends, the directory is not a
+    checkpoint.
+    """
+    import shutil
+
+    from roboact.runs import settings_diff
+
+    finished: dict[str, dict[str, Any]] = {}
+    for name in groups:
+        path = _done_path(out, name)
+        sub = "" if name == SHARED else name
+        try:
+            record = json.loads(path.read_text())
+        except (OSError, ValueError):
+            continue
+        saved = record.get("settings", {})
+        same = saved.keys() == settings.keys() and not settings_diff(saved, settings)
+        module = out / MODULE_DIR / sub
+        if same and module.is_dir() and any(module.iterdir()):
+            finished[name] = record
+    (out / META_NAME).unlink(missing_ok=True)
+    keep = {"" if n == SHARED else n for n in finished}
+    module_root, data_root = out / MODULE_DIR, out / "offline_data"
+    if "" in keep:  # one head: its module is the whole rl_module/ directory
+        return finished
+    for root in (module_root, data_root):
+        if root.is_dir() and not keep:
+            shutil.rmtree(root)
+        elif root.is_dir():
+            for child in root.iterdir():
+                if child.name not in keep:
+                    shutil.rmtree(child) if child.is_dir() else child.unlink()
+    done_dir = out / DONE_DIR
+    if done_dir.is_dir():
+        for record in done_dir.iterdir():
+            if record.stem not in {("shared" if n == SHARED else n) for n in finished}:
+                record.unlink()
+    return finished
+
+
+def _save_done(
+    out: Path, name: str, entry: dict[str, Any], losses: list[float], settings: dict[str, Any]
+) -> None:
+    """Mark a head finished (after its module is saved), for ``_finished_heads`` on a rerun."""
+    from roboact.runs import atomic_write_text
+
+    path = _done_path(out, name)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    record = {"settings": settings, "entry": entry, "losses": [float(v) for v in losses]}
+    atomic_write_text(path, json.dumps(record, default=str))
 
 
 def _head_groups(demo_set: Any, mode: str) -> dict[str, Any]:

@@ -189,3 +189,39 @@ def test_cli_info_and_bad_train_arguments(trained, tmp_path):
     assert res.exit_code == 2 and "missing.h5 does not exist" in res.output
     res = runner.invoke(app, [*args, "--features", "embedded", "--tasks", "open door"])
     assert res.exit_code == 2 and "no usable demos" in res.output and "'open door'" in res.output
+
+
+@pytest.mark.ray
+@pytest.mark.timeout(600)
+def test_a_rerun_keeps_the_heads_an_interrupted_run_finished(trained, tmp_path, monkeypatch):
+    """A multi-head run stopped after its first head resumes at the second; other settings retrain all."""
+    import roboact.distributed.policy as policy_mod
+    from roboact.distributed.policy import PolicyTrainConfig
+
+    cfg = PolicyTrainConfig(image_size=64, log_every=1000)
+    out = tmp_path / "ckpt"
+    train_policy(trained["demos"], "embedded", out, iterations=3, batch_size=32, config=cfg)
+    assert sorted(p.stem for p in (out / "heads_done").iterdir()) == sorted(TASKS)
+    kept = {p: p.stat().st_mtime_ns for p in (out / "rl_module" / "slide").rglob("*") if p.is_file()}
+    (out / "heads_done" / "micro.json").unlink()  # as if the run had been killed during micro's BC
+
+    trained_now: list[str] = []
+    real_bc = policy_mod._run_bc
+
+    def counting_bc(cfg, data_dir, module_dir, *args):
+        trained_now.append(module_dir.name)
+        return real_bc(cfg, data_dir, module_dir, *args)
+
+    monkeypatch.setattr(policy_mod, "_run_bc", counting_bc)
+    summary = train_policy(trained["demos"], "embedded", out, iterations=3, batch_size=32, config=cfg)
+    assert trained_now == ["micro"]
+    assert {p: p.stat().st_mtime_ns for p in kept} == kept  # slide's module files untouched
+    assert summary["heads"] == 2 and summary["iterations"] == 3
+    policy = load_policy(out)
+    image, state = np.zeros((64, 64, 3), np.uint8), np.zeros(STATE_DIM, np.float32)
+    for task in TASKS:
+        assert policy.act({"image": image, "state": state, "task": task}).shape == (ACTION_DIM,)
+
+    trained_now.clear()
+    train_policy(trained["demos"], "embedded", out, iterations=4, batch_size=32, config=cfg)
+    assert sorted(trained_now) == sorted(TASKS)  # another iteration count: nothing is reused
