@@ -184,6 +184,7 @@ def train_policy(
         ``steps`` (demo steps), ``episodes``, ``seconds`` and per-phase timings.
     """
     import dataclasses
+    import shutil
 
     from roboact.policies.features import FeatureExtractor, FeatureSpec
 
@@ -200,6 +201,7 @@ def train_policy(
     out = Path(out).resolve()  # RLlib saves modules by URI: a relative path has no scheme
     paths = [Path(p) for p in (demos if isinstance(demos, list | tuple) else [demos])]
     spec = FeatureSpec.parse(cfg.features)
+    settings = _head_settings(cfg, paths, tasks)  # before reading: a file appended to later retrains
     demo_set = read_demos(paths, tasks=tasks, only_success=cfg.only_success)
     out.mkdir(parents=True, exist_ok=True)
 
@@ -210,10 +212,11 @@ def train_policy(
     act_dim = int(demo_set.demos[0].actions.shape[1])
     state_dim = int(demo_set.demos[0].states.shape[1])
     groups = _head_groups(demo_set, cfg.heads)
-    finished = _finished_heads(out, groups, _head_settings(cfg, paths, tasks))
+    finished = _finished_heads(out, groups, settings)
     heads: dict[str, Any] = {}
     losses: list[float] = []
     rows = 0
+    resumed_bc_s = 0.0  # BC time the interrupted run spent on the heads kept
     for name, subset in groups.items():
         sub = "" if name == SHARED else name
         if name in finished:  # trained by an earlier run with these settings: nothing to redo
@@ -221,12 +224,14 @@ def train_policy(
             logger.info("head %s: already trained (%s); skipping", name, _done_path(out, name))
             losses = head_losses if not losses else [a + b for a, b in zip(losses, head_losses, strict=True)]
             rows += int(heads[name]["steps"])
+            resumed_bc_s += float(finished[name].get("bc_seconds", 0.0))
             continue
         norm = fit_normaliser(subset, feats, std_floor=cfg.std_floor, obs_clip=cfg.obs_clip)
         n_rows = write_offline_data(subset, feats, norm, out / "offline_data" / sub, chunk=cfg.chunk)
         obs_dim = feature_dim + state_dim + (len(norm.tasks) if len(norm.tasks) > 1 else 0)
         if len(groups) > 1:
             logger.info("head %s: %d demos, %d steps", name, len(subset.demos), n_rows)
+        t_head = time.perf_counter()
         head_losses = _run_bc(
             cfg, out / "offline_data" / sub, out / MODULE_DIR / sub, out / "tb" / sub,
             obs_dim, act_dim * cfg.chunk, address,
@@ -240,7 +245,7 @@ def train_policy(
             "first_loss": head_losses[0],
             "final_loss": head_losses[-1],
         }
-        _save_done(out, name, heads[name], head_losses, _head_settings(cfg, paths, tasks))
+        _save_done(out, name, heads[name], head_losses, settings, time.perf_counter() - t_head)
         losses = head_losses if not losses else [a + b for a, b in zip(losses, head_losses, strict=True)]
         rows += n_rows
     losses = [v / len(groups) for v in losses]  # the mean over heads
@@ -257,6 +262,8 @@ def train_policy(
         "seconds": round(t_end - t_start, 2),
         "feature_seconds": round(t_feats - t_start, 2),
         "bc_seconds": round(t_end - t_feats, 2),
+        "resumed_heads": sorted(finished),
+        "resumed_bc_seconds": round(resumed_bc_s, 2),
         "loss_curve": losses[:: max(1, len(losses) // 100)],
     }
     from roboact.runs import package_versions
@@ -281,6 +288,7 @@ def train_policy(
         "versions": package_versions(),
     }
     (out / META_NAME).write_text(json.dumps(meta, indent=1))
+    shutil.rmtree(out / DONE_DIR, ignore_errors=True)  # finished: a rerun trains afresh, as before
     logger.info(
         "policy (%d head%s) written to %s: BC loss %.4f -> %.4f in %.1f s",
         len(groups),
@@ -301,11 +309,12 @@ def _done_path(out: Path, name: str) -> Path:
 
 
 def _head_settings(cfg: PolicyTrainConfig, paths: list[Path], tasks: list[str] | None) -> dict[str, Any]:
-    """What decides a head's weights: the config (less logging and learner placement) and the demo
-    files as they are now (path, size, modification time), so an edited demo file retrains."""
+    """What decides a head's weights: the config (less its logging interval; ``num_learners`` stays,
+    it sets the global batch) and the demo files as read (path, size, modification time), so an
+    edited demo file retrains."""
     import dataclasses
 
-    train = {k: v for k, v in dataclasses.asdict(cfg).items() if k not in ("log_every", "num_learners")}
+    train = {k: v for k, v in dataclasses.asdict(cfg).items() if k != "log_every"}
     files = []
     for p in paths:
         st = p.resolve().stat()
@@ -360,14 +369,15 @@ def _finished_heads(out: Path, groups: dict[str, Any], settings: dict[str, Any])
 
 
 def _save_done(
-    out: Path, name: str, entry: dict[str, Any], losses: list[float], settings: dict[str, Any]
+    out: Path, name: str, entry: dict[str, Any], losses: list[float], settings: dict[str, Any], bc_s: float
 ) -> None:
-    """Mark a head finished (after its module is saved), for ``_finished_heads`` on a rerun."""
+    """Mark a head finished (after its module is saved), for ``_finished_heads`` on a rerun of an
+    interrupted run (the records go once ``policy.json`` is written)."""
     from roboact.runs import atomic_write_text
 
     path = _done_path(out, name)
     path.parent.mkdir(parents=True, exist_ok=True)
-    record = {"settings": settings, "entry": entry, "losses": [float(v) for v in losses]}
+    record = {"settings": settings, "entry": entry, "losses": [float(v) for v in losses], "bc_seconds": bc_s}
     atomic_write_text(path, json.dumps(record, default=str))
 
 

@@ -194,34 +194,59 @@ def test_cli_info_and_bad_train_arguments(trained, tmp_path):
 @pytest.mark.ray
 @pytest.mark.timeout(600)
 def test_a_rerun_keeps_the_heads_an_interrupted_run_finished(trained, tmp_path, monkeypatch):
-    """A multi-head run stopped after its first head resumes at the second; other settings retrain all."""
+    """A run stopped in its second head resumes there; a finished checkpoint retrains on a rerun."""
     import roboact.distributed.policy as policy_mod
     from roboact.distributed.policy import PolicyTrainConfig
 
     cfg = PolicyTrainConfig(image_size=64, log_every=1000)
     out = tmp_path / "ckpt"
-    train_policy(trained["demos"], "embedded", out, iterations=3, batch_size=32, config=cfg)
-    assert sorted(p.stem for p in (out / "heads_done").iterdir()) == sorted(TASKS)
-    kept = {p: p.stat().st_mtime_ns for p in (out / "rl_module" / "slide").rglob("*") if p.is_file()}
-    (out / "heads_done" / "micro.json").unlink()  # as if the run had been killed during micro's BC
+    real_bc, calls, stop_at = policy_mod._run_bc, [], [2]
 
-    trained_now: list[str] = []
-    real_bc = policy_mod._run_bc
-
-    def counting_bc(cfg, data_dir, module_dir, *args):
-        trained_now.append(module_dir.name)
+    def bc(cfg, data_dir, module_dir, *args):
+        calls.append(module_dir.name)
+        if len(calls) == stop_at[0]:
+            raise KeyboardInterrupt  # as if the user stopped the run during this head's BC
         return real_bc(cfg, data_dir, module_dir, *args)
 
-    monkeypatch.setattr(policy_mod, "_run_bc", counting_bc)
+    monkeypatch.setattr(policy_mod, "_run_bc", bc)
+    with pytest.raises(KeyboardInterrupt):
+        train_policy(trained["demos"], "embedded", out, iterations=3, batch_size=32, config=cfg)
+    first, second = calls
+    assert not (out / "policy.json").exists()
+    kept = {p: p.stat().st_mtime_ns for p in (out / "rl_module" / first).rglob("*") if p.is_file()}
+
+    calls.clear()
+    stop_at[0] = 0
     summary = train_policy(trained["demos"], "embedded", out, iterations=3, batch_size=32, config=cfg)
-    assert trained_now == ["micro"]
-    assert {p: p.stat().st_mtime_ns for p in kept} == kept  # slide's module files untouched
-    assert summary["heads"] == 2 and summary["iterations"] == 3
+    assert calls == [second]
+    assert {p: p.stat().st_mtime_ns for p in kept} == kept  # the first head's module files untouched
+    assert summary["resumed_heads"] == [first] and summary["heads"] == 2 and summary["iterations"] == 3
+    assert not (out / "heads_done").exists()
     policy = load_policy(out)
     image, state = np.zeros((64, 64, 3), np.uint8), np.zeros(STATE_DIM, np.float32)
     for task in TASKS:
         assert policy.act({"image": image, "state": state, "task": task}).shape == (ACTION_DIM,)
 
-    trained_now.clear()
-    train_policy(trained["demos"], "embedded", out, iterations=4, batch_size=32, config=cfg)
-    assert sorted(trained_now) == sorted(TASKS)  # another iteration count: nothing is reused
+    calls.clear()
+    train_policy(trained["demos"], "embedded", out, iterations=3, batch_size=32, config=cfg)
+    assert sorted(calls) == sorted(TASKS)  # a finished checkpoint is trained afresh
+
+
+def test_heads_finished_with_other_settings_are_removed_not_kept(tmp_path):
+    from roboact.distributed.policy import _finished_heads
+
+    for task in TASKS:
+        (tmp_path / "rl_module" / task).mkdir(parents=True)
+        (tmp_path / "rl_module" / task / "module.pt").write_bytes(b"x")
+        (tmp_path / "offline_data" / task).mkdir(parents=True)
+        (tmp_path / "heads_done").mkdir(exist_ok=True)
+        settings = {"train": {"iterations": 3}, "demos": [], "tasks": None}
+        (tmp_path / "heads_done" / f"{task}.json").write_text(json.dumps({"settings": settings, "entry": {}}))
+    (tmp_path / "rl_module" / "old_task").mkdir()
+    groups = dict.fromkeys(TASKS)
+    same = _finished_heads(tmp_path, groups, {"train": {"iterations": 3}, "demos": [], "tasks": None})
+    assert sorted(same) == sorted(TASKS)
+    assert not (tmp_path / "rl_module" / "old_task").exists()  # a head no longer trained goes
+    other = _finished_heads(tmp_path, groups, {"train": {"iterations": 4}, "demos": [], "tasks": None})
+    assert other == {}
+    assert not (tmp_path / "rl_module").exists() and not list((tmp_path / "heads_done").iterdir())
