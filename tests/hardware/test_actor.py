@@ -30,7 +30,7 @@ def test_trials_run_inside_the_ray_actor(ray_session, tmp_path):
 @pytest.mark.timeout(60)
 def test_jaka_backend_refuses_a_cluster_without_the_arm_resource(ray_session, tmp_path):
     with pytest.raises(RuntimeError, match="jaka_arm"):
-        run_trials(small_plan(), "jaka", tmp_path / "s.sqlite", use_ray=True, progress=False)
+        run_trials(small_plan(slack_s=0), "jaka", tmp_path / "s.sqlite", use_ray=True, progress=False)
 
 
 TWO_NODES = textwrap.dedent(
