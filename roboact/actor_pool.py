@@ -231,7 +231,8 @@ class ActorPool:
         self._args, self._kwargs = tuple(args), dict(kwargs or {})
         self._remote_cls = remote_class(actor_cls, cfg)
         self._name = actor_cls.__name__
-        self._adopted = list(actors or [])  # the caller's: never killed here
+        # the caller's actors: shutdown() leaves them running; one that fails a job is replaced (killed)
+        self._adopted = list(actors or [])
         self.actors: list[Any] = list(self._adopted)
         self._pg: Any = None
         self.replaced = 0
