@@ -77,9 +77,10 @@ def table_v(store_path: str | Path, plan: str | None = None) -> str:
     backends = sorted({b for row in data["policies"].values() for b in row["backends"]})
     where = ", ".join(ARMS.get(b, b) for b in backends) or "no arm yet"
     # only trials on the real arm make the paper's "real-world" table; say which arm ran
-    title = "real-world manipulation" if backends == ["jaka"] else "Table V protocol, not the real arm:"
+    real = backends == ["jaka"]
+    title = "Table V: real-world manipulation" if real else "Table V protocol, not the real arm:"
     lines = [
-        f"### Table V: {title} success rates (%), measured on {where}",
+        f"### {title} success rates (%), measured on {where}",
         "",
         f"Store: {escape_markdown(store_path)}"
         + (f", plan {escape_markdown(plan)}" if plan else "")

@@ -668,7 +668,7 @@ class Demo:
             "every command through the safety filter; trials written to SQLite as they finish",
             "tables": [
                 {
-                    "title": "Table V protocol on the simulated arm: subtask success rates (%)",
+                    "title": "Results by policy and subtask",
                     "markdown": table_v(store),
                 }
             ],

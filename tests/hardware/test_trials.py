@@ -150,6 +150,7 @@ def test_sim_backend_runs_and_report_matches_the_store(tmp_path):
     # trials on the simulated arm never carry the paper's "real-world" title
     assert data["policies"]["p0"]["backends"] == ["sim"]
     assert "measured on the simulated arm (MuJoCo)" in text and "real-world" not in text.split("\n")[0]
+    assert text.startswith("### Table V protocol, not the real arm: success rates (%)")
 
 
 def test_plan_order_interleaves_policies():
