@@ -52,8 +52,8 @@ def _make_ckpt(
 ) -> tuple[Path, dict]:
     import gymnasium as gym
     from roboact.policies.checkpoint import POLICY_FORMAT
-    from roboact.policies.normaliser import Normaliser
     from roboact.policies.module import PolicyHeadModule
+    from roboact.policies.normaliser import Normaliser
 
     obs_dim = feature_dim + state_dim
     ckpt = root / spec.split(":")[0]
