@@ -362,8 +362,9 @@ def _finished_heads(out: Path, groups: dict[str, Any], settings: dict[str, Any])
                     shutil.rmtree(child) if child.is_dir() else child.unlink()
     done_dir = out / DONE_DIR
     if done_dir.is_dir():
+        kept_records = {_done_path(out, n) for n in finished}
         for record in done_dir.iterdir():
-            if record.stem not in {("shared" if n == SHARED else n) for n in finished}:
+            if record not in kept_records:
                 record.unlink()
     return finished
 
