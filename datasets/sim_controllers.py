@@ -11,7 +11,9 @@ the episode's start, so only the robot underneath changes: the heterogeneity the
 ``run_episode`` runs one episode *without rendering* and records the flattened sim state after
 every step, so the frames a clip keeps can be rendered afterwards from those states.
 
-Quaternion/axis-angle math uses scipy (robosuite 1.4's ``transform_utils`` break on NumPy 2).
+The OSC_POSE step and the rotation maths are ``roboact.control``'s (shared with the LIBERO
+experts and the arm's scripted operator); orientations are scipy ``Rotation``s (robosuite 1.4's
+``transform_utils`` break on NumPy 2).
 """
 
 from __future__ import annotations
@@ -22,13 +24,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+from roboact.control.cartesian import osc_pose_action
+from roboact.control.rotations import gripper_yaw, rotate_point_about
 from roboact.datasets.sim_scenes import SCENES, SceneSpec
 from scipy.spatial.transform import Rotation
 
 logger = logging.getLogger(__name__)
 
-POS_SCALE = 0.05  # OSC_POSE: an action of 1 moves the target 5 cm
-ROT_SCALE = 0.5  # OSC_POSE: an action of 1 rotates the target 0.5 rad
 OPEN, CLOSE = -1.0, 1.0
 
 Script = Generator[np.ndarray, None, None]
@@ -130,9 +132,7 @@ class Ctx:
     def yaw_to(self, closing: np.ndarray) -> None:
         """Hold, from now on, the start orientation turned about the vertical so the fingers close
         along the horizontal direction ``closing`` (sign-free: the smaller of the two turns)."""
-        a, b = self.finger_axis(), np.asarray(closing, dtype=np.float64)
-        angle = np.arctan2(a[0] * b[1] - a[1] * b[0], a @ b)
-        angle = (angle + np.pi / 2) % np.pi - np.pi / 2
+        angle = gripper_yaw(self.finger_axis(), closing)
         self.q0 = Rotation.from_rotvec([0.0, 0.0, angle]) * self.q0
 
     def table_z(self) -> float:
@@ -142,13 +142,11 @@ class Ctx:
     def action(
         self, target: np.ndarray, grip: float, gain: float = 1.0, rot: Rotation | None = None
     ) -> np.ndarray:
-        """OSC_POSE action that moves toward ``target`` and holds the start orientation (or ``rot``)."""
-        delta = (np.asarray(target) - self.eef()) / POS_SCALE * gain
-        norm = np.abs(delta).max()
-        if norm > 1.0:
-            delta = delta / norm  # keep the direction, saturate the speed
-        err = ((rot or self.q0) * self.eef_rot().inv()).as_rotvec() / ROT_SCALE
-        return np.concatenate([delta, np.clip(err, -1, 1), [grip]]).astype(np.float32)
+        """OSC_POSE action that moves toward ``target`` and holds the start orientation (or ``rot``);
+        the fastest axis saturates at 1, keeping the direction."""
+        return osc_pose_action(
+            target, self.eef(), rot or self.q0, self.eef_rot(), grip, gain=gain, norm=np.inf
+        )
 
     def move(
         self, target: np.ndarray, grip: float, tol: float = 0.01, max_steps: int = 80, gain: float = 2.0
@@ -331,7 +329,7 @@ def _door_normal(ctx: Ctx) -> np.ndarray:
 
 def _arc_target(ctx: Ctx, delta: float) -> np.ndarray:
     anchor, axis = _hinge(ctx)
-    return anchor + Rotation.from_rotvec(axis * delta).apply(ctx.eef() - anchor)
+    return rotate_point_about(ctx.eef(), anchor, axis, delta)
 
 
 def _hinge_qpos(ctx: Ctx) -> float:

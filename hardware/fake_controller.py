@@ -33,6 +33,7 @@ Example: ``drop_after=50,error_on=joint_move,protective_stop_after=2.0,slow_ms=3
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
 import socket
@@ -44,15 +45,11 @@ from dataclasses import dataclass, field, fields
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+from roboact.control.ik import solve_ik
+from roboact.control.paths import cosine, lerp
+from roboact.control.rotations import matrix_to_rpy, rpy_to_matrix
 from roboact.hardware.jaka.protocol import JsonStreamDecoder, encode
-from roboact.hardware.safety import (
-    SafetyConfig,
-    forward_kinematics,
-    inverse_kinematics,
-    load_safety_config,
-    rotation_to_rpy,
-    rpy_to_rotation,
-)
+from roboact.hardware.safety import SafetyConfig, forward_kinematics, load_safety_config
 
 from roboact.errors import UserError
 
@@ -322,8 +319,8 @@ class FakeController:
             if self._motion is not None:
                 start, goal, t0, duration = self._motion
                 s = 1.0 if duration <= 0 else min(1.0, (time.monotonic() - t0) / duration)
-                s = 0.5 - 0.5 * math.cos(math.pi * s)  # smooth profile
-                self.q = [a + (b - a) * s for a, b in zip(start, goal, strict=True)]
+                s = cosine(s)
+                self.q = [lerp(a, b, s) for a, b in zip(start, goal, strict=True)]
                 if s >= 1.0:
                     self._motion = None
             self._advance_scene()
@@ -356,12 +353,12 @@ class FakeController:
     def joints_no_fault_check(self) -> None:
         start, goal, t0, duration = self._motion  # type: ignore[misc]
         s = 1.0 if duration <= 0 else min(1.0, (time.monotonic() - t0) / duration)
-        s = 0.5 - 0.5 * math.cos(math.pi * s)
-        self.q = [a + (b - a) * s for a, b in zip(start, goal, strict=True)]
+        s = cosine(s)
+        self.q = [lerp(a, b, s) for a, b in zip(start, goal, strict=True)]
 
     def tcp_wire(self, q: list[float]) -> list[float]:
         pos, rot = forward_kinematics(q, self.robot)
-        rpy = rotation_to_rpy(rot)
+        rpy = matrix_to_rpy(rot)
         return [*(float(p) * 1000.0 for p in pos), *(math.degrees(float(a)) for a in rpy)]
 
     # -- state stream -------------------------------------------------------------------------------
@@ -615,8 +612,9 @@ class FakeController:
 def _inverse_kinematics(pose_wire: list[float], seed: list[float], robot: SafetyConfig) -> list[float] | None:
     """Joints whose TCP is at ``pose_wire`` (mm, deg; the controller's units), or None."""
     target = np.asarray(pose_wire[:3]) / 1000.0
-    rot_d = rpy_to_rotation(np.radians(pose_wire[3:6]))
-    q = inverse_kinematics(target, rot_d, np.asarray(seed, dtype=float), robot)
+    rot_d = rpy_to_matrix(np.radians(pose_wire[3:6]))
+    fk = functools.partial(forward_kinematics, cfg=robot)
+    q = solve_ik(fk, target, rot_d, np.asarray(seed, dtype=float), robot.lower, robot.upper)
     return None if q is None else q.tolist()
 
 

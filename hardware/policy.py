@@ -14,6 +14,7 @@ import logging
 from typing import Any
 
 import numpy as np
+from roboact.control.paths import lerp, min_jerk
 from roboact.policies.protocol import Policy
 
 logger = logging.getLogger(__name__)
@@ -65,9 +66,8 @@ class ScriptedPolicy:
         _, start, goal, duration, grip0, grip1 = self._segment
         s = min(1.0, self._k * self.dt / duration)
         self._k += 1
-        blend = 10 * s**3 - 15 * s**4 + 6 * s**5  # minimum-jerk profile
         grip = grip1 if s >= 0.7 else grip0
-        return np.append(start + (goal - start) * blend, grip)
+        return np.append(lerp(start, goal, min_jerk(s)), grip)
 
 
 def load_checkpoint_policy(path: str) -> Policy:

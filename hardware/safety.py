@@ -131,7 +131,8 @@ def load_safety_config(
 
 
 # ---------------------------------------------------------------------------------------------
-# Kinematics (for the workspace check and the fake controller's TCP pose)
+# Kinematics of the YAML chain (for the workspace check, the fake controller's TCP pose, and the
+# inverse kinematics of ``roboact.control.ik.solve_ik``, which takes this as its ``fk``)
 
 
 def _fk_chain(q: list[float], cfg: SafetyConfig) -> tuple[list[float], list[float]]:
@@ -166,60 +167,6 @@ def forward_kinematics(q: np.ndarray, cfg: SafetyConfig) -> tuple[np.ndarray, np
     """TCP position (m) and rotation matrix in the base frame for joint angles ``q`` (rad)."""
     pos, rot = _fk_chain([float(x) for x in q], cfg)
     return np.array(pos), np.array(rot).reshape(3, 3)
-
-
-def rotation_to_rpy(rot: np.ndarray) -> np.ndarray:
-    """Roll, pitch, yaw (rad, XYZ fixed axes) of a rotation matrix, the convention JAKA reports."""
-    pitch = math.asin(max(-1.0, min(1.0, -rot[2, 0])))
-    roll = math.atan2(rot[2, 1], rot[2, 2])
-    yaw = math.atan2(rot[1, 0], rot[0, 0])
-    return np.array((roll, pitch, yaw))
-
-
-def rpy_to_rotation(rpy: np.ndarray) -> np.ndarray:
-    """Rotation matrix of roll, pitch, yaw (rad, XYZ fixed axes): the inverse of ``rotation_to_rpy``."""
-    r, p, y = (float(a) for a in rpy)
-    cr, sr, cp, sp, cy, sy = math.cos(r), math.sin(r), math.cos(p), math.sin(p), math.cos(y), math.sin(y)
-    return np.array(
-        ((cy * cp, cy * sp * sr - sy * cr, cy * sp * cr + sy * sr),
-         (sy * cp, sy * sp * sr + cy * cr, sy * sp * cr - cy * sr),
-         (-sp, cp * sr, cp * cr))
-    )  # fmt: skip
-
-
-def inverse_kinematics(
-    pos: np.ndarray, rot: np.ndarray, seed: np.ndarray, cfg: SafetyConfig, iterations: int = 200
-) -> np.ndarray | None:
-    """Damped least squares on the YAML chain: joints near ``seed`` whose TCP is at ``pos``/``rot``, or None.
-
-    Used by the fake controller's ``moveL`` and the scripted operator of the simulated scene; the
-    Jacobian is a finite difference of ``forward_kinematics`` (eight chain evaluations, microseconds).
-    """
-    target, rot_d = np.asarray(pos, dtype=float), np.asarray(rot, dtype=float)
-    lo, hi = cfg.lower, cfg.upper
-    q = np.clip(np.asarray(seed, dtype=float), lo, hi)
-
-    from scipy.spatial.transform import Rotation
-
-    def error(q: np.ndarray) -> np.ndarray:
-        p, r = forward_kinematics(q, cfg)
-        # the rotation vector of rot_d r^T: unlike half the sum of column cross products, it does
-        # not vanish at a half-turn error (the solver otherwise stops at a tool flipped by 180 deg)
-        rot_err = Rotation.from_matrix(rot_d @ r.T).as_rotvec()
-        return np.concatenate([target - p, 0.3 * rot_err])
-
-    for _ in range(iterations):
-        e = error(q)
-        if np.linalg.norm(e) < 1e-5:
-            return q
-        jac = np.empty((6, q.size))
-        for j in range(q.size):
-            dq = np.zeros(q.size)
-            dq[j] = 1e-6
-            jac[:, j] = (error(q) - error(q + dq)) / 1e-6
-        step = jac.T @ np.linalg.solve(jac @ jac.T + 1e-4 * np.eye(6), e)
-        q = np.clip(q + step, lo, hi)
-    return None
 
 
 def tcp_in_workspace(q: np.ndarray, cfg: SafetyConfig) -> bool:

@@ -2,10 +2,10 @@
 
 At the start of a subtask it reads the scene's state (handle and tape positions, the drawer's
 opening, where the held tape sits under the tool) and turns a few tool poses into joint waypoints
-(``top_down_joints``, confirmed by ``safety.inverse_kinematics``, the solver of the fake
-controller's ``moveL``), then follows trapezoidal-speed joint paths between them (peak speed 85 %
-of the safety filter's limit, acceleration ``ACCEL``). The tool points down with the fingers
-closing along the world y axis:
+(``top_down_joints``, confirmed by ``roboact.control.ik.solve_ik``, the solver of the fake
+controller's ``moveL``), then follows trapezoidal-speed joint paths between them
+(``roboact.control.paths``; peak speed 85 % of the safety filter's limit, acceleration
+``ACCEL``). The tool points down with the fingers closing along the world y axis:
 
 - ``open_drawer``: above the handle fin, down, close on the fin, pull it ``pull`` m towards the
   robot, let go, up;
@@ -22,12 +22,15 @@ demo plan, and varied demonstrations.
 
 from __future__ import annotations
 
+import functools
 import logging
 from typing import Any
 
 import numpy as np
+from roboact.control.ik import solve_ik
+from roboact.control.paths import lerp, trapezoid_duration, trapezoid_progress
 from roboact.hardware.policy import ScriptedPolicy
-from roboact.hardware.safety import SafetyConfig, inverse_kinematics
+from roboact.hardware.safety import SafetyConfig, forward_kinematics
 from roboact.hardware.scene import DRAWER_FRONT_X, FIN_FRONT_LOCAL, TAPE_HALF_HEIGHT
 
 logger = logging.getLogger(__name__)
@@ -108,7 +111,7 @@ class SceneScriptedPolicy:
         self._k += 1
         for q0, q1, grip, duration in self._segments:
             if t < duration:
-                return np.append(q0 + (q1 - q0) * self._progress(t, float(np.max(np.abs(q1 - q0)))), grip)
+                return np.append(lerp(q0, q1, self._progress(t, float(np.max(np.abs(q1 - q0))))), grip)
             t -= duration
         _, q_end, grip_end, _ = self._segments[-1]
         return np.append(q_end, grip_end)
@@ -121,24 +124,10 @@ class SceneScriptedPolicy:
         ahead after 0.1 s), and a head trained on them stays at home. Ramping at ``ACCEL`` puts the
         target about 0.03 rad ahead after 0.1 s, under the safety filter's acceleration limit.
         """
-        if dist <= 0:
-            return 1.0
-        t_acc = min(self.vmax / ACCEL, (dist / ACCEL) ** 0.5)
-        v_top = ACCEL * t_acc
-        cruise = max(0.0, dist - v_top * t_acc) / v_top
-        if t < t_acc:
-            done = 0.5 * ACCEL * t * t
-        elif t < t_acc + cruise:
-            done = 0.5 * v_top * t_acc + v_top * (t - t_acc)
-        else:
-            left = max(0.0, 2 * t_acc + cruise - t)
-            done = dist - 0.5 * ACCEL * left * left
-        return min(1.0, done / dist)
+        return trapezoid_progress(t, dist, self.vmax, ACCEL)
 
     def _duration(self, dist: float) -> float:
-        t_acc = min(self.vmax / ACCEL, (dist / ACCEL) ** 0.5)
-        v_top = ACCEL * t_acc
-        return 2 * t_acc + max(0.0, dist - v_top * t_acc) / v_top if dist > 0 else 0.0
+        return trapezoid_duration(dist, self.vmax, ACCEL)
 
     def duration(self) -> float:
         """Seconds the current subtask's script takes."""
@@ -240,7 +229,7 @@ def top_down_joints(tcp: np.ndarray, cfg: SafetyConfig) -> np.ndarray:
     branch), and from an arbitrary seed damped least squares lands on other branches or a flipped
     tool. This closed form (two-link planar IK in the arm's plane, ``j7 = j1`` to square the
     fingers with y) picks that one branch everywhere, so successive waypoints stay on it;
-    ``inverse_kinematics`` then confirms it on the chain.
+    ``solve_ik`` then confirms it on the chain.
     """
     if list(cfg.joint_axes) != ["z", "y", "z", "y", "z", "y", "z"] or any(
         o[0] or o[1] for o in cfg.link_offsets
@@ -263,5 +252,7 @@ def top_down_joints(tcp: np.ndarray, cfg: SafetyConfig) -> np.ndarray:
     if np.any(q < cfg.lower) or np.any(q > cfg.upper):  # the tool tilts by what the limits cut off
         logger.debug("top_down_joints: %s clipped into the joint limits", np.round(q, 3))
         return np.clip(q, cfg.lower, cfg.upper)
-    refined = inverse_kinematics(tcp, TOOL_DOWN, q, cfg)
+    refined = solve_ik(
+        functools.partial(forward_kinematics, cfg=cfg), tcp, TOOL_DOWN, q, cfg.lower, cfg.upper
+    )
     return q if refined is None else refined

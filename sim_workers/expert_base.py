@@ -8,7 +8,9 @@ the suite's own action:
   rotation by 0.5 rad (world axis-angle), grip -1 open / +1 close.
 - Franka Kitchen (joint velocity, 9-d): damped least-squares inverse of the end-effector site
   Jacobian, a null-space pull to the start posture, fingers opened/closed by velocity.
-Experts implement the Policy protocol (``reset`` / ``act``) and need ``bind_env(env)`` first.
+The rotation maths, the OSC step and the damped least-squares step come from ``roboact.control``,
+which the simulated source and the arm's scripted operator share. Experts implement the Policy
+protocol (``reset`` / ``act``) and need ``bind_env(env)`` first.
 """
 
 from __future__ import annotations
@@ -40,55 +42,9 @@ class Phase:
     speed: float = 1.0  # cap on the Cartesian step (fraction of the controller's maximum)
 
 
-def _quat_err_world(q_target: Vec, q_cur: Vec) -> Vec:
-    """World-frame rotation vector that takes ``q_cur`` to ``q_target`` (both w, x, y, z)."""
-    import mujoco
-
-    res = np.zeros(3)
-    mujoco.mju_subQuat(res, q_target, q_cur)  # in q_cur's frame
-    mat = np.zeros(9)
-    mujoco.mju_quat2Mat(mat, q_cur)
-    return mat.reshape(3, 3) @ res
-
-
-def _mat_quat(mat: Vec) -> Vec:
-    import mujoco
-
-    q = np.zeros(4)
-    mujoco.mju_mat2Quat(q, np.asarray(mat, dtype=np.float64).reshape(9))
-    return q
-
-
-def quat_rotate_world(q: Vec, axis: Vec, angle: float) -> Vec:
-    """Pre-multiply ``q`` by a world-frame rotation of ``angle`` about ``axis``."""
-    import mujoco
-
-    r = np.zeros(4)
-    mujoco.mju_axisAngle2Quat(r, np.asarray(axis, dtype=np.float64), float(angle))
-    out = np.zeros(4)
-    mujoco.mju_mulQuat(out, r, q)
-    return out
-
-
-def _quat_zaxis(q: Vec) -> Vec:
-    import mujoco
-
-    mat = np.zeros(9)
-    mujoco.mju_quat2Mat(mat, q)
-    return mat.reshape(3, 3)[:, 2]
-
-
 def _up(z: float) -> Vec:
     """A vertical offset (both suites have +z up)."""
     return np.array([0.0, 0.0, z])
-
-
-def rotate_about(point: Vec, anchor: Vec, axis: Vec, angle: float) -> Vec:
-    """``point`` rotated by ``angle`` about the line through ``anchor`` along unit ``axis``."""
-    v = point - anchor
-    k = axis / np.linalg.norm(axis)
-    c, s = np.cos(angle), np.sin(angle)
-    return anchor + v * c + np.cross(k, v) * s + k * np.dot(k, v) * (1 - c)
 
 
 class ScriptedExpert:

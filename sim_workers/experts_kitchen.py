@@ -5,16 +5,10 @@ inverting its damped position servos (with gravity), so the arm goes where it is
 from __future__ import annotations
 
 import numpy as np
-from roboact.sim_workers.expert_base import (
-    Phase,
-    ScriptedExpert,
-    Vec,
-    _mat_quat,
-    _quat_err_world,
-    _up,
-    quat_rotate_world,
-    rotate_about,
-)
+from roboact.control.cartesian import limit_norm
+from roboact.control.ik import dls_nullspace, dls_step
+from roboact.control.rotations import matrix_to_quat, orientation_error, rotate_point_about, rotate_quat_world
+from roboact.sim_workers.expert_base import Phase, ScriptedExpert, Vec, _up
 
 
 class KitchenExpert(ScriptedExpert):
@@ -44,7 +38,7 @@ class KitchenExpert(ScriptedExpert):
         return self.site("end_effector")
 
     def eef_quat(self) -> Vec:
-        return _mat_quat(self.env.data.site("end_effector").xmat)
+        return matrix_to_quat(self.env.data.site("end_effector").xmat)
 
     def control(self, target: Vec, q_target: Vec, grip: float, speed: float) -> np.ndarray:
         import mujoco
@@ -58,17 +52,11 @@ class KitchenExpert(ScriptedExpert):
         if np.linalg.norm(err) < self.integ_radius:
             integ = np.clip(integ + err, -0.5, 0.5)
         self.mem["integ"] = integ
-        v = self.kp * err + self.ki * integ
-        n = np.linalg.norm(v)
-        cap = self.vmax * speed
-        if n > cap:
-            v *= cap / n
-        w = np.clip(self.kr * _quat_err_world(q_target, self.eef_quat()), -1.5, 1.5)
+        v = limit_norm(self.kp * err + self.ki * integ, self.vmax * speed)
+        w = np.clip(self.kr * orientation_error(q_target, self.eef_quat()), -1.5, 1.5)
         lam = 1e-2
-        JJt = J @ J.T + lam * np.eye(6)
-        qd = J.T @ np.linalg.solve(JJt, np.concatenate([v, w]))
-        null = np.eye(7) - J.T @ np.linalg.solve(JJt, J)
-        qd += null @ (0.5 * (self.posture - d.qpos[:7]))
+        qd = dls_step(J, np.concatenate([v, w]), lam)
+        qd += dls_nullspace(J, lam) @ (0.5 * (self.posture - d.qpos[:7]))
         return self.servo_action(qd, grip)
 
     def servo_action(self, qd: Vec, grip: float) -> np.ndarray:
@@ -151,10 +139,10 @@ class KitchenHinge(KitchenExpert):
         grasp = lambda e: e.site(e.handle) + offset  # noqa: E731
 
         def next_point(e: KitchenHinge) -> Vec:
-            return rotate_about(grasp(e), anchor, axis, sgn * e.step_angle)
+            return rotate_point_about(grasp(e), anchor, axis, sgn * e.step_angle)
 
         def turned(e: KitchenHinge) -> Vec:
-            return quat_rotate_world(e.q0, axis, e.joint(e.joint_name) - theta0)
+            return rotate_quat_world(e.q0, axis, e.joint(e.joint_name) - theta0)
 
         return [
             Phase("pregrasp", lambda e: grasp(e) - np.array([0.0, 0.1, 0.0]), -1, tol=0.015, max_steps=80),
@@ -202,10 +190,10 @@ class TurnKnob(KitchenExpert):
 
         def turning(e: TurnKnob) -> Vec:
             e.mem["turn"] = min(e.t_phase * 0.08, 1.2)  # rad of wrist turn so far
-            return quat_rotate_world(e.q0, axis, -e.mem["turn"])
+            return rotate_quat_world(e.q0, axis, -e.mem["turn"])
 
         def held(e: TurnKnob) -> Vec:  # keep the turn that reached the goal: no turning back
-            return quat_rotate_world(e.q0, axis, -e.mem.get("turn", 0.0))
+            return rotate_quat_world(e.q0, axis, -e.mem.get("turn", 0.0))
 
         return [
             Phase("pregrasp", lambda e: k(e) - np.array([0.0, 0.1, 0.0]), -1, tol=0.015, max_steps=80),

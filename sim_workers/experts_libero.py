@@ -11,16 +11,9 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-from roboact.sim_workers.expert_base import (
-    Phase,
-    ScriptedExpert,
-    Vec,
-    _mat_quat,
-    _quat_err_world,
-    _quat_zaxis,
-    _up,
-    quat_rotate_world,
-)
+from roboact.control.cartesian import osc_pose_action
+from roboact.control.rotations import gripper_yaw, matrix_to_quat, quat_z_axis, rotate_quat_world
+from roboact.sim_workers.expert_base import Phase, ScriptedExpert, Vec, _up
 
 
 class LiberoExpert(ScriptedExpert):
@@ -53,15 +46,19 @@ class LiberoExpert(ScriptedExpert):
 
     def eef_quat(self) -> Vec:
         m = self.sim.model
-        return _mat_quat(self.sim.data.site_xmat[m.site_name2id("gripper0_grip_site")])
+        return matrix_to_quat(self.sim.data.site_xmat[m.site_name2id("gripper0_grip_site")])
 
     def control(self, target: Vec, q_target: Vec, grip: float, speed: float) -> np.ndarray:
-        dp = (target - self.eef_pos()) / 0.05 * self.kp
-        n = np.linalg.norm(dp, ord=self.speed_norm)
-        if n > speed:
-            dp *= speed / n
-        dr = np.clip(_quat_err_world(q_target, self.eef_quat()) / 0.5, -1, 1)
-        return np.concatenate([dp, dr, [grip]]).astype(np.float32)
+        return osc_pose_action(
+            target,
+            self.eef_pos(),
+            q_target,
+            self.eef_quat(),
+            grip,
+            gain=self.kp,
+            cap=speed,
+            norm=self.speed_norm,
+        )
 
     def finger_axis(self) -> Vec:
         """Horizontal unit vector from finger 1 to finger 2: the fingers close along it."""
@@ -73,11 +70,9 @@ class LiberoExpert(ScriptedExpert):
 
         The fingers are symmetric, so the turn is the smaller of the two (at most 90 deg).
         """
-        sep = self.finger_axis()
         want = np.cross([0.0, 0.0, 1.0], direction)  # the finger axis, at right angles to direction
-        yaw = np.arctan2(np.cross(sep, want)[2], np.dot(sep, want))
-        yaw = (yaw + np.pi / 2) % np.pi - np.pi / 2
-        return quat_rotate_world(self.q0, np.array([0.0, 0.0, 1.0]), float(yaw))
+        yaw = gripper_yaw(self.finger_axis(), want)
+        return rotate_quat_world(self.q0, np.array([0.0, 0.0, 1.0]), yaw)
 
 
 class OpenMiddleDrawer(LiberoExpert):
@@ -99,10 +94,10 @@ class OpenMiddleDrawer(LiberoExpert):
     def plan(self) -> list[Phase]:
         pull = -self.env.sim.data.xaxis[self.sim.model.joint_name2id(self.slide_joint)]  # opening direction
         side = np.cross([0.0, 0.0, 1.0], pull)  # horizontal axis to pitch about
-        facing = quat_rotate_world(self.q0, side, -self.pitch)
-        if np.dot(_quat_zaxis(facing), -pull) < 0:
-            facing = quat_rotate_world(self.q0, side, self.pitch)
-        fingers = _quat_zaxis(facing)  # approach along the fingers, so they slide onto the bar
+        facing = rotate_quat_world(self.q0, side, -self.pitch)
+        if np.dot(quat_z_axis(facing), -pull) < 0:
+            facing = rotate_quat_world(self.q0, side, self.pitch)
+        fingers = quat_z_axis(facing)  # approach along the fingers, so they slide onto the bar
         h = lambda e: e.geom(e.handle)  # noqa: E731
         rot = lambda e: facing  # noqa: E731
         return [
@@ -288,7 +283,7 @@ class TurnOnStove(LiberoExpert):
 
         def turning(e: LiberoExpert) -> Vec:
             # lead the knob by a fixed angle: the hand keeps turning until the hinge follows
-            return quat_rotate_world(aligned, axis, e.joint(e.knob) + 0.35)
+            return rotate_quat_world(aligned, axis, e.joint(e.knob) + 0.35)
 
         return [
             Phase("above", lambda e: centre + _up(z + 0.08), -1, tol=0.01, rot=rot),

@@ -10,7 +10,8 @@ from __future__ import annotations
 from typing import NamedTuple
 
 import numpy as np
-from roboact.sim_workers.expert_base import Phase, Vec, _quat_err_world, _up, quat_rotate_world
+from roboact.control.rotations import orientation_error, rotate_quat_world
+from roboact.sim_workers.expert_base import Phase, Vec, _up
 from roboact.sim_workers.experts_libero import LiberoExpert
 
 HAND_GEOMS = (
@@ -68,7 +69,7 @@ class FastLiberoExpert(LiberoExpert):
         """How far the fingers are from closing on ``point``: the horizontal offset, or the yaw
         still to turn to ``q`` (1 rad counts as 5 cm), whichever is larger. Reach funnels sink
         the hand as this shrinks."""
-        yaw_err = float(np.linalg.norm(_quat_err_world(q, self.eef_quat())))
+        yaw_err = float(np.linalg.norm(orientation_error(q, self.eef_quat())))
         return max(float(np.linalg.norm((point - self.eef_pos())[:2])), 0.05 * yaw_err)
 
     def arrived_to_grasp(self, point: Vec) -> bool:
@@ -216,7 +217,7 @@ class SoupAndCheeseInBasket(FastLiberoExpert):
             # along the object's long side until the palm clears the wall. Once, when the hand
             # has turned to its grasp yaw, since the palm's footprint depends on it.
             key = f"{tag}_shift"
-            if key in e.mem or np.linalg.norm(_quat_err_world(q, e.eef_quat())) > 0.05:
+            if key in e.mem or np.linalg.norm(orientation_error(q, e.eef_quat())) > 0.05:
                 return
             lo, hi = e.aabb(e.obj_geoms[obj])
             axis = np.zeros(3)
@@ -309,13 +310,13 @@ class BowlInBottomDrawer(FastLiberoExpert):
     def plan(self) -> list[Phase]:
         self.measure_container(self.drawer)
         bowl_geoms = self.geom_ids(self.bowl)
-        turned = quat_rotate_world(self.q0, np.array([0.0, 0.0, 1.0]), np.pi / 2)
+        turned = rotate_quat_world(self.q0, np.array([0.0, 0.0, 1.0]), np.pi / 2)
         rot = lambda e: turned  # noqa: E731
         close = self.sim.data.xaxis[self.sim.model.joint_name2id(self.slide)].copy()  # joint rises to close
         # push with the fingertips leaning towards the cabinet: with the hand upright the forearm
         # (link 5) meets the cabinet's top corner with the drawer still 5 cm open
         side = np.cross(close, [0.0, 0.0, 1.0])
-        leaning = quat_rotate_world(turned, side, self.lean)
+        leaning = rotate_quat_world(turned, side, self.lean)
         lean = lambda e: leaning  # noqa: E731
         grasp = lambda e: e.body(e.bowl) + e.rim  # noqa: E731
 

@@ -34,7 +34,8 @@ def test_regular_install_imports_every_subsystem(tmp_path: Path) -> None:
     code = "\n".join(
         [
             "import roboact, roboact.models, roboact.datasets, roboact.distributed",
-            "import roboact.sim_workers, roboact.hardware, roboact.policies, roboact.tune_configs",
+            "import roboact.sim_workers, roboact.hardware, roboact.policies, roboact.control",
+            "import roboact.tune_configs",
             "from importlib import resources",
             f"assert roboact.__file__.startswith({str(target)!r}), roboact.__file__",
             "files = resources.files('roboact.tune_configs').iterdir()",
