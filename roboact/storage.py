@@ -3,9 +3,10 @@
 Why one module: on a cluster whose nodes share no disk, a path that only the driver's node has is
 useless to an actor on another node, and a hand-rolled ``Path(uri)`` silently turns ``s3://b/f.h5``
 into the local ``s3:/b/f.h5``. Everything here goes through fsspec (``s3fs`` for ``s3://``, ``gcsfs``
-for ``gs://`` when installed), so credentials and endpoints come from the providers' standard
-settings: ``AWS_ENDPOINT_URL``, ``AWS_ACCESS_KEY_ID`` / ``AWS_SECRET_ACCESS_KEY`` or an instance role
-for S3, ``GOOGLE_APPLICATION_CREDENTIALS`` for GCS.
+for ``gs://``), so credentials and endpoints come from the providers' standard settings:
+``AWS_ENDPOINT_URL``, ``AWS_ACCESS_KEY_ID`` / ``AWS_SECRET_ACCESS_KEY`` or an instance role for S3;
+``GOOGLE_APPLICATION_CREDENTIALS`` (or the node's service account) and, for an emulator such as the
+tests' ``gcp-storage-emulator``, ``STORAGE_EMULATOR_HOST`` for GCS.
 
 Local paths pass through unchanged and are never copied. Remote inputs that are read with random
 access (HDF5 stores, policy directories) are staged once per node with ``local_copy`` into a cache
@@ -38,6 +39,8 @@ logger = logging.getLogger(__name__)
 
 CACHE_ENV = "ROBOACT_CACHE"
 """root of roboact's per-node caches (default ``~/.cache/roboact``); staged copies live in ``staged/``"""
+GCS_EMULATOR_ENV = "STORAGE_EMULATOR_HOST"
+"""``host:port`` (or ``http://host:port``) of a GCS emulator: the Google clients' standard variable"""
 SHARED_FS_ENV = "ROBOACT_SHARED_FS"
 """set to 1: plain local paths lie on a filesystem every node mounts (NFS, EFS, a PVC)"""
 _URI = re.compile(r"^([a-zA-Z][a-zA-Z0-9+.-]*)://")
@@ -95,6 +98,8 @@ def filesystem(uri: str | os.PathLike[str]) -> tuple[Any, str]:
     import fsspec.core
 
     text = str(uri)
+    if scheme(text) in ("gs", "gcs") and os.environ.get(GCS_EMULATOR_ENV):
+        return _emulated_gcs(text, os.environ[GCS_EMULATOR_ENV])
     options: dict[str, Any] = {}
     endpoint = os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL")
     if scheme(text) in ("s3", "s3a") and endpoint:
@@ -112,6 +117,28 @@ def filesystem(uri: str | os.PathLike[str]) -> tuple[Any, str]:
         raise StorageError(f"{text}: {err}") from None
 
 
+def _emulated_gcs(uri: str, host: str) -> tuple[Any, str]:
+    """``(gcsfs filesystem, path)`` for a ``gs://`` URI served by the emulator at ``host``.
+
+    Why not fsspec's default ``gs`` class: since 2026 it is gcsfs's ``ExtendedGcsFileSystem``, which
+    asks the gRPC storage-control API for each bucket's layout; an emulator serves only the JSON
+    API, so every call would wait out a 60 s gRPC timeout. Credentials: ``anon`` unless
+    ``GOOGLE_APPLICATION_CREDENTIALS`` names a key file, because the default chain would otherwise
+    probe the GCE metadata server, a socket beyond the emulator.
+    """
+    try:
+        from gcsfs.core import GCSFileSystem
+    except ImportError as err:
+        raise StorageError(
+            f"{uri}: the gs:// scheme needs gcsfs, which is not installed ({err}); run `pip install gcsfs`"
+        ) from None
+    endpoint = host if host.startswith(("http://", "https://")) else f"http://{host}"
+    token = os.environ.get("GOOGLE_APPLICATION_CREDENTIALS") or "anon"
+    # the endpoint in the arguments keys fsspec's instance cache, as for S3 above
+    fs = GCSFileSystem(token=token, endpoint_url=endpoint)
+    return fs, fs._strip_protocol(uri)
+
+
 @contextmanager
 def _errors(uri: str, action: str) -> Iterator[None]:
     """Turn the providers' failures into one-line ``StorageError``s that name the URI."""
@@ -125,7 +152,7 @@ def _errors(uri: str, action: str) -> Iterator[None]:
         raise StorageError(
             f"{uri}: access denied while trying to {action} ({err}); check the credentials "
             "(AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY or the instance role for s3://, "
-            "GOOGLE_APPLICATION_CREDENTIALS for gs://) and AWS_ENDPOINT_URL"
+            "GOOGLE_APPLICATION_CREDENTIALS for gs://) and the endpoint"
         ) from None
     except Exception as err:
         module = type(err).__module__.split(".")[0]
@@ -133,10 +160,19 @@ def _errors(uri: str, action: str) -> Iterator[None]:
             # no credentials, an unreachable endpoint, an expired token: the provider's words, one line
             reason = " ".join(str(err).split())[:300]
             raise StorageError(
-                f"{uri}: could not {action}: {type(err).__name__}: {reason} (credentials and "
-                "endpoint come from AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY/AWS_ENDPOINT_URL for s3://)"
+                f"{uri}: could not {action}: {type(err).__name__}: {reason} ({_settings_hint(uri)})"
             ) from None
         raise
+
+
+def _settings_hint(uri: str) -> str:
+    """Which environment variables set the credentials and endpoint for ``uri``'s scheme."""
+    if scheme(uri) in ("gs", "gcs"):
+        return (
+            "credentials come from GOOGLE_APPLICATION_CREDENTIALS or the node's service account, "
+            f"the endpoint from {GCS_EMULATOR_ENV} for an emulator"
+        )
+    return "credentials and endpoint come from AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY/AWS_ENDPOINT_URL"
 
 
 def exists(uri: str | os.PathLike[str]) -> bool:
@@ -170,15 +206,14 @@ def open_file(uri: str | os.PathLike[str], mode: str = "rb", **kwargs: Any) -> A
     Raises:
         StorageError: the file is missing (when reading) or access was refused, naming ``uri``.
     """
-    import fsspec
-
     text = str(uri)
     if "r" in mode and not exists(text):
         raise StorageError(f"{text}: no such file")
     if not is_remote(text) and any(m in mode for m in "wax"):
         Path(resolve(text)).parent.mkdir(parents=True, exist_ok=True)
+    fs, path = filesystem(text)  # the same client (endpoint, credentials) as every other call here
     with _errors(text, "open it"):
-        return fsspec.open(text, mode, **kwargs).open()
+        return fs.open(path, mode, **kwargs)
 
 
 def cache_root() -> Path:
@@ -376,6 +411,9 @@ FORWARDED_ENV = (
     "AWS_SESSION_TOKEN",
     "AWS_DEFAULT_REGION",
     "AWS_REGION",
+    GCS_EMULATOR_ENV,
+    "GOOGLE_APPLICATION_CREDENTIALS",
+    "GOOGLE_CLOUD_PROJECT",
     CACHE_ENV,
 )
 """storage settings of the driver that actors reading its URIs get too (``actor_env``)"""
@@ -385,7 +423,8 @@ def actor_env() -> dict[str, str]:
     """The driver's storage settings (endpoint, keys, cache root) for a Ray ``runtime_env``.
 
     Why: Ray workers get the environment of the node's raylet, not of the driver, so a driver pointed
-    at an S3-compatible endpoint by ``AWS_ENDPOINT_URL`` would otherwise send its actors to AWS.
+    at an S3-compatible endpoint by ``AWS_ENDPOINT_URL`` (or a GCS emulator by
+    ``STORAGE_EMULATOR_HOST``) would otherwise send its actors to AWS (or Google).
     Only variables that are set are passed; a node's instance role still works when none is.
     """
     return {name: os.environ[name] for name in FORWARDED_ENV if os.environ.get(name)}

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
 import pytest
 
@@ -38,3 +39,16 @@ def use_bucket(monkeypatch: pytest.MonkeyPatch, endpoint: str, bucket: str) -> s
     if not fs.exists(bucket):
         fs.mkdir(bucket)
     return f"s3://{bucket}"
+
+
+def bucket_fixture(name: str) -> Any:
+    """A function-scoped pytest fixture yielding the URI of bucket ``name`` on its own loopback S3
+    server, endpoint and dummy keys exported (subprocesses inherit them). Assign it in a module:
+    ``s3_bucket = bucket_fixture("twonode")``."""
+
+    @pytest.fixture
+    def s3_bucket(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+        with loopback_s3() as endpoint:
+            yield use_bucket(monkeypatch, endpoint, name)
+
+    return s3_bucket

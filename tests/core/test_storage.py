@@ -1,12 +1,16 @@
 """roboact.storage: URIs, staging once per node, uploads, and the multi-node fail-fast rule.
 
-The object store is moto's S3 server on 127.0.0.1 (the real S3 protocol, reached through s3fs
-exactly as a real bucket would be, endpoint from ``AWS_ENDPOINT_URL``).
+Every behaviour of a bucket runs against both object stores through the ``bucket`` fixture: moto's
+S3 server and gcp-storage-emulator's GCS server, each on 127.0.0.1 and each reached through its real
+client (s3fs with ``AWS_ENDPOINT_URL``, gcsfs with ``STORAGE_EMULATOR_HOST``) exactly as a real bucket
+would be. What only one store has lives with it: S3's multi-node refusals below, GCS's endpoint
+forwarding and unreachable-endpoint message in tests/core/test_storage_gcs.py.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -14,8 +18,8 @@ import pytest
 
 from roboact import storage
 from roboact.errors import UserError
+from tests import gcs_loopback, s3_loopback
 from tests.datasets import conftest as datasets_fixtures
-from tests.s3_loopback import loopback_s3, use_bucket
 
 BUCKET = "roboact-test"
 rh20t_tree = datasets_fixtures.rh20t_tree  # a tiny RH20T tree (fixture)
@@ -25,15 +29,44 @@ fake_encoder_factory = datasets_fixtures.fake_encoder_factory  # an encoder with
 @pytest.fixture(scope="module")
 def s3_endpoint() -> Iterator[str]:
     """An S3 server on loopback for this module; yields its endpoint URL."""
-    with loopback_s3() as endpoint:
+    with s3_loopback.loopback_s3() as endpoint:
         yield endpoint
+
+
+@pytest.fixture(scope="module")
+def gcs_endpoint() -> Iterator[str]:
+    """A GCS server on loopback for this module (started only if a test asks); yields ``http://host:port``."""
+    with gcs_loopback.loopback_gcs() as endpoint:
+        yield endpoint
+
+
+def _fresh_prefix(uri: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> str:
+    """A prefix of the bucket ``uri`` no other test writes, with a fresh staging cache for this test."""
+    monkeypatch.setenv(storage.CACHE_ENV, str(tmp_path / "cache"))
+    return f"{uri}/{tmp_path.name}"
 
 
 @pytest.fixture
 def s3(s3_endpoint: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> str:
     """Point the process at the loopback S3 and a fresh staging cache; return a bucket URI."""
-    monkeypatch.setenv(storage.CACHE_ENV, str(tmp_path / "cache"))
-    return f"{use_bucket(monkeypatch, s3_endpoint, BUCKET)}/{tmp_path.name}"
+    uri = s3_loopback.use_bucket(monkeypatch, s3_endpoint, BUCKET)
+    return _fresh_prefix(uri, monkeypatch, tmp_path)
+
+
+@pytest.fixture
+def gs(gcs_endpoint: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> str:
+    """Point the process at the loopback GCS and a fresh staging cache; return a bucket URI."""
+    uri = gcs_loopback.use_bucket(monkeypatch, gcs_endpoint, BUCKET)
+    return _fresh_prefix(uri, monkeypatch, tmp_path)
+
+
+@pytest.fixture(params=["s3", "gs"])
+def bucket(request: pytest.FixtureRequest) -> str:
+    """A bucket URI on each object store in turn (``s3``, then ``gs``): a shared behaviour is proved for both.
+
+    Each store's server is module-scoped and started on first use, so the module runs one per store.
+    """
+    return request.getfixturevalue(request.param)
 
 
 def test_uris_and_local_paths_are_told_apart() -> None:
@@ -58,28 +91,28 @@ def test_local_paths_pass_through_without_copying(tmp_path: Path, monkeypatch: p
 
 
 @pytest.mark.timeout(60)
-def test_a_remote_file_is_staged_once_and_again_when_it_changes(s3: str, tmp_path: Path) -> None:
+def test_a_remote_file_is_staged_once_and_again_when_it_changes(bucket: str, tmp_path: Path) -> None:
     src = tmp_path / "f.h5"
     src.write_bytes(b"version one")
-    uri = storage.upload(src, f"{s3}/stores/f.h5")
+    uri = storage.upload(src, f"{bucket}/stores/f.h5")
     first = storage.local_copy(uri)
     assert first.read_bytes() == b"version one"
     assert first.is_relative_to(tmp_path / "cache" / "staged")
     stamp = first.stat().st_mtime_ns
     again = storage.local_copy(uri)
     assert again == first and again.stat().st_mtime_ns == stamp  # reused, not downloaded again
-    src.write_bytes(b"version two, longer")
+    src.write_bytes(b"version two")  # same size: only the object's hash tells them apart
     storage.upload(src, uri)
-    assert storage.local_copy(uri).read_bytes() == b"version two, longer"
+    assert storage.local_copy(uri).read_bytes() == b"version two"
 
 
 @pytest.mark.timeout(60)
-def test_a_remote_folder_is_staged_whole(s3: str, tmp_path: Path) -> None:
+def test_a_remote_folder_is_staged_whole(bucket: str, tmp_path: Path) -> None:
     policy = tmp_path / "policy"
     (policy / "rl_module").mkdir(parents=True)
     (policy / "policy.json").write_text('{"kind": "bc"}')
     (policy / "rl_module" / "weights.bin").write_bytes(b"\x00\x01")
-    uri = storage.upload(policy, f"{s3}/policies/p1")
+    uri = storage.upload(policy, f"{bucket}/policies/p1")
     assert storage.is_dir(uri)
     staged = storage.local_copy(uri)
     assert staged.name == "p1"
@@ -88,29 +121,35 @@ def test_a_remote_folder_is_staged_whole(s3: str, tmp_path: Path) -> None:
 
 
 @pytest.mark.timeout(60)
-def test_a_missing_uri_is_a_user_error_naming_it(s3: str) -> None:
-    with pytest.raises(storage.StorageError, match=r"s3://roboact-test/.*/nope\.h5: no such file"):
-        storage.local_copy(f"{s3}/nope.h5")
-    with pytest.raises(UserError, match="s3://no-such-bucket-x/f.h5"):
-        storage.local_copy("s3://no-such-bucket-x/f.h5")
-    with pytest.raises(storage.StorageError, match="no such file"):
-        storage.open_file(f"{s3}/nope.json", "r")
+def test_a_missing_uri_is_a_user_error_naming_it(bucket: str) -> None:
+    scheme = bucket.split("://", 1)[0]
+    with pytest.raises(storage.StorageError, match=rf"{re.escape(bucket)}/nope\.h5: no such file"):
+        storage.local_copy(f"{bucket}/nope.h5")
+    with pytest.raises(UserError, match=f"{scheme}://no-such-bucket-x/f.h5"):
+        storage.local_copy(f"{scheme}://no-such-bucket-x/f.h5")
+    with pytest.raises(storage.StorageError, match="no such file") as err:
+        storage.open_file(f"{bucket}/nope.json", "r")
+    assert "\n" not in str(err.value)
 
 
 @pytest.mark.timeout(60)
-def test_open_file_writes_and_reads_an_object(s3: str) -> None:
-    with storage.open_file(f"{s3}/notes/a.json", "w") as fh:
+def test_open_file_writes_and_reads_an_object(bucket: str) -> None:
+    with storage.open_file(f"{bucket}/notes/a.json", "w") as fh:
         fh.write('{"a": 1}')
-    with storage.open_file(f"{s3}/notes/a.json", "r") as fh:
+    with storage.open_file(f"{bucket}/notes/a.json", "r") as fh:
         assert json.load(fh) == {"a": 1}
+    with storage.open_file(f"{bucket}/notes/b.bin", "wb") as fh:
+        fh.write(b"\x00\xff")
+    with storage.open_file(f"{bucket}/notes/b.bin") as fh:
+        assert fh.read() == b"\x00\xff"
 
 
 @pytest.mark.timeout(60)
 def test_a_mirrored_run_directory_continues_on_a_fresh_node(
-    s3: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    bucket: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    uri = f"{s3}/runs/fit1"
-    node_a = storage.local_root(f"{s3}/runs") / "fit1"
+    uri = f"{bucket}/runs/fit1"
+    node_a = storage.local_root(f"{bucket}/runs") / "fit1"
     node_a.mkdir(parents=True)
     with storage.mirrored_dir(node_a, uri) as run:
         (run / "metrics.jsonl").write_text('{"step": 10}\n')
@@ -118,7 +157,7 @@ def test_a_mirrored_run_directory_continues_on_a_fresh_node(
     assert storage.exists(f"{uri}/metrics.jsonl")
     assert not storage.exists(f"{uri}/.roboact.lock")  # the lock belongs to the node holding it
     monkeypatch.setenv(storage.CACHE_ENV, str(tmp_path / "other_node_cache"))
-    node_b = storage.local_root(f"{s3}/runs") / "fit1"
+    node_b = storage.local_root(f"{bucket}/runs") / "fit1"
     assert node_b != node_a
     node_b.mkdir(parents=True)
     with storage.mirrored_dir(node_b, uri) as run:
@@ -126,9 +165,9 @@ def test_a_mirrored_run_directory_continues_on_a_fresh_node(
 
 
 @pytest.mark.timeout(60)
-def test_a_mirrored_run_directory_is_uploaded_when_the_command_fails(s3: str) -> None:
-    uri = f"{s3}/runs/crashed"
-    local = storage.local_root(f"{s3}/runs") / "crashed"
+def test_a_mirrored_run_directory_is_uploaded_when_the_command_fails(bucket: str) -> None:
+    uri = f"{bucket}/runs/crashed"
+    local = storage.local_root(f"{bucket}/runs") / "crashed"
     local.mkdir(parents=True)
     with pytest.raises(RuntimeError, match="killed"), storage.mirrored_dir(local, uri) as run:
         (run / "episodes.jsonl").write_text('{"episode": 0}\n')
@@ -172,7 +211,12 @@ def test_a_policy_directory_in_a_bucket_loads_from_the_node_s_staged_copy(s3: st
 @pytest.mark.ray
 @pytest.mark.timeout(180)
 def test_features_extract_reads_and_writes_a_bucket(
-    ray_session, s3: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, rh20t_tree, fake_encoder_factory
+    ray_session,
+    bucket: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    rh20t_tree,
+    fake_encoder_factory,
 ) -> None:
     from roboact.datasets.build import build_store
     from roboact.datasets.features import extract_features
@@ -180,9 +224,9 @@ def test_features_extract_reads_and_writes_a_bucket(
 
     local = tmp_path / "clips.h5"
     build_store("rh20t", rh20t_tree[0], local, frames=8, image_size=16, progress=False)
-    store = storage.upload(local, f"{s3}/stores/clips.h5")
-    local.unlink()  # the actors can only have read the bucket's copy
-    out = f"{s3}/features/f8.h5"
+    store = storage.upload(local, f"{bucket}/stores/clips.h5")
+    local.unlink()  # the actors can only have read the bucket's copy, through the forwarded endpoint
+    out = f"{bucket}/features/f8.h5"
     args = dict(workers=1, encoder_factory=fake_encoder_factory, progress=False)
     first = extract_features(store, "fake", 8, out, **args)
     assert first["out"] == out and first["extracted"] > 0 and not first["failed"]
