@@ -156,7 +156,6 @@ class PolicyTrainConfig:
 
 # ---------------------------------------------------------------------------------------------
 # training
-@locked_output("out")  # two trainings into one directory would delete each other's heads
 def train_policy(
     demos: Path | str | list[Path | str],
     features: str,
@@ -168,6 +167,12 @@ def train_policy(
     config: PolicyTrainConfig | None = None,
 ) -> dict[str, Any]:
     """Train a BC policy head on ``features`` of ``demos`` and write a checkpoint directory ``out``.
+
+    ``out`` and each demo file may be a local path or an ``s3://`` / ``gs://`` URI. Why a remote
+    ``out`` is trained in a node-local folder and mirrored: RLlib, TensorBoard and the feature cache
+    write through the local filesystem. The folder is uploaded after each run, also after an error,
+    so the heads that finished are in the bucket and a rerun on any node resumes from them (a fresh
+    node first downloads the bucket's copy). Remote demo files are staged once per node.
 
     Args:
         demos: one or more demo HDF5 files (layout in ``policy_data.py``).
@@ -183,6 +188,45 @@ def train_policy(
         The training summary (also in ``policy.json``): ``final_loss``, ``first_loss``, ``iterations``,
         ``steps`` (demo steps), ``episodes``, ``seconds`` and per-phase timings.
     """
+    from roboact import storage
+
+    files = demos if isinstance(demos, list | tuple) else [demos]
+    local_demos: list[Path | str] = [storage.local_copy(p) if storage.is_remote(p) else p for p in files]
+
+    def train_into(directory: Path | str) -> dict[str, Any]:
+        return _train_policy_local(
+            local_demos, features, directory, iterations, batch_size, address, tasks, config,
+            sources=[str(p) for p in files],  # a staged copy's path differs per node: record URIs
+        )  # fmt: skip
+
+    if not storage.is_remote(out):
+        return train_into(out)
+    local = storage.local_root(str(out))  # this node's working copy of the bucket's directory
+    with storage.mirrored_dir(local, str(out)):
+        summary = train_into(local)
+    # An upload adds and replaces files but removes none: drop the finished run's head records
+    # there too, so a rerun on any node retrains a finished checkpoint, as it does locally.
+    records = storage.join(str(out), DONE_DIR)
+    if storage.exists(records):
+        fs, path = storage.filesystem(records)
+        fs.rm(path, recursive=True)
+    return summary
+
+
+@locked_output("out")  # two trainings into one directory would delete each other's heads
+def _train_policy_local(
+    demos: Path | str | list[Path | str],
+    features: str,
+    out: Path | str,
+    iterations: int | None = None,
+    batch_size: int | None = None,
+    address: str | None = None,
+    tasks: list[str] | None = None,
+    config: PolicyTrainConfig | None = None,
+    sources: list[str] | None = None,
+) -> dict[str, Any]:
+    """``train_policy`` into a local directory ``out`` (its docstring says the rest); ``sources``
+    are the demo files as given (URIs of staged copies)."""
     import dataclasses
     import shutil
 
@@ -201,7 +245,7 @@ def train_policy(
     out = Path(out).resolve()  # RLlib saves modules by URI: a relative path has no scheme
     paths = [Path(p) for p in (demos if isinstance(demos, list | tuple) else [demos])]
     spec = FeatureSpec.parse(cfg.features)
-    settings = _head_settings(cfg, paths, tasks)  # before reading: a file appended to later retrains
+    settings = _head_settings(cfg, paths, tasks, sources)  # before reading: a file appended to later retrains
     demo_set = read_demos(paths, tasks=tasks, only_success=cfg.only_success)
     out.mkdir(parents=True, exist_ok=True)
 
@@ -308,15 +352,23 @@ def _done_path(out: Path, name: str) -> Path:
     return out / DONE_DIR / f"{'shared' if name == SHARED else name}.json"
 
 
-def _head_settings(cfg: PolicyTrainConfig, paths: list[Path], tasks: list[str] | None) -> dict[str, Any]:
+def _head_settings(
+    cfg: PolicyTrainConfig, paths: list[Path], tasks: list[str] | None, sources: list[str] | None = None
+) -> dict[str, Any]:
     """What decides a head's weights: the config (less its logging interval; ``num_learners`` stays,
     it sets the global batch) and the demo files as read (path, size, modification time), so an
-    edited demo file retrains."""
+    edited demo file retrains. A demo file staged from a bucket is recorded by its URI and remote
+    version instead: the staged copy's path and mtime differ on every node."""
     import dataclasses
 
+    from roboact import storage
+
     train = {k: v for k, v in dataclasses.asdict(cfg).items() if k != "log_every"}
-    files = []
-    for p in paths:
+    files: list[dict[str, Any]] = []
+    for p, source in zip(paths, sources or [None] * len(paths), strict=True):
+        if source is not None and storage.is_remote(source):
+            files.append({"file": source, "version": storage.remote_version(source)})
+            continue
         st = p.resolve().stat()
         files.append({"file": str(p.resolve()), "bytes": st.st_size, "mtime_ns": st.st_mtime_ns})
     return {"train": train, "demos": files, "tasks": sorted(tasks) if tasks else None}

@@ -250,3 +250,50 @@ def test_heads_finished_with_other_settings_are_removed_not_kept(tmp_path):
     other = _finished_heads(tmp_path, groups, {"train": {"iterations": 4}, "demos": [], "tasks": None})
     assert other == {}
     assert not (tmp_path / "rl_module").exists() and not list((tmp_path / "heads_done").iterdir())
+
+
+@pytest.mark.ray
+@pytest.mark.timeout(600)
+def test_a_checkpoint_in_a_bucket_resumes_on_a_fresh_node_from_the_bucket(trained, tmp_path, monkeypatch):
+    """`--out s3://...` with demos in the bucket: a run stopped in its second head leaves the first
+    head in the bucket, and a node with an empty cache resumes there and finishes the checkpoint."""
+    import roboact.distributed.policy as policy_mod
+    from roboact.distributed.policy import PolicyTrainConfig
+    from roboact.policies.checkpoint import load_checkpoint
+
+    from roboact import storage
+    from tests.s3_loopback import loopback_s3, use_bucket
+
+    cfg = PolicyTrainConfig(image_size=64, log_every=1000)
+    real_bc, calls, stop_at = policy_mod._run_bc, [], [2]
+
+    def bc(cfg, data_dir, module_dir, *args):
+        calls.append(module_dir.name)
+        if len(calls) == stop_at[0]:
+            raise KeyboardInterrupt
+        return real_bc(cfg, data_dir, module_dir, *args)
+
+    monkeypatch.setattr(policy_mod, "_run_bc", bc)
+    with loopback_s3() as endpoint:
+        bucket = use_bucket(monkeypatch, endpoint, "roboact-policy")
+        demos, out = f"{bucket}/demos.h5", f"{bucket}/ckpt"
+        storage.upload(trained["demos"], demos)
+        monkeypatch.setenv(storage.CACHE_ENV, str(tmp_path / "node_a"))
+        with pytest.raises(KeyboardInterrupt):
+            train_policy(demos, "embedded", out, iterations=3, batch_size=32, config=cfg)
+        first, second = calls
+        assert storage.exists(f"{out}/heads_done/{first}.json")  # uploaded although the run failed
+        assert not storage.exists(f"{out}/policy.json")
+
+        monkeypatch.setenv(storage.CACHE_ENV, str(tmp_path / "node_b"))  # a fresh node
+        calls.clear()
+        stop_at[0] = 0
+        summary = train_policy(demos, "embedded", out, iterations=3, batch_size=32, config=cfg)
+        assert calls == [second] and summary["resumed_heads"] == [first]
+        assert storage.exists(f"{out}/policy.json") and not storage.exists(f"{out}/heads_done")
+
+        monkeypatch.setenv(storage.CACHE_ENV, str(tmp_path / "node_c"))
+        policy = load_checkpoint(storage.local_copy(out))
+    image, state = np.zeros((64, 64, 3), np.uint8), np.zeros(STATE_DIM, np.float32)
+    for task in TASKS:
+        assert policy.act({"image": image, "state": state, "task": task}).shape == (ACTION_DIM,)
