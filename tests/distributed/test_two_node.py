@@ -7,22 +7,17 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from roboact import storage
-from tests.s3_loopback import loopback_s3, use_bucket
+from tests.s3_loopback import bucket_fixture
 
 pytestmark = pytest.mark.ray
 
 
-@pytest.fixture
-def s3_bucket(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
-    """A bucket on a loopback S3 server; the endpoint and dummy keys are exported for subprocesses."""
-    with loopback_s3() as endpoint:
-        yield use_bucket(monkeypatch, endpoint, "twonode")
+s3_bucket = bucket_fixture("twonode")  # a loopback S3 bucket, the only shared storage
 
 
 @pytest.mark.timeout(300)
