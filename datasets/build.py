@@ -21,6 +21,7 @@ import json
 import logging
 import time
 from collections import Counter
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -304,3 +305,73 @@ def _build_one(
         )
     )
     return True
+
+
+@dataclass
+class BuildConfig:
+    """``roboact data build``: Algorithm 1 over one source into one clip store."""
+
+    source: str = ""
+    """rh20t, bridge or sim"""
+    out: str = ""
+    """clip store to write (resumed when it exists)"""
+    root: str | None = None
+    """dataset root (rh20t, bridge)"""
+    parser: str = "rules"
+    """action parser: rules (offline) or llm (OpenAI-compatible)"""
+    frames: int | None = None
+    """frames sampled uniformly per clip; None = 16 (sim: its config's)"""
+    image_size: int | None = None
+    """stored frame side, 0 = provenance only; None = 128 (sim: its config's)"""
+    cameras: list[str] = field(default_factory=list)
+    """RH20T camera serials; empty = all"""
+    task_descriptions: str | None = None
+    """RH20T task_description.json when not at the root"""
+    rejected: str | None = None
+    """rejection log; None = <out stem>.rejected.jsonl"""
+    sim_config: str | None = None
+    """simulated-source config, shipped name or YAML path (sim only; None = sim_small)"""
+    workers: int = 2
+    """parallel workers (sim only)"""
+    address: str | None = None
+    """Ray cluster address (sim only)"""
+    seed: int | None = None
+    """seed of splits and of the sim source; None = 0 (sim: its config's)"""
+    llm_base_url: str | None = None
+    """LLM endpoint (env ROBOACT_LLM_BASE_URL)"""
+    llm_model: str | None = None
+    """LLM model (env ROBOACT_LLM_MODEL)"""
+    llm_cache: str | None = None
+    """LLM answer cache dir (env ROBOACT_LLM_CACHE)"""
+
+
+def run_data_build(cfg: BuildConfig) -> dict[str, Any]:
+    """``roboact data build`` as a function: check the settings a user gives, then ``build_store``."""
+    from roboact.errors import UserError
+    from roboact.stage import require
+
+    require(cfg.source, "--source", "source")
+    require(cfg.out, "--out", "out")
+    if cfg.source not in SOURCES:
+        raise UserError(f"--source {cfg.source!r}: use one of {', '.join(SOURCES)}")
+    if cfg.source != "sim" and cfg.root is None:
+        raise UserError(f"--root is required for --source {cfg.source}")
+    if cfg.parser not in ("rules", "llm"):
+        raise UserError(f"--parser {cfg.parser!r}: use rules or llm")
+    llm = {"base_url": cfg.llm_base_url, "model": cfg.llm_model, "cache_dir": cfg.llm_cache}
+    return build_store(
+        cfg.source,
+        Path(cfg.root) if cfg.root else None,
+        Path(cfg.out),
+        parser=cfg.parser,
+        frames=cfg.frames,
+        image_size=cfg.image_size,
+        cameras=cfg.cameras or None,
+        task_descriptions=cfg.task_descriptions,
+        rejected=cfg.rejected,
+        llm={k: v for k, v in llm.items() if v},
+        seed=cfg.seed,
+        config=cfg.sim_config,
+        workers=cfg.workers,
+        address=cfg.address,
+    )

@@ -15,10 +15,21 @@ from typing import Annotated
 
 import typer
 
+from roboact.stage import ConfigFileOpt, OverridesArg, PrintConfigOpt, resolve, split_commas
+
 data_app = typer.Typer(
     help="Algorithm 1: build clip stores, Table I statistics, action parsing.", no_args_is_help=True
 )
 features_app = typer.Typer(help="Frozen-encoder features of a clip store (Ray actors).", no_args_is_help=True)
+
+
+def _stage(config: str, module: str, command: str) -> type:
+    """The command class of a stage whose config and ``run_*`` live in ``roboact.datasets.<module>``."""
+    from roboact.stage import entry_point_name, stage_command
+
+    return stage_command(
+        f"roboact.datasets.{config}", f"roboact.datasets.{module}:{entry_point_name(command)}"
+    )
 
 
 def register(app: typer.Typer) -> None:
@@ -43,10 +54,11 @@ def _echo_summary(summary: dict, as_json: bool = False) -> None:
         typer.echo(f"{key:>14}  {value}")
 
 
-@data_app.command("build")
+@data_app.command("build", cls=_stage("build:BuildConfig", "build", "data build"))
 def build(
-    source: Annotated[str, typer.Option(help="rh20t, bridge or sim.")],
-    out: Annotated[Path, typer.Option(help="Clip store to write (resumed when it exists).")],
+    ctx: typer.Context,
+    source: Annotated[str | None, typer.Option(help="rh20t, bridge or sim.")] = None,
+    out: Annotated[Path | None, typer.Option(help="Clip store to write (resumed when it exists).")] = None,
     root: Annotated[Path | None, typer.Option(help="Dataset root (rh20t, bridge).")] = None,
     parser: Annotated[
         str, typer.Option(help="Action parser: rules (offline) or llm (OpenAI-compatible).")
@@ -64,7 +76,18 @@ def build(
     rejected: Annotated[
         Path | None, typer.Option(help="Rejection log (default <out stem>.rejected.jsonl).")
     ] = None,
-    config: Annotated[str | None, typer.Option(help="Simulated source config (sim only).")] = None,
+    config: Annotated[
+        str | None,
+        typer.Option(
+            "--config",
+            "-c",
+            help="YAML of the config keys below; a simulated-source config (sim_tiny, sim_large, ...) "
+            "is read as sim_config=<it>, as before.",
+        ),
+    ] = None,
+    sim_config: Annotated[
+        str | None, typer.Option(help="Simulated source config, shipped name or YAML (sim only).")
+    ] = None,
     workers: Annotated[int, typer.Option(min=1, help="Parallel workers (sim only).")] = 2,
     address: Annotated[str | None, typer.Option(help="Ray cluster address (sim only).")] = None,
     seed: Annotated[
@@ -76,47 +99,48 @@ def build(
         Path | None, typer.Option(help="LLM answer cache dir (env ROBOACT_LLM_CACHE).")
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
+    overrides: OverridesArg = None,
+    print_config: PrintConfigOpt = False,
 ) -> None:
     """Run Algorithm 1 over a source into a clip store; rejected clips go to a jsonl log."""
-    from roboact.datasets.build import SOURCES, build_store
+    from roboact.datasets.build import BuildConfig, run_data_build
     from roboact.datasets.parse_llm import LLMConfigError
     from roboact.datasets.video import FrameError
 
-    if source not in SOURCES:
-        _fail(f"--source {source!r}: use one of {', '.join(SOURCES)}")
-    if source != "sim" and root is None:
-        _fail(f"--root is required for --source {source}")
-    if parser not in ("rules", "llm"):
-        _fail(f"--parser {parser!r}: use rules or llm")
-    llm = {
-        k: v
-        for k, v in {
-            "base_url": llm_base_url,
-            "model": llm_model,
-            "cache_dir": str(llm_cache) if llm_cache else None,
-        }.items()
-        if v
-    }
+    names = ("source", "out", "root", "parser", "frames", "image_size", "task_descriptions", "rejected")
+    names += ("sim_config", "workers", "address", "seed", "llm_base_url", "llm_model", "llm_cache")
+    flags = {**{n: n for n in names}, "cameras": ("cameras", split_commas)}
+    stage_file, legacy_sim = _build_config_file(config)
+    cfg = resolve(
+        ctx, BuildConfig, flags, config=stage_file, typed={"sim_config": legacy_sim} if legacy_sim else None
+    )
     try:
-        summary = build_store(
-            source,
-            root,
-            out,
-            parser=parser,
-            frames=frames,
-            image_size=image_size,
-            cameras=[c.strip() for c in cameras.split(",") if c.strip()] if cameras else None,
-            task_descriptions=task_descriptions,
-            rejected=rejected,
-            llm=llm,
-            seed=seed,
-            config=config,
-            workers=workers,
-            address=address,
-        )
+        summary = run_data_build(cfg)
     except (ValueError, LLMConfigError, FrameError, OSError) as err:
         _fail(str(err))
     _echo_summary(summary, as_json)
+
+
+def _build_config_file(path: str | None) -> tuple[str | None, str | None]:
+    """``data build --config``: (a BuildConfig file, or None; a simulated-source config, or None).
+
+    Why: before one config per stage, ``--config`` named the simulated source's config (``sim_tiny``),
+    and docs and scripts still say so; a file whose keys are all ``SimSourceConfig`` keys is read so.
+    """
+    if path is None:
+        return None, None
+    import dataclasses
+
+    from roboact.datasets.build import BuildConfig
+    from roboact.datasets.sim_source import SimSourceConfig
+
+    from roboact.config import load_yaml_mapping, resolve_config_path
+
+    keys = set(load_yaml_mapping(resolve_config_path(path)).keys())
+    sim_keys = {f.name for f in dataclasses.fields(SimSourceConfig)}
+    if keys and keys <= sim_keys and not keys <= {f.name for f in dataclasses.fields(BuildConfig)}:
+        return None, path
+    return path, None  # a BuildConfig file (a key of neither is an error naming it and the file)
 
 
 @data_app.command("stats")
@@ -225,13 +249,18 @@ def parse(
     )
 
 
-@features_app.command("extract")
+@features_app.command("extract", cls=_stage("features:ExtractConfig", "features", "features extract"))
 def extract(
-    store: Annotated[str, typer.Option(help="Clip store (HDF5): a path or an s3:// / gs:// URI.")],
-    encoder: Annotated[str, typer.Option(help="Encoder spec: embedded, open_clip:<arch>:<ckpt>.")],
+    ctx: typer.Context,
+    store: Annotated[
+        str | None, typer.Option(help="Clip store (HDF5): a path or an s3:// / gs:// URI.")
+    ] = None,
+    encoder: Annotated[
+        str | None, typer.Option(help="Encoder spec: embedded, open_clip:<arch>:<ckpt>.")
+    ] = None,
     out: Annotated[
-        str, typer.Option(help="Feature store to write, path or URI (resumed; no-op when current).")
-    ],
+        str | None, typer.Option(help="Feature store to write, path or URI (resumed; no-op when current).")
+    ] = None,
     frames: Annotated[int, typer.Option(min=1, help="Frames per clip (<= frames in the clip store).")] = 16,
     workers: Annotated[int, typer.Option(min=1, help="Ray actors, one encoder each.")] = 2,
     address: Annotated[
@@ -248,41 +277,51 @@ def extract(
             "cluster; ROBOACT_SHARED_FS=1).",
         ),
     ] = False,
+    config: ConfigFileOpt = None,
+    overrides: OverridesArg = None,
+    print_config: PrintConfigOpt = False,
 ) -> None:
     """Encode every clip with a frozen encoder into a feature store (Eq. 1, 5)."""
-    from roboact.datasets.features import extract_features
+    from roboact.datasets.features import ExtractConfig, run_features_extract
     from roboact.datasets.stores import StoreError
 
+    names = (
+        "store",
+        "encoder",
+        "out",
+        "frames",
+        "workers",
+        "address",
+        "batch_size",
+        "image_size",
+        "shared_fs",
+    )
+    cfg = resolve(ctx, ExtractConfig, {n: n for n in names})
     try:
-        summary = extract_features(
-            store,
-            encoder,
-            frames,
-            out,
-            workers=workers,
-            address=address,
-            batch_size=batch_size,
-            image_size=image_size,
-            shared_fs=shared_fs,
-        )
+        summary = run_features_extract(cfg)
     except (StoreError, ValueError, OSError) as err:
         _fail(str(err))
     _echo_summary(summary, as_json)
 
 
-@features_app.command("derive")
+@features_app.command("derive", cls=_stage("features:DeriveConfig", "features", "features derive"))
 def derive(
-    src: Annotated[Path, typer.Option(help="Feature store with N frames per clip.")],
-    frames: Annotated[int, typer.Option(help="n <= N frames per clip of the new store.")],
-    out: Annotated[Path, typer.Option(help="Feature store to write.")],
+    ctx: typer.Context,
+    src: Annotated[Path | None, typer.Option(help="Feature store with N frames per clip.")] = None,
+    frames: Annotated[int | None, typer.Option(help="n <= N frames per clip of the new store.")] = None,
+    out: Annotated[Path | None, typer.Option(help="Feature store to write.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
+    config: ConfigFileOpt = None,
+    overrides: OverridesArg = None,
+    print_config: PrintConfigOpt = False,
 ) -> None:
     """Make an n-frame feature store from an N-frame one without re-encoding (frame-count ablations)."""
-    from roboact.datasets.features import derive_features
+    from roboact.datasets.features import DeriveConfig, run_features_derive
     from roboact.datasets.stores import StoreError
 
+    cfg = resolve(ctx, DeriveConfig, {n: n for n in ("src", "frames", "out")})
     try:
-        summary = derive_features(src, frames, out)
+        summary = run_features_derive(cfg)
     except (StoreError, ValueError, OSError) as err:
         _fail(str(err))
     _echo_summary(summary, as_json)

@@ -558,3 +558,61 @@ def _sampling_error(store: ClipStore, n_src: int, n: int, positions: list[int]) 
         "mean_frames": float(all_dev.mean()),
         "max_fraction": float(all_frac.max()),
     }
+
+
+@dataclass
+class ExtractConfig:
+    """``roboact features extract``: one frozen encoder over one clip store."""
+
+    store: str = ""
+    """clip store (HDF5): a path or an s3:// / gs:// URI"""
+    encoder: str = ""
+    """encoder spec: embedded, open_clip:<arch>:<ckpt>"""
+    out: str = ""
+    """feature store to write, path or URI (resumed; no-op when current)"""
+    frames: int = 16
+    """frames per clip (<= frames in the clip store)"""
+    workers: int = 2
+    """Ray actors, one encoder each"""
+    address: str | None = None
+    """Ray cluster address (None: local, or RAY_ADDRESS)"""
+    batch_size: int = 8
+    """clips per actor call"""
+    image_size: int | None = None
+    """decode size for provenance-only stores"""
+    shared_fs: bool = False
+    """a local store lies on a filesystem every node mounts (else refused on a multi-node cluster)"""
+
+
+def run_features_extract(cfg: ExtractConfig) -> dict[str, Any]:
+    """``roboact features extract`` as a function (``extract_features`` on ``cfg``)."""
+    from roboact.stage import require
+
+    for value, option in ((cfg.store, "store"), (cfg.encoder, "encoder"), (cfg.out, "out")):
+        require(value, f"--{option}", option)
+    return extract_features(
+        cfg.store, cfg.encoder, cfg.frames, cfg.out, workers=cfg.workers, address=cfg.address,
+        batch_size=cfg.batch_size, image_size=cfg.image_size, shared_fs=cfg.shared_fs,
+    )  # fmt: skip
+
+
+@dataclass
+class DeriveConfig:
+    """``roboact features derive``: an n-frame feature store from an N-frame one."""
+
+    src: str = ""
+    """feature store with N frames per clip"""
+    frames: int = 0
+    """n <= N frames per clip of the new store"""
+    out: str = ""
+    """feature store to write"""
+
+
+def run_features_derive(cfg: DeriveConfig) -> dict[str, Any]:
+    """``roboact features derive`` as a function (``derive_features`` on ``cfg``)."""
+    from roboact.stage import require
+
+    require(cfg.src, "--src", "src")
+    require(cfg.frames or None, "--frames", "frames")
+    require(cfg.out, "--out", "out")
+    return derive_features(cfg.src, cfg.frames, cfg.out)

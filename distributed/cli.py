@@ -12,11 +12,20 @@ from typing import Annotated
 import typer
 
 from roboact.cli_util import fail
+from roboact.stage import ConfigFileOpt, PrintConfigOpt, resolve
+from roboact.stage import OverridesArg as StageOverridesArg
 
 FeaturesOpt = Annotated[
-    Path, typer.Option("--features", "-f", help="Feature store (HDF5) to train/evaluate on.")
+    Path | None, typer.Option("--features", "-f", help="Feature store (HDF5) to train/evaluate on.")
 ]
-ConfigOpt = Annotated[str, typer.Option("--config", "-c", help="Train config: shipped name or YAML path.")]
+ConfigOpt = Annotated[
+    str,
+    typer.Option(
+        "--config",
+        "-c",
+        help="YAML of the config keys listed below (a TrainConfig file is one): name or path.",
+    ),
+]
 AddressOpt = Annotated[
     str | None, typer.Option("--address", help="Ray cluster address (default: local Ray, or RAY_ADDRESS).")
 ]
@@ -27,7 +36,7 @@ StorageOpt = Annotated[
 RunsOpt = Annotated[Path, typer.Option("--runs-root", help="Parent folder of run directories.")]
 # train and tune hand these to Ray or stage them per node: a str keeps s3://b/k (Path makes it s3:/b/k)
 FeaturesUriOpt = Annotated[
-    str, typer.Option("--features", "-f", help="Feature store (HDF5): a path or an s3:// / gs:// URI.")
+    str | None, typer.Option("--features", "-f", help="Feature store (HDF5): a path or an s3:// / gs:// URI.")
 ]
 RunsUriOpt = Annotated[
     str, typer.Option("--runs-root", help="Parent of run directories: a folder or an s3:// / gs:// URI.")
@@ -40,48 +49,44 @@ SharedFsOpt = Annotated[
         "ROBOACT_SHARED_FS=1).",
     ),
 ]
-OverridesArg = Annotated[list[str] | None, typer.Argument(help="Dotted key=value config overrides.")]
+OverridesArg = StageOverridesArg
+TRAIN_FLAGS = {
+    "name": "name",
+    "workers": "workers",
+    "address": "address",
+    "storage_path": "storage_path",
+    "runs_root": "runs_root",
+}
+"""the options of the fitting commands -> TrainConfig keys (each command adds its --features key)"""
 
 
 def register(app: typer.Typer) -> None:
     """Add ``train``, ``tune`` and the ``eval`` group to the top-level app."""
-    app.command("train")(train_cmd)
-    app.command("tune")(tune_cmd)
+    app.command("train", cls=_stage("distributed.train_config:TrainJobConfig", "distributed.train", "train"))(
+        train_cmd
+    )
+    app.command("tune", cls=_stage("distributed.tune:TuneJobConfig", "distributed.tune", "tune"))(tune_cmd)
     grp = typer.Typer(help="Recognition evaluation (paper Table II and beyond).", no_args_is_help=True)
-    grp.command("recognition")(recognition_cmd)
-    grp.command("table2")(table2_cmd)
-    grp.command("cross-embodiment")(cross_embodiment_cmd)
+    rec = "distributed.recognition"
+    grp.command("recognition", cls=_stage(f"{rec}:RecognitionConfig", rec, "eval recognition"))(
+        recognition_cmd
+    )
+    grp.command("table2", cls=_stage(f"{rec}:Table2Config", rec, "eval table2"))(table2_cmd)
+    grp.command("cross-embodiment", cls=_stage(f"{rec}:CrossEmbodimentConfig", rec, "eval cross-embodiment"))(
+        cross_embodiment_cmd
+    )
     app.add_typer(grp, name="eval")
 
 
-def _train_config(
-    config: str,
-    features: str | Path,
-    name: str | None,
-    runs_root: str | Path,
-    storage_path: str | None,
-    workers: int | None,
-    overrides: list[str] | None,
-):  # noqa: ANN202
-    from roboact.distributed.train import TrainConfig
+def _stage(config: str, module: str, command: str) -> type:
+    from roboact.stage import entry_point_name, stage_command
 
-    from roboact.config import ConfigError, load_config
-
-    extra = [f"data.features={features}", f"runs_root={runs_root}"]
-    if name:
-        extra.append(f"name={name}")
-    if storage_path:
-        extra.append(f"storage_path={storage_path}")
-    if workers is not None:
-        extra.append(f"workers={workers}")
-    try:
-        return load_config(TrainConfig, config, [*extra, *(overrides or [])])
-    except (ConfigError, ValueError) as err:
-        fail(f"train config: {err}")
+    return stage_command(f"roboact.{config}", f"roboact.{module}:{entry_point_name(command)}")
 
 
 def train_cmd(
-    features: FeaturesUriOpt,
+    ctx: typer.Context,
+    features: FeaturesUriOpt = None,
     config: ConfigOpt = "train_default",
     name: Annotated[str | None, typer.Option("--name", "-n", help="Run name; the same name resumes.")] = None,
     workers: Annotated[
@@ -92,14 +97,16 @@ def train_cmd(
     runs_root: RunsUriOpt = "runs",
     shared_fs: SharedFsOpt = False,
     overrides: OverridesArg = None,
+    print_config: PrintConfigOpt = False,
 ) -> None:
     """Fit RoboAct-CLIP on a feature store with Ray Train (DDP); rerun with the same --name to resume."""
     from roboact.datasets.stores import StoreError
-    from roboact.distributed.train import fit
+    from roboact.distributed.train import run_train
+    from roboact.distributed.train_config import TrainJobConfig
 
-    cfg = _train_config(config, features, name, runs_root, storage_path, workers, overrides)
+    cfg = resolve(ctx, TrainJobConfig, {**TRAIN_FLAGS, "features": "data.features", "shared_fs": "shared_fs"})
     try:
-        out = fit(cfg, address=address, shared_fs=shared_fs)
+        out = run_train(cfg)
     except (StoreError, ValueError) as err:
         fail(str(err))
     val = {k: round(v, 4) for k, v in out["metrics"].items() if k.startswith("val/")}
@@ -118,35 +125,31 @@ def train_cmd(
 
 
 def tune_cmd(
-    features: FeaturesUriOpt,
-    sweep_config: Annotated[str, typer.Option("--sweep", "-s", help="Sweep YAML: shipped name or path.")] = (
-        "sweep_smoke"
-    ),
+    ctx: typer.Context,
+    features: FeaturesUriOpt = None,
+    config: Annotated[
+        str,
+        typer.Option(
+            "--config", "-c", "--sweep", "-s", help="Sweep YAML (TuneJobConfig keys): shipped name or path."
+        ),
+    ] = "sweep_smoke",
     name: Annotated[str, typer.Option("--name", "-n", help="Sweep name; the same name resumes.")] = "sweep",
     address: AddressOpt = None,
     storage_path: StorageOpt = None,
     runs_root: RunsUriOpt = "runs",
     shared_fs: SharedFsOpt = False,
     overrides: OverridesArg = None,
+    print_config: PrintConfigOpt = False,
 ) -> None:
     """Sweep loss weights and the learning rate with Ray Tune (ASHA, Optuna optional); trials are fits."""
     from roboact.datasets.stores import StoreError
-    from roboact.distributed.tune import sweep
+    from roboact.distributed.tune import TuneJobConfig, run_tune
 
-    from roboact.config import ConfigError
-
+    flags = ("features", "name", "address", "storage_path", "runs_root", "shared_fs")
+    cfg = resolve(ctx, TuneJobConfig, {f: f for f in flags})
     try:
-        out = sweep(
-            sweep_config,
-            features,
-            name=name,
-            storage_path=storage_path,
-            address=address,
-            runs_root=runs_root,
-            overrides=overrides,
-            shared_fs=shared_fs,
-        )
-    except (ConfigError, StoreError, ValueError) as err:
+        out = run_tune(cfg)
+    except (StoreError, ValueError) as err:
         fail(str(err))
     typer.echo(Path(out["results_md"]).read_text())
     typer.echo(
@@ -157,30 +160,39 @@ def tune_cmd(
 
 
 def recognition_cmd(
-    model: Annotated[Path, typer.Option("--model", "-m", help="Model directory (save_pretrained output).")],
-    features: FeaturesOpt,
+    ctx: typer.Context,
+    model: Annotated[
+        Path | None, typer.Option("--model", "-m", help="Model directory (save_pretrained output).")
+    ] = None,
+    features: FeaturesOpt = None,
     split: Annotated[str, typer.Option("--split", help="Named split of the store.")] = "random",
     part: Annotated[str, typer.Option("--part", help="train, val or test.")] = "test",
     out: Annotated[
         Path | None, typer.Option("--out", help="Output folder (default beside the model).")
     ] = None,
+    config: ConfigFileOpt = None,
+    overrides: StageOverridesArg = None,
+    print_config: PrintConfigOpt = False,
 ) -> None:
     """Subject/action/object top-1 accuracy (aux heads and text matching), confusion plots, R@1/5/10."""
     from roboact.datasets.stores import StoreError
-    from roboact.distributed.recognition import evaluate_recognition
+    from roboact.distributed.recognition import RecognitionConfig, run_eval_recognition
 
+    cfg = resolve(ctx, RecognitionConfig, {f: f for f in ("model", "features", "split", "part", "out")})
     try:
-        res = evaluate_recognition(model, features, split=split, part=part, out_dir=out)
+        res = run_eval_recognition(cfg)
     except (StoreError, FileNotFoundError, ValueError) as err:
         fail(str(err))
-    typer.echo(f"{res['n']} clips of {split}/{part}; outputs in {res['out_dir']}")
+    typer.echo(f"{res['n']} clips of {cfg.split}/{cfg.part}; outputs in {res['out_dir']}")
     typer.echo(res["markdown"])  # accuracy per factor with its bootstrap 95 % CI, R@1/5/10
 
 
 def table2_cmd(
+    ctx: typer.Context,
     features: Annotated[
-        list[Path], typer.Option("--features", "-f", help="Feature stores, one per frame count (8/16/32).")
-    ],
+        list[Path] | None,
+        typer.Option("--features", "-f", help="Feature stores, one per frame count (8/16/32)."),
+    ] = None,
     config: ConfigOpt = "train_default",
     name: Annotated[
         str, typer.Option("--name", "-n", help="Prefix of the row fits; reruns skip finished.")
@@ -190,14 +202,15 @@ def table2_cmd(
     storage_path: StorageOpt = None,
     runs_root: RunsOpt = Path("runs"),
     overrides: OverridesArg = None,
+    print_config: PrintConfigOpt = False,
 ) -> None:
     """Table II: fit 8/16/32 frames and w/o disentanglement on one budget; ours beside the paper."""
     from roboact.datasets.stores import StoreError
-    from roboact.distributed.recognition import table_ii_fits
+    from roboact.distributed.recognition import Table2Config, run_eval_table2
 
-    cfg = _train_config(config, features[0], None, runs_root, storage_path, workers, overrides)
+    cfg = resolve(ctx, Table2Config, {**TRAIN_FLAGS, "features": "stores"})
     try:
-        out = table_ii_fits(features, cfg, name=name, address=address)
+        out = run_eval_table2(cfg)
     except (StoreError, ValueError) as err:
         fail(str(err))
     typer.echo(out["markdown"])
@@ -205,7 +218,8 @@ def table2_cmd(
 
 
 def cross_embodiment_cmd(
-    features: FeaturesOpt,
+    ctx: typer.Context,
+    features: FeaturesOpt = None,
     subject: Annotated[
         list[str] | None,
         typer.Option("--subject", help="Held-out subject(s); default: every heldout_* split."),
@@ -219,14 +233,16 @@ def cross_embodiment_cmd(
     storage_path: StorageOpt = None,
     runs_root: RunsOpt = Path("runs"),
     overrides: OverridesArg = None,
+    print_config: PrintConfigOpt = False,
 ) -> None:
     """Cross-embodiment zero-shot: train without one embodiment, test on it (one row per held-out subject)."""
     from roboact.datasets.stores import StoreError
-    from roboact.distributed.recognition import cross_embodiment
+    from roboact.distributed.recognition import CrossEmbodimentConfig, run_eval_cross_embodiment
 
-    cfg = _train_config(config, features, None, runs_root, storage_path, workers, overrides)
+    flags = {**TRAIN_FLAGS, "features": "data.features", "subject": "subjects"}
+    cfg = resolve(ctx, CrossEmbodimentConfig, flags)
     try:
-        out = cross_embodiment(features, subject, cfg, name=name, address=address)
+        out = run_eval_cross_embodiment(cfg)
     except (StoreError, ValueError) as err:
         fail(str(err))
     typer.echo(out["markdown"])

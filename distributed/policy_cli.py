@@ -13,6 +13,7 @@ from typing import Annotated
 import typer
 
 from roboact.cli_util import fail
+from roboact.stage import PrintConfigOpt, resolve, split_commas, stage_command
 
 logger = logging.getLogger(__name__)
 
@@ -23,22 +24,33 @@ def register(app: typer.Typer) -> None:
         help="Policy heads on frozen features (RLlib BC), paper Sec. III-C.", no_args_is_help=True
     )
 
-    @grp.command("train")
+    stage = stage_command(
+        "roboact.distributed.policy_job:PolicyJobConfig", "roboact.distributed.policy_job:run_policy_train"
+    )
+
+    @grp.command("train", cls=stage)
     def train(
-        demos: Annotated[list[Path], typer.Option("--demos", help="Demo HDF5 file (repeat for more files).")],
+        ctx: typer.Context,
+        demos: Annotated[
+            list[str] | None,
+            typer.Option("--demos", help="Demo HDF5 file or s3:// / gs:// URI (repeat for more files)."),
+        ] = None,
         features: Annotated[
-            str,
+            str | None,
             typer.Option(
                 "--features",
                 help="embedded | open_clip:<arch>:<ckpt> | roboact:<model_dir>, options @k=N,stride=S",
             ),
-        ],
-        out: Annotated[Path, typer.Option("--out", help="Checkpoint directory to write.")],
+        ] = None,
+        out: Annotated[
+            str | None, typer.Option("--out", help="Checkpoint directory (or s3:// / gs:// URI) to write.")
+        ] = None,
         dotted: Annotated[
             list[str] | None,
             typer.Argument(
-                help="Dotted PolicyTrainConfig overrides applied last, e.g. lr=3e-4 "
-                "'cameras=[agentview,robot0_eye_in_hand]' (the key=value form every command takes)."
+                metavar="[KEY=VALUE]...",
+                help="Dotted config overrides (keys below), e.g. lr=3e-4 "
+                "'cameras=[agentview,robot0_eye_in_hand]'.",
             ),
         ] = None,
         iterations: Annotated[
@@ -50,7 +62,11 @@ def register(app: typer.Typer) -> None:
         ] = None,
         config: Annotated[
             str | None,
-            typer.Option("--config", help="YAML config (path or shipped name, e.g. policy_default)."),
+            typer.Option(
+                "--config",
+                "-c",
+                help="YAML of the config keys below (path or shipped name, e.g. policy_default).",
+            ),
         ] = None,
         overrides: Annotated[
             list[str] | None,
@@ -67,27 +83,20 @@ def register(app: typer.Typer) -> None:
                 "num_learners).",
             ),
         ] = None,
+        print_config: PrintConfigOpt = False,
     ) -> None:
         """Train a BC head on the demos' frozen features and write a checkpoint directory."""
-        from roboact.config import ConfigError, load_config
+        from .policy_job import PolicyJobConfig, run_policy_train
 
-        from .policy import PolicyTrainConfig, train_policy
-
-        for p in demos:
-            if not p.is_file():
-                fail(f"--demos: file {p} does not exist")
-        extra = [] if num_learners is None else [f"num_learners={num_learners}"]
+        names = ("demos", "features", "out", "iterations", "batch_size", "address", "num_learners")
+        flags = {**{n: n for n in names}, "tasks": ("tasks", split_commas)}
+        cfg = resolve(ctx, PolicyJobConfig, flags, overrides=[*(dotted or []), *(overrides or [])])
         try:
-            cfg = load_config(PolicyTrainConfig, config, [*(dotted or []), *(overrides or []), *extra])
-            task_list = [t.strip() for t in tasks.split(",") if t.strip()] if tasks else None
-            summary = train_policy(
-                list(demos), features, out, iterations=iterations, batch_size=batch_size, address=address,
-                tasks=task_list, config=cfg,
-            )  # fmt: skip
-        except (ConfigError, ValueError, FileNotFoundError) as err:
+            summary = run_policy_train(cfg)
+        except (ValueError, FileNotFoundError) as err:
             fail(f"policy train: {err}")
         typer.echo(
-            json.dumps({"out": str(out), **{k: v for k, v in summary.items() if k != "loss_curve"}}, indent=1)
+            json.dumps({"out": cfg.out, **{k: v for k, v in summary.items() if k != "loss_curve"}}, indent=1)
         )
 
     @grp.command("info")

@@ -27,6 +27,7 @@ import csv
 import json
 import logging
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -48,6 +49,8 @@ from roboact.models.metrics import (
 
 from roboact.constants import FACTORS
 from roboact.paper import RECOGNITION, RECOGNITION_SECTION
+
+from .train_config import TrainConfig
 
 logger = logging.getLogger(__name__)
 
@@ -493,3 +496,77 @@ def cross_embodiment(
     }
     (out_path.parent / "cross_embodiment.json").write_text(json.dumps({"rows": rows, **summary}, indent=2))
     return {"markdown": markdown, "path": str(out_path), "rows": rows, **summary}
+
+
+@dataclass
+class RecognitionConfig:
+    """``roboact eval recognition``: which model, on which clips, written where."""
+
+    model: str = ""
+    """model directory (save_pretrained output of a fit)"""
+    features: str = ""
+    """feature store (HDF5) to evaluate on"""
+    split: str = "random"
+    """named split of the store"""
+    part: str = "test"
+    """train, val or test"""
+    out: str | None = None
+    """output folder; None = beside the model"""
+
+
+def run_eval_recognition(cfg: RecognitionConfig) -> dict[str, Any]:
+    """``roboact eval recognition`` as a function (``evaluate_recognition`` on ``cfg``)."""
+    from roboact.stage import require
+
+    require(cfg.model, "--model", "model")
+    require(cfg.features, "--features", "features")
+    return evaluate_recognition(cfg.model, cfg.features, split=cfg.split, part=cfg.part, out_dir=cfg.out)
+
+
+@dataclass
+class Table2Config(TrainConfig):
+    """``roboact eval table2``: the fits' shared budget (every ``TrainConfig`` key) and their stores.
+
+    ``name`` is the prefix of the row fits; ``data.features`` defaults to the first store."""
+
+    name: str | None = "table2"
+    """prefix of the row fits; reruns skip finished ones"""
+    stores: list[str] = field(default_factory=list)
+    """feature stores, one per frame count (8/16/32)"""
+    address: str | None = None
+    """Ray cluster address (None: a local instance, or RAY_ADDRESS)"""
+
+
+def run_eval_table2(cfg: Table2Config) -> dict[str, Any]:
+    """``roboact eval table2`` as a function: every row's fit on one budget, then the table."""
+    from roboact.stage import as_base, require
+
+    require(cfg.stores, "--features", "stores")
+    base = as_base(cfg, TrainConfig)
+    if not base.data.features:
+        base.data.features = cfg.stores[0]
+    return table_ii_fits(cfg.stores, base, name=cfg.name or "table2", address=cfg.address)
+
+
+@dataclass
+class CrossEmbodimentConfig(TrainConfig):
+    """``roboact eval cross-embodiment``: the fits' budget (every ``TrainConfig`` key, the store in
+    ``data.features``) and the held-out subjects."""
+
+    name: str | None = "xemb"
+    """prefix of the fits; reruns skip finished ones"""
+    subjects: list[str] = field(default_factory=list)
+    """held-out subjects; empty = every heldout_* split of the store"""
+    address: str | None = None
+    """Ray cluster address (None: a local instance, or RAY_ADDRESS)"""
+
+
+def run_eval_cross_embodiment(cfg: CrossEmbodimentConfig) -> dict[str, Any]:
+    """``roboact eval cross-embodiment`` as a function: one fit per held-out subject, then the rows."""
+    from roboact.stage import as_base, require
+
+    require(cfg.data.features, "--features", "data.features")
+    return cross_embodiment(
+        cfg.data.features, cfg.subjects or None, as_base(cfg, TrainConfig), name=cfg.name or "xemb",
+        address=cfg.address,
+    )  # fmt: skip

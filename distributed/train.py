@@ -50,12 +50,22 @@ from .train_config import (
     DataConfig,
     OptimConfig,
     TrainConfig,
+    TrainJobConfig,
     resolve_model_config,
     total_steps,
 )
 from .train_loop import MODEL_SUBDIR, train_loop_per_worker
 
-__all__ = ["DataConfig", "OptimConfig", "TrainConfig", "fit", "prepare_fit", "run_trainer"]
+__all__ = [
+    "DataConfig",
+    "OptimConfig",
+    "TrainConfig",
+    "TrainJobConfig",
+    "fit",
+    "prepare_fit",
+    "run_train",
+    "run_trainer",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -191,6 +201,14 @@ def resume_settings(config: TrainConfig) -> dict[str, Any]:
         data.pop(key)
     data["optim"] = {k: v for k, v in data["optim"].items() if k not in ("max_steps", "epochs")}
     return data
+
+
+def run_train(cfg: TrainJobConfig) -> dict[str, Any]:
+    """``roboact train`` as a function: fit ``cfg`` (its ``TrainConfig`` part) where it says."""
+    from roboact.stage import as_base, require
+
+    require(cfg.data.features, "--features", "data.features")
+    return fit(as_base(cfg, TrainConfig), address=cfg.address, shared_fs=cfg.shared_fs)
 
 
 def fit(config: TrainConfig, address: str | None = None, shared_fs: bool = False) -> dict[str, Any]:

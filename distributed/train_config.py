@@ -109,7 +109,8 @@ class TrainConfig:
     keep_checkpoints: int = 2
     """checkpoints kept in storage (the most recent ones)"""
     max_failures: int = 2
-    """worker-group restarts from the last checkpoint before the fit fails"""
+    """worker-group restarts from the newest checkpoint (a dead worker or node) before the fit fails;
+    -1 = no limit"""
     workers: int = 2
     """Ray Train workers (DDP ranks)"""
     use_gpu: bool = False
@@ -196,3 +197,16 @@ def lr_at(step: int, optim: OptimConfig, total: int) -> float:
     progress = min(1.0, (step - optim.warmup_steps) / span)
     floor = optim.min_lr_ratio * optim.lr
     return floor + (optim.lr - floor) * 0.5 * (1.0 + math.cos(math.pi * progress))
+
+
+@dataclass
+class TrainJobConfig(TrainConfig):
+    """``roboact train``: a fit (every ``TrainConfig`` key) and where it runs.
+
+    Why a subclass: the fit saves and fingerprints only its ``TrainConfig`` part, so where it ran
+    never decides whether a rerun may resume it."""
+
+    address: str | None = None
+    """Ray cluster address (None: a local instance, or RAY_ADDRESS)"""
+    shared_fs: bool = False
+    """local paths lie on a filesystem every node mounts (else refused on a multi-node cluster)"""

@@ -228,8 +228,45 @@ def _scheduler(sc: SweepConfig, max_reports: int) -> Any:
     )
 
 
+@dataclass
+class TuneJobConfig(SweepConfig):
+    """``roboact tune``: a sweep (every ``SweepConfig`` key) and its data, name and places.
+
+    Why a subclass: a sweep YAML is a valid job file as it is, and the sweep fingerprints only its
+    ``SweepConfig`` part."""
+
+    features: str = ""
+    """feature store (HDF5) every trial trains on: a path or an s3:// / gs:// URI"""
+    name: str = "sweep"
+    """sweep name; the same name resumes"""
+    runs_root: str = "runs"
+    """parent of the sweep directory: a folder or an s3:// / gs:// URI"""
+    storage_path: str | None = None
+    """Tune and Train storage (shared FS or s3://... on a cluster); None = <runs_root>/<name>/ray_results"""
+    address: str | None = None
+    """Ray cluster address (None: a local instance, or RAY_ADDRESS)"""
+    shared_fs: bool = False
+    """local paths lie on a filesystem every node mounts (else refused on a multi-node cluster)"""
+
+
+def run_tune(cfg: TuneJobConfig) -> dict[str, Any]:
+    """``roboact tune`` as a function: run (or resume) the sweep ``cfg`` describes."""
+    from roboact.stage import as_base, require
+
+    require(cfg.features, "--features", "features")
+    return sweep(
+        as_base(cfg, SweepConfig),
+        cfg.features,
+        name=cfg.name,
+        storage_path=cfg.storage_path,
+        address=cfg.address,
+        runs_root=cfg.runs_root,
+        shared_fs=cfg.shared_fs,
+    )
+
+
 def sweep(
-    sweep_config_path: str | Path,
+    sweep_config_path: str | Path | SweepConfig,
     features: str | Path,
     name: str = "sweep",
     storage_path: str | None = None,
@@ -241,7 +278,8 @@ def sweep(
     """Run (or resume) a sweep; write the results table, plots and the best train config.
 
     Args:
-        sweep_config_path: a ``SweepConfig`` YAML (path or shipped name such as ``sweep_smoke``).
+        sweep_config_path: a ``SweepConfig`` YAML (path or shipped name such as ``sweep_smoke``),
+            or a loaded ``SweepConfig``.
         features: the feature store to train on.
         name: sweep name; the same name (and storage path) resumes an interrupted sweep.
         storage_path: Tune and Train storage (shared FS or ``s3://...`` on a cluster);
@@ -263,7 +301,12 @@ def sweep(
     """
     from ray import tune
 
-    sc = load_config(SweepConfig, sweep_config_path, overrides)
+    if isinstance(sweep_config_path, SweepConfig):  # a loaded config (run_tune); overrides on top
+        sc = sweep_config_path
+        if overrides:
+            sc = load_config(SweepConfig, None, overrides, preset=config_to_dict(sc))
+    else:
+        sc = load_config(SweepConfig, sweep_config_path, overrides)
     train_overrides = [*sc.train_overrides, f"data.features={storage.resolve(features)}"]
     base = load_config(TrainConfig, sc.train_config, train_overrides)
     base = config_from_dict(

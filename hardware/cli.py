@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
+from roboact.hardware.jobs import operator_judge, with_checkpoint_policies  # noqa: F401 (their old home)
 
 from roboact.cli_util import fail
+from roboact.stage import ConfigFileOpt, Flag, OverridesArg, PrintConfigOpt, resolve, stage_command
 
 logger = logging.getLogger(__name__)
 
@@ -24,8 +24,9 @@ def register(app: typer.Typer) -> None:
     )
     grp.command("check")(check)
     grp.command("fake-controller")(fake_controller)
-    grp.command("trials")(trials)
-    grp.command("record")(record)
+    jobs = "roboact.hardware.jobs"
+    grp.command("trials", cls=stage_command(f"{jobs}:TrialsJobConfig", f"{jobs}:run_hardware_trials"))(trials)
+    grp.command("record", cls=stage_command(f"{jobs}:RecordJobConfig", f"{jobs}:run_hardware_record"))(record)
     grp.command("report")(report)
     app.add_typer(grp, name="hardware")
 
@@ -153,37 +154,16 @@ MarkPortOpt = Annotated[
     int, typer.Option("--mark-port", min=0, max=65535, help="Port of the web marks page (0: a free one).")
 ]
 OperatorOpt = Annotated[str, typer.Option(help="Who marks (stored with every mark).")]
-
-
-@contextmanager
-def operator_judge(
-    backend: str, marks: str | None, mark_ui: str, mark_port: int, operator: str
-) -> Iterator[Any]:
-    """The judge for ``--marks``; a web page's server runs while the batch does (its URL is printed)."""
-    from roboact.hardware.judge import make_judge
-    from roboact.hardware.operator_ui import KeyboardMarks, WebMarks
-
-    from roboact.errors import UserError
-
-    if mark_ui not in ("keyboard", "web"):
-        fail(f"--mark-ui must be keyboard or web, got {mark_ui!r}")
-    ui = WebMarks(port=mark_port) if mark_ui == "web" else KeyboardMarks()
-    try:
-        judge = make_judge(backend, marks, ui, operator)
-    except UserError as err:
-        fail(str(err))
-    if isinstance(ui, WebMarks) and getattr(judge, "ui", None) is ui:  # --marks scene needs no page
-        ui.start()
-        typer.echo(f"operator marks page: {ui.url}", err=True)
-    try:
-        yield judge
-    finally:
-        if isinstance(ui, WebMarks):
-            ui.close()
+ARM_FLAGS = ("plan", "backend", "host", "port", "state_port", "gripper", "camera", "faults")
+ARM_FLAGS += ("marks", "mark_ui", "mark_port", "operator")
+"""the options ``trials`` and ``record`` share, each the ``ArmJobConfig`` key of its name"""
 
 
 def trials(
-    plan: Annotated[str, typer.Option(help="Trial plan YAML (path or shipped name, e.g. trials_demo).")],
+    ctx: typer.Context,
+    plan: Annotated[
+        str | None, typer.Option(help="Trial plan YAML (path or shipped name, e.g. trials_demo).")
+    ] = None,
     backend: Annotated[
         str, typer.Option(help="jaka (real arm), fake (fake controller) or sim (MuJoCo).")
     ] = "sim",
@@ -227,50 +207,25 @@ def trials(
     mark_ui: MarkUiOpt = "keyboard",
     mark_port: MarkPortOpt = 8765,
     operator: OperatorOpt = "operator",
+    config: ConfigFileOpt = None,
+    overrides: OverridesArg = None,
+    print_config: PrintConfigOpt = False,
 ) -> None:
     """Run (or resume) a trial plan on the arm; results go to the trial store as they happen."""
-    from roboact.hardware.trial_plan import load_plan
-    from roboact.hardware.trials import run_trials
+    from roboact.hardware.jobs import TrialsJobConfig, run_hardware_trials
 
-    from roboact.config import ConfigError
-
-    _check_backend(backend, camera, "feeds synthetic images")
-    try:
-        cfg = load_plan(plan)
-        if policy:
-            cfg = with_checkpoint_policies(cfg, policy)
-    except (ConfigError, ValueError) as err:
-        fail(f"plan {plan}: {err}")
-
-    def batch(judge: Any) -> dict:
-        return run_trials(
-            cfg,
-            backend,
-            store,
-            host=host,
-            port=port,
-            state_port=state_port,
-            address=address,
-            use_ray=not no_ray,
-            judge=judge,
-            faults=faults or None,
-            gripper_port=gripper,
-            camera=camera or "fake",
-            max_trials=max_trials,
-        )
-
-    with operator_judge(backend, marks, mark_ui, mark_port, operator) as judge:
-        if wait and (cfg.schedule.cron or cfg.schedule.window_start):
-            from roboact.hardware.scheduler import run_scheduled
-
-            run_scheduled(cfg.schedule, lambda: batch(judge)["pending"] == 0)
-            return
-        summary = batch(judge)
+    flags: dict[str, Flag] = {n: n for n in (*ARM_FLAGS, "store", "address", "wait", "max_trials")}
+    flags |= {"no_ray": ("use_ray", lambda no: not no), "policy": "policies"}
+    cfg = resolve(ctx, TrialsJobConfig, flags)
+    summary = run_hardware_trials(cfg)
+    plan_name = summary.pop("plan_name")
+    if summary.get("scheduled"):
+        return
     typer.echo(json.dumps(summary, indent=2, default=str))
     from roboact.hardware.report import table_v
     from roboact.hardware.trials import fault_summary
 
-    typer.echo(table_v(store, cfg.name))
+    typer.echo(table_v(Path(cfg.store), plan_name))
     faults = fault_summary(summary)
     if faults:  # a batch that faults is not a clean run, even if it reached its end
         typer.echo(faults, err=True)
@@ -279,22 +234,11 @@ def trials(
     raise typer.Exit(0 if summary["stopped"] is None and not faults else 1)
 
 
-def with_checkpoint_policies(plan: Any, specs: list[str]) -> Any:
-    """``plan`` with its policies replaced by ``kind: checkpoint`` heads from ``[NAME=]DIR`` specs."""
-    import dataclasses
-
-    from roboact.hardware.trial_plan import PolicySpec
-
-    policies = []
-    for spec in specs:
-        name, _, path = spec.rpartition("=")
-        name = name or Path(path).name or "head"
-        policies.append(PolicySpec(name=name, kind="checkpoint", checkpoint=path))
-    return dataclasses.replace(plan, policies=policies)
-
-
 def record(
-    out: Annotated[Path, typer.Option(help="Demo HDF5 file to write (rerun to add the missing episodes).")],
+    ctx: typer.Context,
+    out: Annotated[
+        Path | None, typer.Option(help="Demo HDF5 file to write (rerun to add the missing episodes).")
+    ] = None,
     plan: Annotated[
         str, typer.Option(help="Plan YAML (path or shipped name): the task's subtasks and durations.")
     ] = "trials_demo",
@@ -327,24 +271,15 @@ def record(
     mark_ui: MarkUiOpt = "keyboard",
     mark_port: MarkPortOpt = 8765,
     operator: OperatorOpt = "operator",
+    config: ConfigFileOpt = None,
+    overrides: OverridesArg = None,
+    print_config: PrintConfigOpt = False,
 ) -> None:
     """Record demonstrations through the arm (every command filtered, watchdog armed) into a demo file."""
-    from roboact.hardware.record import record_demos
-    from roboact.hardware.trial_plan import load_plan
+    from roboact.hardware.jobs import RecordJobConfig, run_hardware_record
 
-    from roboact.config import ConfigError
-
-    _check_backend(backend, camera, "records synthetic images")
-    try:
-        cfg = load_plan(plan)
-    except (ConfigError, ValueError) as err:
-        fail(f"plan {plan}: {err}")
-    with operator_judge(backend, marks, mark_ui, mark_port, operator) as judge:
-        summary = record_demos(
-            cfg, out, episodes, backend=backend, device=device, task=task, noise=noise,
-            policy_hz=policy_hz, host=host, port=port, state_port=state_port, gripper_port=gripper,
-            camera=camera, faults=faults or None, judge=judge,
-        )  # fmt: skip
+    names = (*ARM_FLAGS, "out", "episodes", "device", "task", "noise", "policy_hz")
+    summary = run_hardware_record(resolve(ctx, RecordJobConfig, {n: n for n in names}))
     typer.echo(json.dumps(summary, indent=1, default=str))
     if summary["stopped"] is not None:
         typer.echo(f"recording stopped: {summary['stopped']}", err=True)
@@ -362,11 +297,3 @@ def report(
     if not store.is_file():
         fail(f"trial store not found: {store}")
     typer.echo(json.dumps(table_v_dict(store, plan), indent=2) if as_json else table_v(store, plan))
-
-
-def _check_backend(backend: str, camera: str | None, fake_use: str) -> None:
-    """The backends there are, and no synthetic camera on the real arm unless asked for by name."""
-    if backend not in ("jaka", "fake", "sim"):
-        fail(f"--backend must be jaka, fake or sim, got {backend!r}")
-    if backend == "jaka" and camera is None:
-        fail(f"--camera is required with --backend jaka: orbbec or opencv (or fake, which {fake_use})")

@@ -315,3 +315,18 @@ class Bench:
             seed_base=c.seed + EVAL_SEED_OFFSET,
         )
         return {"tasks": tasks, "summary": summary}
+
+
+def run_bench_paper(cfg: BenchConfig, progress: Callable[[Unit], None] | None = None) -> dict[str, Any]:
+    """``roboact bench paper`` as a function: check a rerun's settings, then run every unit.
+
+    The result adds ``failed``: the names of the units that failed (a rerun retries them)."""
+    from roboact.errors import UserError
+
+    bench = Bench(cfg)
+    try:
+        bench.check_resume()
+    except ValueError as err:  # a rerun with other settings: the user's to fix, named field by field
+        raise UserError(str(err)) from err
+    result = bench.run(progress=progress)
+    return {**result, "failed": sorted(p.name for p in bench.units_dir.glob("*.failed.json"))}

@@ -178,15 +178,17 @@ RESUME_FREE = ("out", "rows", "suites", "workers", "address", "videos")
 
 def load_bench_config(path: str | Path | None = None, overrides: list[str] | None = None) -> BenchConfig:
     """Defaults, then the scale's preset, then a YAML file, then dotted overrides (later wins)."""
-    from omegaconf import OmegaConf
-
     from roboact.config import load_config
 
-    scale = OmegaConf.from_dotlist([o for o in overrides or [] if o.startswith("scale=")]).get("scale")
-    scale = scale or BenchConfig.scale
+    return load_config(BenchConfig, path, overrides, preset=bench_preset)
+
+
+def bench_preset(merged: Any) -> dict[str, Any]:
+    """The preset of the scale the merged config asks for (``load_config``'s callable preset)."""
+    scale = merged.get("scale") or BenchConfig.scale
     if scale not in SCALE_PRESETS:
         raise ValueError(f"scale={scale!r}: expected one of {', '.join(SCALE_PRESETS)}")
-    return load_config(BenchConfig, path, overrides, preset=SCALE_PRESETS[scale])
+    return SCALE_PRESETS[scale]
 
 
 @dataclass(frozen=True)

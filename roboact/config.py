@@ -11,6 +11,7 @@ line where the YAML parser gave up, never a parser traceback.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from importlib import resources
 from pathlib import Path
 from typing import Any, TypeVar
@@ -46,37 +47,56 @@ def load_config(
     cls: type[T],
     path: str | Path | None = None,
     overrides: list[str] | None = None,
-    preset: dict[str, Any] | None = None,
+    preset: dict[str, Any] | Callable[[DictConfig], dict[str, Any]] | None = None,
+    before: dict[str, Any] | None = None,
+    after: dict[str, Any] | None = None,
 ) -> T:
-    """Build ``cls`` from its defaults, a preset, a YAML file, then ``key.sub=value`` overrides.
+    """Build ``cls`` from layers, later wins: defaults, preset, ``before``, YAML file, overrides, ``after``.
 
     Args:
         cls: a dataclass type (may nest other dataclasses).
         path: optional YAML file, or the bare name of a shipped config.
-        overrides: dotted ``key=value`` strings, applied last.
-        preset: values applied right after the defaults (for example a scale preset).
+        overrides: dotted ``key=value`` strings.
+        preset: values applied right after the defaults (for example a scale preset); a callable
+            gets every other layer merged (to read, say, ``scale``) and returns the preset.
+        before: a command's option defaults (nested mapping): above the preset, below the file.
+        after: the options a user typed (nested mapping): above everything, so a flag wins.
 
     Raises:
-        ConfigError: naming the file and key when something does not match the dataclass.
+        ConfigError: naming the layer (the file, or the overrides) and the key that does not match.
     """
-    base = OmegaConf.structured(cls)
-    layers = [base]
-    where = "defaults"
+    layers: list[tuple[str, Callable[[], Any]]] = []
+    if before:
+        layers.append(("command-line option defaults", lambda: OmegaConf.create(before)))
+    if path is not None:
+        file = resolve_config_path(path)
+        layers.append((str(file), lambda: load_yaml_mapping(file)))
+    if overrides:
+        layers.append((f"override {list(overrides)}", lambda: OmegaConf.from_dotlist(list(overrides))))
+    if after:
+        layers.append(("command-line options", lambda: OmegaConf.create(after)))
+    merged = _merge(cls, OmegaConf.structured(cls), layers)
+    if preset is not None:
+        values = preset(merged) if callable(preset) else preset
+        base = _merge(
+            cls, OmegaConf.structured(cls), [(f"preset {values}", lambda: OmegaConf.create(values))]
+        )
+        merged = _merge(cls, base, layers)
     try:
-        if preset:
-            where = f"preset {preset}"
-            layers.append(OmegaConf.create(preset))
-        if path is not None:
-            where = str(resolve_config_path(path))
-            layers.append(load_yaml_mapping(where))
-        if overrides:
-            where = f"override {overrides}"
-            layers.append(OmegaConf.from_dotlist(list(overrides)))
-        merged = OmegaConf.merge(*layers)
         obj = OmegaConf.to_object(merged)
     except OmegaConfBaseException as err:
-        raise ConfigError(f"{where}: {err}".splitlines()[0] + f" ({cls.__name__})") from err
+        raise ConfigError(f"{err}".splitlines()[0] + f" ({cls.__name__})") from err
     return obj  # type: ignore[return-value]
+
+
+def _merge(cls: type, merged: DictConfig, layers: list[tuple[str, Callable[[], Any]]]) -> DictConfig:
+    """Merge ``layers`` one at a time so an error names the layer (file or overrides) it came from."""
+    for where, make in layers:
+        try:
+            merged = OmegaConf.merge(merged, make())
+        except OmegaConfBaseException as err:
+            raise ConfigError(f"{where}: {err}".splitlines()[0] + f" ({cls.__name__})") from err
+    return merged  # type: ignore[return-value]
 
 
 def load_yaml_mapping(path: str | Path) -> DictConfig:

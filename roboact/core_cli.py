@@ -10,24 +10,33 @@ from typing import Annotated
 import typer
 
 from roboact.cli_util import fail
+from roboact.stage import (
+    ConfigFileOpt,
+    Flag,
+    OverridesArg,
+    PrintConfigOpt,
+    resolve,
+    split_commas,
+    stage_command,
+)
 
 
 def register(app: typer.Typer) -> None:
     """Add the core commands to the top-level app."""
-    app.command()(demo)
+    app.command(cls=stage_command("roboact.demo:DemoConfig", "roboact.demo:run_demo"))(demo)
     bench = typer.Typer(
         help="The paper's protocols end to end (resumable, with a report).", no_args_is_help=True
     )
-    bench.command("paper")(bench_paper)
+    bench_stage = stage_command("roboact.bench_plan:BenchConfig", "roboact.bench:run_bench_paper")
+    bench.command("paper", cls=bench_stage)(bench_paper)
     app.add_typer(bench, name="bench")
     app.command()(report)
     app.command()(doctor)
 
 
 def demo(
-    overrides: Annotated[
-        list[str] | None, typer.Argument(help="Dotted overrides, e.g. eval_episodes=10.")
-    ] = None,
+    ctx: typer.Context,
+    overrides: OverridesArg = None,
     scale: Annotated[str, typer.Option(help="tiny | small (2 cores, ~30 min) | large (cluster).")] = "small",
     run_dir: Annotated[Path, typer.Option(help="Run directory; rerun with the same one to resume.")] = Path(
         "runs/demo"
@@ -49,36 +58,25 @@ def demo(
     shared_fs: Annotated[
         bool, typer.Option("--shared-fs", help="--run-dir is on a filesystem every cluster node mounts.")
     ] = False,
-    config: Annotated[Path | None, typer.Option(help="YAML file with DemoConfig fields.")] = None,
+    config: ConfigFileOpt = None,
+    print_config: PrintConfigOpt = False,
 ) -> None:
     """Run the whole embedded pipeline end to end and write a report with the paper's tables."""
     from rich.console import Console
 
-    from roboact.config import ConfigError
-    from roboact.demo import ALL_STAGES, Demo, load_demo_config
+    from roboact import storage as storage_uris
+    from roboact.demo import ALL_STAGES, DemoConfig, check_demo_config, demo_preset, run_demo
 
-    base = [f"scale={scale}", f"run_dir={run_dir}", f"encoder={encoder}", f"workers={workers}"]
-    if address:
-        base.append(f"address={address}")
-    if stages:
-        base.append(f"stages=[{stages}]")
-    if storage:
-        from roboact import storage as storage_uris
-
-        if not storage_uris.is_remote(storage):
-            fail(f"error: --storage {storage}: expected an s3:// or gs:// URI (a local folder is --run-dir)")
-        base.append(f"storage={storage}")
-    if shared_fs:
-        base.append("shared_fs=true")
-    try:
-        cfg = load_demo_config(config, base + list(overrides or []))
-    except (ConfigError, ValueError) as err:
-        fail(f"error: {err}")
+    if storage and not storage_uris.is_remote(storage):
+        fail(f"error: --storage {storage}: expected an s3:// or gs:// URI (a local folder is --run-dir)")
+    names = ("scale", "run_dir", "encoder", "workers", "address", "storage", "shared_fs")
+    flags: dict[str, Flag] = {**{n: n for n in names}, "stages": ("stages", split_commas)}
+    cfg = resolve(ctx, DemoConfig, flags, preset=demo_preset, check=check_demo_config)
     console = Console()
-    names = [s for s in ALL_STAGES if s in cfg.stages]
+    names = tuple(s for s in ALL_STAGES if s in cfg.stages)
     console.rule(f"roboact demo ({cfg.scale}) -> {cfg.run_dir}")
-    result = Demo(cfg).run_all(
-        progress=lambda s: console.rule(f"[bold]stage {names.index(s) + 1}/{len(names)}: {s}")
+    result = run_demo(
+        cfg, progress=lambda s: console.rule(f"[bold]stage {names.index(s) + 1}/{len(names)}: {s}")
     )
     console.rule("done")
     for stage, seconds in result["seconds"].items():
@@ -89,9 +87,8 @@ def demo(
 
 
 def bench_paper(
-    overrides: Annotated[
-        list[str] | None, typer.Argument(help="Dotted BenchConfig overrides, e.g. eval_episodes=20.")
-    ] = None,
+    ctx: typer.Context,
+    overrides: OverridesArg = None,
     scale: Annotated[
         str,
         typer.Option(
@@ -114,34 +111,28 @@ def bench_paper(
     address: Annotated[
         str | None, typer.Option(help="Ray cluster address (default: local or RAY_ADDRESS).")
     ] = None,
-    config: Annotated[Path | None, typer.Option(help="YAML file with BenchConfig fields.")] = None,
+    config: ConfigFileOpt = None,
+    print_config: PrintConfigOpt = False,
 ) -> None:
     """Every comparison row of the paper's Tables II-IV on the same episodes, with paired statistics."""
     from rich.console import Console
 
-    from roboact.bench import Bench, load_bench_config, plan
-    from roboact.config import ConfigError
+    from roboact.bench import BenchConfig, plan, run_bench_paper
+    from roboact.bench_plan import bench_preset
 
-    base = [f"scale={scale}", f"out={out}", f"encoder={encoder}", f"workers={workers}"]
-    base += [f"address={address}"] if address else []
-    base += [f"rows=[{rows}]"] if rows else []
-    base += [f"suites=[{suites}]"] if suites else []
-    try:
-        cfg = load_bench_config(config, base + list(overrides or []))
-        bench = Bench(cfg)
-        bench.check_resume()
-    except (ConfigError, ValueError) as err:
-        fail(f"error: {err}")
+    flags: dict[str, Flag] = {n: n for n in ("scale", "out", "encoder", "workers", "address")}
+    flags |= {"rows": ("rows", split_commas), "suites": ("suites", split_commas)}
+    cfg = resolve(ctx, BenchConfig, flags, preset=bench_preset)
     console = Console()
     units = plan(cfg)
     console.rule(f"roboact bench paper ({cfg.scale}) -> {cfg.out}: {len(units)} units")
-    result = bench.run(
-        progress=lambda u: console.rule(f"[bold]unit {units.index(u) + 1}/{len(units)}: {u.name}")
+    result = run_bench_paper(
+        cfg, progress=lambda u: console.rule(f"[bold]unit {units.index(u) + 1}/{len(units)}: {u.name}")
     )
     console.rule("done")
     for name, seconds in result["seconds"].items():
         console.print(f"  {name:<40} {seconds:8.1f} s")
-    failed = sorted(p.name for p in (bench.units_dir).glob("*.failed.json"))
+    failed = result["failed"]
     if failed:
         console.print(f"[red]failed units (named in the report; a rerun retries them): {', '.join(failed)}")
     console.print(f"Report: [bold]{result['report_md']}[/bold] and [bold]{result['report_html']}[/bold]")

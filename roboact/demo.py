@@ -142,23 +142,47 @@ SCALE_PRESETS: dict[str, dict[str, Any]] = {
 
 def load_demo_config(path: str | Path | None = None, overrides: list[str] | None = None) -> DemoConfig:
     """Defaults, then the scale's preset, then a YAML file, then overrides (later wins)."""
-    from omegaconf import OmegaConf
-
     from roboact.config import load_config
 
-    scale = OmegaConf.from_dotlist([o for o in overrides or [] if o.startswith("scale=")]).get("scale")
-    if scale is None and path is not None:
-        from roboact.config import resolve_config_path
+    return check_demo_config(load_config(DemoConfig, path, overrides, preset=demo_preset))
 
-        scale = OmegaConf.load(resolve_config_path(path)).get("scale")
-    scale = scale or DemoConfig.scale
+
+def demo_preset(merged: Any) -> dict[str, Any]:
+    """The preset of the scale the merged config asks for (``load_config``'s callable preset)."""
+    scale = merged.get("scale") or DemoConfig.scale
     if scale not in SCALE_PRESETS:
         raise ValueError(f"scale={scale!r}: expected one of {sorted(SCALE_PRESETS)}")
-    cfg = load_config(DemoConfig, path, overrides, preset=SCALE_PRESETS[scale])
+    return SCALE_PRESETS[scale]
+
+
+def check_demo_config(cfg: DemoConfig) -> DemoConfig:
+    """``cfg`` if its stages are known stages and its ``storage`` a URI; ``ValueError`` otherwise.
+
+    Why ``storage`` here and not only on ``--storage``: a job file or ``storage=...`` sets it too, and
+    a local folder there would be silently copied into after every stage instead of kept remotely."""
+    from roboact import storage as storage_uris
+
     unknown = [s for s in cfg.stages if s not in ALL_STAGES]
     if unknown:
         raise ValueError(f"stages {unknown} unknown; expected a subset of {ALL_STAGES}")
+    if cfg.storage and not storage_uris.is_remote(cfg.storage):
+        raise ValueError(
+            f"storage={cfg.storage}: expected an s3:// or gs:// URI (a local folder is run_dir / --run-dir)"
+        )
     return cfg
+
+
+def run_demo(cfg: DemoConfig, progress: Callable[[str], None] | None = None) -> dict[str, Any]:
+    """``roboact demo`` as a function: every stage of ``cfg`` in order, then the report.
+
+    ``progress`` is called with each stage's name as it starts."""
+    from roboact.errors import UserError
+
+    try:
+        check_demo_config(cfg)
+    except ValueError as err:
+        raise UserError(str(err)) from err
+    return Demo(cfg).run_all(progress=progress)
 
 
 class Demo:

@@ -9,6 +9,15 @@ from typing import Annotated
 import typer
 
 from roboact.cli_util import fail
+from roboact.stage import (
+    ConfigFileOpt,
+    Flag,
+    OverridesArg,
+    PrintConfigOpt,
+    resolve,
+    split_commas,
+    stage_command,
+)
 
 SuiteOpt = Annotated[str, typer.Option("--suite", help="libero or kitchen.")]
 TasksOpt = Annotated[
@@ -31,13 +40,20 @@ ImageOpt = Annotated[
 def register(app: typer.Typer) -> None:
     """Add the ``sim`` group to the top-level app."""
     grp = typer.Typer(help="Simulators: scripted demos, parallel evaluation, tables.", no_args_is_help=True)
-    grp.command("demos")(demos)
-    grp.command("eval")(eval_cmd)
+    demos_stage = stage_command(
+        "roboact.sim_workers.demos:SimDemosConfig", "roboact.sim_workers.demos:run_sim_demos"
+    )
+    grp.command("demos", cls=demos_stage)(demos)
+    eval_stage = stage_command(
+        "roboact.sim_workers.eval:SimEvalJobConfig", "roboact.sim_workers.eval:run_sim_eval"
+    )
+    grp.command("eval", cls=eval_stage)(eval_cmd)
     grp.command("table")(table)
     app.add_typer(grp, name="sim")
 
 
 def demos(
+    ctx: typer.Context,
     suite: SuiteOpt = "libero",
     tasks: TasksOpt = "",
     episodes: Annotated[int, typer.Option("--episodes", min=1, help="Expert episodes per task.")] = 5,
@@ -88,38 +104,17 @@ def demos(
         ),
     ] = "agentview",
     address: AddressOpt = None,
+    config: ConfigFileOpt = None,
+    overrides: OverridesArg = None,
+    print_config: PrintConfigOpt = False,
 ) -> None:
     """Collect scripted-expert demonstrations (robomimic/LIBERO HDF5 layout), resumable, in parallel."""
-    from roboact.sim_workers.demos import collect_demos
-    from roboact.sim_workers.envs.registry import EnvConfig, parse_tasks
+    from roboact.sim_workers.demos import SimDemosConfig, check_sim_demos_config, run_sim_demos
 
-    try:
-        task_list = parse_tasks(suite, tasks or None)
-    except ValueError as err:
-        fail(f"--tasks/--suite: {err}")
-    views = tuple(c.strip() for c in cameras.split(",") if c.strip())
-    try:
-        EnvConfig(cameras=views)
-    except ValueError as err:
-        fail(f"--cameras: {err}")
-    if suite == "kitchen" and views != ("agentview",):
-        fail(f"--cameras: Kitchen renders one view (agentview), got {cameras!r}")
-    path = out or Path("runs/demos") / f"demos_{suite}.hdf5"
-    summary = collect_demos(
-        suite,
-        task_list,
-        episodes,
-        path,
-        workers=workers,
-        image_size=image_size,
-        max_steps=max_steps,
-        address=address,
-        seed_base=seed_base,
-        starts=starts,
-        action_noise=action_noise,
-        policy=policy,
-        cameras=views,
-    )
+    names = ("suite", "episodes", "out", "workers", "image_size", "max_steps", "seed_base", "starts")
+    names += ("action_noise", "policy", "address")
+    flags = {**{n: n for n in names}, "tasks": ("tasks", split_commas), "cameras": ("cameras", split_commas)}
+    summary = run_sim_demos(resolve(ctx, SimDemosConfig, flags, check=check_sim_demos_config))
     typer.echo(
         f"demos in {summary['path']} ({summary['written']} new, {summary['skipped']} already there, "
         f"{summary['wall_s']:.0f} s)"
@@ -134,13 +129,8 @@ def demos(
 
 
 def eval_cmd(
-    overrides: Annotated[
-        list[str] | None,
-        typer.Argument(
-            help="Dotted EvalConfig overrides applied last, e.g. env.max_steps=300 pool.workers=4 "
-            "(the same key=value form as train, tune, demo and bench)."
-        ),
-    ] = None,
+    ctx: typer.Context,
+    overrides: OverridesArg = None,
     suite: SuiteOpt = "libero",
     tasks: TasksOpt = "",
     policy: Annotated[
@@ -163,8 +153,9 @@ def eval_cmd(
         str | None,
         typer.Option(
             "--config",
-            help="EvalConfig YAML (path or shipped name, e.g. eval_libero); replaces "
-            "the options above except --run-dir/--address.",
+            "-c",
+            help="YAML of the config keys below (path or shipped name, e.g. eval_libero); its values "
+            "replace the options' defaults, an option you type replaces its value.",
         ),
     ] = None,
     override: Annotated[
@@ -179,32 +170,19 @@ def eval_cmd(
             "multi-node cluster; use an s3:// / gs:// URI or ROBOACT_SHARED_FS=1).",
         ),
     ] = False,
+    print_config: PrintConfigOpt = False,
 ) -> None:
     """Evaluate a policy on a Ray actor pool of simulators; per-task success with 95 % CI."""
-    from roboact.sim_workers.envs.registry import parse_tasks
-    from roboact.sim_workers.eval import EvalConfig, run_eval
+    from roboact.sim_workers.eval import SimEvalJobConfig, run_sim_eval
 
-    from roboact.config import load_config
-
-    dotted = [*(overrides or []), *(override or [])]
+    flags: dict[str, Flag] = {n: n for n in ("suite", "policy", "episodes", "seed_base", "videos", "address")}
+    flags |= {"tasks": ("tasks", split_commas), "run_dir": "run_dir", "shared_fs": "shared_fs"}
+    flags |= {"image_size": "env.image_size", "max_steps": "env.max_steps"}
+    flags |= {"workers": "pool.workers", "timeout": "pool.episode_timeout_s"}
+    cfg = resolve(ctx, SimEvalJobConfig, flags, overrides=[*(overrides or []), *(override or [])])
+    run_dir = Path(cfg.run_dir)
     try:
-        if config is not None:  # the file replaces the options; overrides apply on top
-            cfg = load_config(EvalConfig, config, dotted)
-        else:
-            preset = {
-                "suite": suite,
-                "tasks": parse_tasks(suite, tasks or None),
-                "policy": policy,
-                "episodes": episodes,
-                "seed_base": seed_base,
-                "videos": videos,
-                "env": {"image_size": image_size, "max_steps": max_steps},
-                "pool": {"workers": workers, "episode_timeout_s": timeout},
-            }
-            cfg = load_config(EvalConfig, None, dotted, preset=preset)
-        check_checkpoint(cfg.policy)
-        _require_shared_policy(cfg.policy, address, shared_fs)
-        summary = run_eval(cfg, run_dir, address=address)
+        summary = run_sim_eval(cfg)
     except (ValueError, FileNotFoundError) as err:
         fail(str(err))
     for task, s in summary["tasks"].items():
@@ -221,43 +199,6 @@ def eval_cmd(
             f"{len(summary['failed'])} episodes failed after retries: {json.dumps(summary['failed'])}",
             err=True,
         )
-
-
-def _require_shared_policy(spec: str, address: str | None, shared_fs: bool) -> None:
-    """Every actor loads the policy directory itself: on a multi-node cluster it must be a URI or on
-    a filesystem every node mounts (``roboact.cluster.require_shared_paths``)."""
-    from roboact.cluster import require_shared_paths
-
-    if spec in ("expert", "random", "zero"):
-        return
-    if spec.startswith("dagger:"):
-        from roboact.sim_workers.dagger import parse_dagger_spec
-
-        spec = parse_dagger_spec(spec)[0]
-    require_shared_paths({"--policy": spec}, address, shared_fs)
-
-
-def check_checkpoint(spec: str) -> None:
-    """Read a policy checkpoint's manifest here, in the driver, before Ray and the actors start.
-
-    Why: each actor loads the policy itself, so a truncated ``policy.json`` or a missing
-    ``rl_module/`` used to surface only after Ray had started, as an actor error naming no path.
-    Raises ``FileNotFoundError`` / ``ValueError`` naming the checkpoint file at fault.
-    """
-    from roboact.sim_workers.policy import MANIFEST, check_policy_spec, load_policy
-
-    from roboact.storage import is_remote, local_copy
-
-    check_policy_spec(spec)
-    if spec in ("expert", "random", "zero"):
-        return
-    path = local_copy(spec) if is_remote(spec) else Path(spec).expanduser()  # reused by local actors
-    if (path / MANIFEST).is_file():  # a small numpy policy: loading it is the check
-        load_policy(spec)
-        return
-    from roboact.policies.checkpoint import check_checkpoint as check_head_checkpoint
-
-    check_head_checkpoint(path)
 
 
 def table(run_dir: Annotated[Path, typer.Argument(help="An eval run directory.")]) -> None:

@@ -30,7 +30,7 @@ import json
 import logging
 import time
 from collections.abc import Iterator
-from dataclasses import asdict
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -385,3 +385,95 @@ def replay_actions(path: str | Path, demo: str = "demo_0", images: bool = False)
         return out
     finally:
         env.close()
+
+
+@dataclass
+class SimDemosConfig:
+    """``roboact sim demos``: which expert demonstrations to collect, and where."""
+
+    suite: str = "libero"
+    """libero or kitchen"""
+    tasks: list[str] = field(default_factory=list)
+    """short task names (T1..T6; knob, door, switch, micro, slide); empty = the suite's paper tasks; [all]"""
+    episodes: int = 5
+    """expert episodes per task"""
+    out: str | None = None
+    """HDF5 file; None = runs/demos/demos_<suite>.hdf5; a rerun appends the missing episodes"""
+    workers: int = 2
+    """simulator actors"""
+    image_size: int = 128
+    """camera resolution in px; 0 = no rendering"""
+    max_steps: int = 300
+    """expert episode horizon"""
+    seed_base: int = DEMO_SEED_BASE
+    """episode k uses seed seed_base + k (evaluations start at 0)"""
+    starts: str = "sampled"
+    """LIBERO starts: sampled (fresh placements, never the evaluation's 50 init states) or init_states"""
+    action_noise: float | None = None
+    """DART noise (std, action units) on the executed arm actions; None = per suite (LIBERO 0.1, Kitchen 0)"""
+    policy: str = "expert"
+    """expert, or dagger:<policy checkpoint>[@beta=p] (the head runs, the expert labels every step)"""
+    cameras: list[str] = field(default_factory=lambda: ["agentview"])
+    """views to record, agentview first (LIBERO: add robot0_eye_in_hand for the wrist view)"""
+    address: str | None = None
+    """Ray cluster address (None: a local instance, or RAY_ADDRESS)"""
+
+
+def run_sim_demos(cfg: SimDemosConfig) -> dict[str, Any]:
+    """``roboact sim demos`` as a function: check the settings, then ``collect_demos``."""
+    tasks, views = check_sim_demos_config(cfg)
+    _check_policy_checkpoint(cfg.policy)
+    return collect_demos(
+        cfg.suite, tasks, cfg.episodes, cfg.out or Path("runs/demos") / f"demos_{cfg.suite}.hdf5",
+        workers=cfg.workers, image_size=cfg.image_size, max_steps=cfg.max_steps, address=cfg.address,
+        seed_base=cfg.seed_base, starts=cfg.starts, action_noise=cfg.action_noise, policy=cfg.policy,
+        cameras=views,
+    )  # fmt: skip
+
+
+def check_sim_demos_config(cfg: SimDemosConfig) -> tuple[list[str], tuple[str, ...]]:
+    """(tasks, views) of ``cfg``, or a ``UserError`` naming the option: what ``collect_demos`` would
+    refuse with a ``ValueError`` (a traceback from the command), checked before any simulator and
+    before ``--print-config`` prints a job file. The policy checkpoint's existence is left to the run
+    (a job file may name one that exists only where it runs)."""
+    from roboact.sim_workers.dagger import parse_dagger_spec
+    from roboact.sim_workers.envs.libero import STARTS
+
+    from roboact.errors import UserError
+
+    try:
+        tasks = parse_tasks(cfg.suite, "all" if cfg.tasks == ["all"] else (cfg.tasks or None))
+    except ValueError as err:
+        raise UserError(f"--tasks/--suite: {err}") from err
+    views = tuple(cfg.cameras)
+    try:
+        EnvConfig(cameras=views)
+    except ValueError as err:
+        raise UserError(f"--cameras: {err}") from err
+    if cfg.suite == "kitchen" and views != ("agentview",):
+        raise UserError(f"--cameras: Kitchen renders one view (agentview), got {','.join(views)!r}")
+    if cfg.starts not in STARTS:
+        raise UserError(f"--starts {cfg.starts!r}: use one of {', '.join(STARTS)}")
+    if cfg.action_noise is not None and not 0.0 <= cfg.action_noise <= 1.0:
+        raise UserError(f"--action-noise {cfg.action_noise}: must be in [0, 1] (action units)")
+    if cfg.policy != "expert":
+        try:
+            parse_dagger_spec(cfg.policy)
+        except ValueError as err:
+            raise UserError(f"--policy: {err}") from err
+    return tasks, views
+
+
+def _check_policy_checkpoint(policy: str) -> None:
+    """A DAgger policy's checkpoint directory, checked here as a one-line error (``UserError``)."""
+    if policy == "expert":
+        return
+    from roboact.sim_workers.dagger import parse_dagger_spec
+    from roboact.sim_workers.policy import check_policy_spec
+
+    from roboact.errors import UserError
+
+    try:
+        check_policy_spec(parse_dagger_spec(policy)[0])
+    except (ValueError, FileNotFoundError) as err:
+        raise UserError(str(err) if str(err).startswith("--policy") else f"--policy: {err}") from err

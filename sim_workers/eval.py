@@ -53,7 +53,7 @@ class EvalConfig:
             raise ValueError(f"episodes must be >= 1, got {self.episodes}")
         if self.videos < 0:
             raise ValueError(f"videos must be >= 0, got {self.videos}")
-        self.tasks = parse_tasks(self.suite, self.tasks or None)
+        self.tasks = parse_tasks(self.suite, "all" if self.tasks == ["all"] else (self.tasks or None))
 
 
 def rollout(
@@ -379,3 +379,65 @@ def evaluate(
 def main(cfg: EvalConfig, run_dir: str | Path, address: str | None = None) -> dict[str, Any]:
     """CLI body: run, then return the summary (the CLI prints the tables)."""
     return run_eval(cfg, run_dir, address=address)
+
+
+@dataclass
+class SimEvalJobConfig(EvalConfig):
+    """``roboact sim eval``: an evaluation (every ``EvalConfig`` key) and where it runs and writes.
+
+    Why a subclass: the run directory saves and checks only the ``EvalConfig`` part, so moving the
+    results or the cluster never blocks a resume."""
+
+    run_dir: str = "runs/sim_eval"
+    """results directory; a rerun resumes"""
+    address: str | None = None
+    """Ray cluster address (None: a local instance, or RAY_ADDRESS)"""
+    shared_fs: bool = False
+    """a local policy directory lies on a filesystem every node mounts (else refused on a multi-node
+    cluster; use an s3:// / gs:// URI or ROBOACT_SHARED_FS=1)"""
+
+
+def run_sim_eval(cfg: SimEvalJobConfig) -> dict[str, Any]:
+    """``roboact sim eval`` as a function: check the policy here, then evaluate it on the pool."""
+    from roboact.stage import as_base
+
+    check_checkpoint(cfg.policy)
+    require_shared_policy(cfg.policy, cfg.address, cfg.shared_fs)
+    return run_eval(as_base(cfg, EvalConfig), cfg.run_dir, address=cfg.address)
+
+
+def require_shared_policy(spec: str, address: str | None, shared_fs: bool) -> None:
+    """Every actor loads the policy directory itself: on a multi-node cluster it must be a URI or on
+    a filesystem every node mounts (``roboact.cluster.require_shared_paths``)."""
+    from roboact.cluster import require_shared_paths
+
+    if spec in ("expert", "random", "zero"):
+        return
+    if spec.startswith("dagger:"):
+        from roboact.sim_workers.dagger import parse_dagger_spec
+
+        spec = parse_dagger_spec(spec)[0]
+    require_shared_paths({"--policy": spec}, address, shared_fs)
+
+
+def check_checkpoint(spec: str) -> None:
+    """Read a policy checkpoint's manifest here, in the driver, before Ray and the actors start.
+
+    Why: each actor loads the policy itself, so a truncated ``policy.json`` or a missing
+    ``rl_module/`` used to surface only after Ray had started, as an actor error naming no path.
+    Raises ``FileNotFoundError`` / ``ValueError`` naming the checkpoint file at fault.
+    """
+    from roboact.sim_workers.policy import MANIFEST, check_policy_spec, load_policy
+
+    from roboact.storage import is_remote, local_copy
+
+    check_policy_spec(spec)
+    if spec in ("expert", "random", "zero"):
+        return
+    path = local_copy(spec) if is_remote(spec) else Path(spec).expanduser()  # reused by local actors
+    if (path / MANIFEST).is_file():  # a small numpy policy: loading it is the check
+        load_policy(spec)
+        return
+    from roboact.policies.checkpoint import check_checkpoint as check_head_checkpoint
+
+    check_head_checkpoint(path)

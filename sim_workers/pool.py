@@ -41,7 +41,7 @@ class PoolConfig:
     """an episode whose result is not back within this limit is abandoned (even if it arrives later):
     its actor is killed and replaced, the episode retried"""
     retries: int = 1
-    """extra attempts per episode after an actor death or timeout"""
+    """extra attempts per episode after an actor death, a timeout or an episode that raised"""
     spread: bool = True
     """SPREAD scheduling: place actors on as many nodes as possible"""
 
