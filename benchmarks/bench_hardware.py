@@ -36,6 +36,7 @@ from roboact.hardware.jaka.client import JakaClient
 from roboact.hardware.jaka.config import JakaConfig
 from roboact.hardware.jaka.robot import JakaRobot
 from roboact.hardware.policy import ScriptedPolicy
+from roboact.hardware.robot import RobotFault
 from roboact.hardware.safety import (
     SafetyFilter,
     check_finite,
@@ -227,29 +228,41 @@ def control_loop(policy: Any, cfg: Any, seconds: float) -> dict[str, Any]:
         steps = int(seconds * cfg.control_hz)
         late, work = [], []
         robot.begin_episode()
+        fault = None
         start = nxt = time.perf_counter()
-        for k in range(steps):
-            t = time.perf_counter()
-            obs = robot.get_observation()
-            obs["subtask"] = "a" if (k // 250) % 2 == 0 else "b"
-            robot.send_action(policy.act(obs))
-            work.append((time.perf_counter() - t) * 1e3)
-            nxt += period
-            delay = nxt - time.perf_counter()
-            if delay > 0:
-                time.sleep(delay)
-            now = time.perf_counter()
-            late.append(abs(now - nxt) * 1e3)
-            if now - nxt > period:
-                nxt = now
+        try:
+            for k in range(steps):
+                t = time.perf_counter()
+                obs = robot.get_observation()
+                obs["subtask"] = "a" if (k // 250) % 2 == 0 else "b"
+                robot.send_action(policy.act(obs))
+                work.append((time.perf_counter() - t) * 1e3)
+                nxt += period
+                delay = nxt - time.perf_counter()
+                if delay > 0:
+                    time.sleep(delay)
+                now = time.perf_counter()
+                late.append(abs(now - nxt) * 1e3)
+                if now - nxt > period:
+                    nxt = now
+        except RobotFault as err:  # the watchdog stopped the arm: a result here, not a crash
+            fault = f"{err} after {len(late)} of {steps} ticks"
         elapsed = time.perf_counter() - start
-        robot.end_episode()
+        if fault is None:
+            robot.end_episode()
         robot.disconnect()
-    return {"late": late, "work": work, "seconds": elapsed}
+    return {
+        "late": late or [float("nan")],
+        "work": work or [float("nan")],
+        "seconds": elapsed,
+        "fault": fault,
+    }
 
 
 def print_loop(run: dict[str, Any], control_hz: float, base: dict[str, Any] | None = None) -> None:
     period_ms = 1e3 / control_hz
+    if run["fault"]:
+        print(f"ARM STOPPED: {run['fault']} (a stall tripped the watchdog; figures cover the ticks before)")
     head = f"{'':22}{'p50':>8}{'p99':>8}{'max':>8}{'p99/period':>12}"
     print(head + (f"{'p99/scripted':>14}" if base else ""))
     for name, key in (("step work", "work"), ("tick lateness", "late")):
