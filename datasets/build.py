@@ -21,6 +21,8 @@ import json
 import logging
 import time
 from collections import Counter
+from collections.abc import Callable
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -123,9 +125,13 @@ def build_store(
     llm: dict[str, Any] | None = None,
     seed: int | None = 0,
     progress: bool = True,
+    sync: Callable[[], Any] | None = None,
     **sim_options: Any,
 ) -> dict[str, Any]:
     """Run Algorithm 1 over a source into the clip store ``out``; return a summary.
+
+    ``sync`` is called after every clip, when the store is flushed (``run_data_build`` passes the
+    throttled upload of an ``s3://`` / ``gs://`` ``--out``, so a bucket's copy grows as clips finish).
 
     Args:
         source: ``rh20t``, ``bridge``, ``sim`` (dispatched to ``sim_source.build_sim_store`` with
@@ -212,6 +218,8 @@ def build_store(
             if _build_one(item, store, action_parser, memo, log, src.name, frames, image_size):
                 kept += 1
             bar.set_postfix(kept=kept, rejected=sum(log.counts.values()), refresh=False)
+            if sync is not None:
+                sync()
         splits = write_default_splits(store, seed=seed) if len(store) else []
         total = len(store)
     finally:
@@ -358,20 +366,49 @@ def run_data_build(cfg: BuildConfig) -> dict[str, Any]:
         raise UserError(f"--root is required for --source {cfg.source}")
     if cfg.parser not in ("rules", "llm"):
         raise UserError(f"--parser {cfg.parser!r}: use rules or llm")
-    llm = {"base_url": cfg.llm_base_url, "model": cfg.llm_model, "cache_dir": cfg.llm_cache}
-    return build_store(
-        cfg.source,
-        Path(cfg.root) if cfg.root else None,
-        Path(cfg.out),
-        parser=cfg.parser,
-        frames=cfg.frames,
-        image_size=cfg.image_size,
-        cameras=cfg.cameras or None,
-        task_descriptions=cfg.task_descriptions,
-        rejected=cfg.rejected,
-        llm={k: v for k, v in llm.items() if v},
-        seed=cfg.seed,
-        config=cfg.sim_config,
-        workers=cfg.workers,
-        address=cfg.address,
-    )
+    from roboact import storage
+
+    # a URI input is staged on this node; a URI output is built in a node-local file and uploaded
+    # as clips finish (storage.mirror); the rejection log beside a remote store goes beside it there
+    rejected = cfg.rejected
+    if rejected is None and storage.is_remote(cfg.out):
+        rejected = storage.join(cfg.out.rsplit("/", 1)[0], default_rejected_path(cfg.out).name)
+    with ExitStack() as stack:
+        out = stack.enter_context(storage.mirror(cfg.out, is_file=True))
+        log = stack.enter_context(storage.mirror(rejected, is_file=True)) if rejected else None
+        cache = stack.enter_context(storage.mirror(cfg.llm_cache)) if cfg.llm_cache else None
+        llm = {"base_url": cfg.llm_base_url, "model": cfg.llm_model, "cache_dir": cache and str(cache.path)}
+
+        def sync() -> None:
+            for m in (out, log, cache):
+                if m is not None:
+                    m.sync(min_interval_s=SYNC_EVERY_S)
+
+        summary = build_store(
+            cfg.source,
+            storage.staged_input(cfg.root),
+            out.path,
+            parser=cfg.parser,
+            frames=cfg.frames,
+            image_size=cfg.image_size,
+            cameras=cfg.cameras or None,
+            task_descriptions=storage.staged_input(cfg.task_descriptions),
+            rejected=log.path if log else None,
+            llm={k: v for k, v in llm.items() if v},
+            seed=cfg.seed,
+            sync=sync if out.uri or (log and log.uri) or (cache and cache.uri) else None,
+            config=str(storage.local_copy(cfg.sim_config))
+            if storage.is_remote(cfg.sim_config or "")
+            else cfg.sim_config,
+            workers=cfg.workers,
+            address=cfg.address,
+        )
+    if out.uri:
+        summary["store"] = cfg.out
+    if log is not None and log.uri and "rejected_log" in summary:
+        summary["rejected_log"] = rejected
+    return summary
+
+
+SYNC_EVERY_S = 30.0
+"""the least seconds between two uploads of a growing clip store to its bucket (and on exit)"""

@@ -44,6 +44,17 @@ def _fail(message: str) -> None:
     fail(message)
 
 
+def _local(store: str) -> Path | str:
+    """A clip store to read here: a path as given, a URI staged once on this node."""
+    from roboact import storage
+
+    try:
+        return storage.local_copy(store) if storage.is_remote(store) else store
+    except storage.StorageError as err:
+        _fail(str(err))
+        raise  # _fail exits
+
+
 def _echo_summary(summary: dict, as_json: bool = False) -> None:
     if as_json:
         typer.echo(json.dumps(summary, indent=2, default=str))
@@ -58,8 +69,13 @@ def _echo_summary(summary: dict, as_json: bool = False) -> None:
 def build(
     ctx: typer.Context,
     source: Annotated[str | None, typer.Option(help="rh20t, bridge or sim.")] = None,
-    out: Annotated[Path | None, typer.Option(help="Clip store to write (resumed when it exists).")] = None,
-    root: Annotated[Path | None, typer.Option(help="Dataset root (rh20t, bridge).")] = None,
+    out: Annotated[
+        str | None,
+        typer.Option(help="Clip store to write, path or s3:// / gs:// URI (resumed when it exists)."),
+    ] = None,
+    root: Annotated[
+        str | None, typer.Option(help="Dataset root (rh20t, bridge): a folder or a URI (staged here).")
+    ] = None,
     parser: Annotated[
         str, typer.Option(help="Action parser: rules (offline) or llm (OpenAI-compatible).")
     ] = "rules",
@@ -72,9 +88,11 @@ def build(
     cameras: Annotated[
         str | None, typer.Option(help="Comma-separated RH20T camera serials (default all).")
     ] = None,
-    task_descriptions: Annotated[Path | None, typer.Option(help="RH20T task_description.json.")] = None,
+    task_descriptions: Annotated[
+        str | None, typer.Option(help="RH20T task_description.json (path or URI).")
+    ] = None,
     rejected: Annotated[
-        Path | None, typer.Option(help="Rejection log (default <out stem>.rejected.jsonl).")
+        str | None, typer.Option(help="Rejection log, path or URI (default <out stem>.rejected.jsonl).")
     ] = None,
     config: Annotated[
         str | None,
@@ -96,7 +114,7 @@ def build(
     llm_base_url: Annotated[str | None, typer.Option(help="LLM endpoint (env ROBOACT_LLM_BASE_URL).")] = None,
     llm_model: Annotated[str | None, typer.Option(help="LLM model (env ROBOACT_LLM_MODEL).")] = None,
     llm_cache: Annotated[
-        Path | None, typer.Option(help="LLM answer cache dir (env ROBOACT_LLM_CACHE).")
+        str | None, typer.Option(help="LLM answer cache dir or URI (env ROBOACT_LLM_CACHE).")
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
     overrides: OverridesArg = None,
@@ -131,6 +149,11 @@ def _build_config_file(path: str | None) -> tuple[str | None, str | None]:
         return None, None
     import dataclasses
 
+    from roboact import storage
+
+    if storage.is_remote(path):  # a job file kept in the bucket
+        path = str(storage.local_copy(path))
+
     from roboact.datasets.build import BuildConfig
     from roboact.datasets.sim_source import SimSourceConfig
 
@@ -145,7 +168,7 @@ def _build_config_file(path: str | None) -> tuple[str | None, str | None]:
 
 @data_app.command("stats")
 def stats(
-    store: Annotated[Path, typer.Argument(help="Clip store (HDF5).")],
+    store: Annotated[str, typer.Argument(help="Clip store (HDF5): a path or an s3:// / gs:// URI.")],
     as_json: Annotated[
         bool, typer.Option("--json", help="One JSON object (videos, tasks, actions, ...).")
     ] = False,
@@ -155,7 +178,7 @@ def stats(
     from roboact.datasets.stores import StoreError
 
     try:
-        result = store_stats(store)
+        result = store_stats(_local(store))
     except StoreError as err:
         _fail(str(err))
     typer.echo(json.dumps(result, indent=2) if as_json else format_table(result))
@@ -163,7 +186,7 @@ def stats(
 
 @data_app.command("clips")
 def clips(
-    store: Annotated[Path, typer.Argument(help="Clip store (HDF5).")],
+    store: Annotated[str, typer.Argument(help="Clip store (HDF5): a path or an s3:// / gs:// URI.")],
     as_json: Annotated[
         bool, typer.Option("--json", help='A list of {"id","episode","subject","action","object","camera"}.')
     ] = False,
@@ -173,7 +196,7 @@ def clips(
     from roboact.datasets.stores import ClipStore, StoreError
 
     try:
-        with ClipStore(store) as clip_store:
+        with ClipStore(_local(store)) as clip_store:
             rows = clip_table(clip_store)
     except StoreError as err:
         _fail(str(err))
@@ -189,7 +212,7 @@ def clips(
 
 @data_app.command("splits")
 def splits(
-    store: Annotated[Path, typer.Argument(help="Clip store (HDF5).")],
+    store: Annotated[str, typer.Argument(help="Clip store (HDF5): a path or an s3:// / gs:// URI.")],
     as_json: Annotated[
         bool, typer.Option("--json", help='{"<split>": {"train": [ids], "val": [ids], "test": [ids]}}.')
     ] = False,
@@ -199,7 +222,7 @@ def splits(
     from roboact.datasets.stores import ClipStore, StoreError
 
     try:
-        with ClipStore(store) as clip_store:
+        with ClipStore(_local(store)) as clip_store:
             result = {
                 name: {p: ids for p, ids in sorted(clip_store.get_split(name).items())}
                 for name in clip_store.split_names()
@@ -307,9 +330,11 @@ def extract(
 @features_app.command("derive", cls=_stage("features:DeriveConfig", "features", "features derive"))
 def derive(
     ctx: typer.Context,
-    src: Annotated[Path | None, typer.Option(help="Feature store with N frames per clip.")] = None,
+    src: Annotated[
+        str | None, typer.Option(help="Feature store with N frames per clip (path or s3:// / gs:// URI).")
+    ] = None,
     frames: Annotated[int | None, typer.Option(help="n <= N frames per clip of the new store.")] = None,
-    out: Annotated[Path | None, typer.Option(help="Feature store to write.")] = None,
+    out: Annotated[str | None, typer.Option(help="Feature store to write (path or URI).")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
     config: ConfigFileOpt = None,
     overrides: OverridesArg = None,

@@ -28,7 +28,6 @@ from __future__ import annotations
 import functools
 import logging
 import os
-import shutil
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -232,15 +231,14 @@ def extract_features(
     if not storage.is_remote(out):
         return _extract(store, encoder, frames, out, **kwargs)
     out_uri = str(out)
-    work = storage.local_root(out_uri) / out_uri.rstrip("/").rsplit("/", 1)[-1]
-    if not work.is_file() and storage.exists(out_uri):  # resume what another node wrote
-        shutil.copy2(storage.local_copy(out_uri), work)
-    try:
-        result = _extract(store, encoder, frames, work, **kwargs)
-    finally:
-        if work.is_file():
-            storage.upload(work, out_uri)
+    with storage.mirror(out_uri, is_file=True) as work:  # resumes what another node wrote
+        sync = functools.partial(work.sync, min_interval_s=SYNC_EVERY_S)  # as batches finish
+        result = _extract(store, encoder, frames, work.path, **kwargs, sync=sync)
     return {**result, "out": out_uri}
+
+
+SYNC_EVERY_S = 30.0
+"""the least seconds between two uploads of a growing feature store to its bucket (and on exit)"""
 
 
 @locked_output("out", is_file=True)
@@ -255,8 +253,12 @@ def _extract(
     image_size: int | None,
     encoder_factory: EncoderFactory | None,
     progress: bool,
+    sync: Callable[[], Any] | None = None,
 ) -> dict[str, Any]:
-    """``extract_features`` into a local ``out``, holding its lock; ``store`` is a URI or absolute path."""
+    """``extract_features`` into a local ``out``, holding its lock; ``store`` is a URI or absolute path.
+
+    ``sync`` is called after each batch is written and flushed (a bucket copy's throttled upload).
+    """
     started = time.monotonic()
     out = Path(out)
     clip_store = ClipStore(_local_store(store))
@@ -304,7 +306,9 @@ def _extract(
                     }
         plan = _Plan(store, frames, stored_n if stored_size else 0, size)
         factory = encoder_factory or functools.partial(default_encoder_factory, encoder, size)
-        result = _run_actors(clip_store, factory, plan, encoder, out, workers, address, batch_size, progress)
+        result = _run_actors(
+            clip_store, factory, plan, encoder, out, workers, address, batch_size, progress, sync
+        )
     finally:
         clip_store.close()
     seconds = time.monotonic() - started
@@ -324,6 +328,7 @@ def _run_actors(
     address: str | None,
     batch_size: int,
     progress: bool,
+    sync: Callable[[], Any] | None = None,
 ) -> dict[str, Any]:
     from tqdm.auto import tqdm
 
@@ -374,6 +379,8 @@ def _run_actors(
                         clip_store.get(clip_id, with_frames=False).caption,
                     )
                     extracted += 1
+                if sync is not None:  # each clip is flushed: the file on disk is whole here
+                    sync()
 
             encode_started = time.monotonic()
             with tqdm(
@@ -439,7 +446,9 @@ class _ClipStoreKey:
         return self._ids
 
 
-def derive_features(src_features: str | Path, frames: int, out: str | Path) -> dict[str, Any]:
+def derive_features(
+    src_features: str | Path, frames: int, out: str | Path, source_name: str | None = None
+) -> dict[str, Any]:
     """An n-frame feature store from one with N >= n frames, without re-encoding.
 
     Rule: frame positions ``uniform_indices(N, n)`` of the source's N frames, the same rule
@@ -447,10 +456,12 @@ def derive_features(src_features: str | Path, frames: int, out: str | Path) -> d
     direct extraction at n from the N-frame clip store. When the clip store is still there, the
     summary reports how far the chosen video frames are from ``uniform_indices(T, n)`` over the
     T source frames (what a clip store built with ``--frames n`` would sample): ``sampling_error``
-    in frames and as a fraction of the clip length.
+    in frames and as a fraction of the clip length. ``source_name`` is what the summary and the new
+    store's ``derived_from`` name the source by (its URI when ``src_features`` is a staged copy).
     """
     started = time.monotonic()
     src_path, out = Path(src_features), Path(out)
+    src_name = source_name or str(src_path)
     src = FeatureStore(src_path)
     clip_store: ClipStore | None = None
     try:
@@ -470,7 +481,7 @@ def derive_features(src_features: str | Path, frames: int, out: str | Path) -> d
             else:
                 candidate.close()
         summary: dict[str, Any] = {
-            "src": str(src_path),
+            "src": src_name,
             "out": str(out),
             "frames": frames,
             "positions": positions,
@@ -497,7 +508,7 @@ def derive_features(src_features: str | Path, frames: int, out: str | Path) -> d
         )
         try:
             dst.set_attrs(
-                derived_from=str(src_path),
+                derived_from=src_name,
                 frame_positions=positions,
                 encoder_spec=str(a.get("encoder_spec", a["encoder"])),
             )
@@ -615,4 +626,6 @@ def run_features_derive(cfg: DeriveConfig) -> dict[str, Any]:
     require(cfg.src, "--src", "src")
     require(cfg.frames or None, "--frames", "frames")
     require(cfg.out, "--out", "out")
-    return derive_features(cfg.src, cfg.frames, cfg.out)
+    with storage.mirror(cfg.out, is_file=True) as out:  # a URI: written here, then uploaded
+        summary = derive_features(storage.staged_input(cfg.src), cfg.frames, out.path, source_name=cfg.src)
+    return {**summary, "out": cfg.out} if storage.is_remote(cfg.out) else summary

@@ -15,9 +15,6 @@ from roboact.cli_util import fail
 from roboact.stage import ConfigFileOpt, PrintConfigOpt, resolve
 from roboact.stage import OverridesArg as StageOverridesArg
 
-FeaturesOpt = Annotated[
-    Path | None, typer.Option("--features", "-f", help="Feature store (HDF5) to train/evaluate on.")
-]
 ConfigOpt = Annotated[
     str,
     typer.Option(
@@ -33,8 +30,7 @@ StorageOpt = Annotated[
     str | None,
     typer.Option("--storage-path", help="Ray checkpoint storage: shared FS or s3://... on a cluster."),
 ]
-RunsOpt = Annotated[Path, typer.Option("--runs-root", help="Parent folder of run directories.")]
-# train and tune hand these to Ray or stage them per node: a str keeps s3://b/k (Path makes it s3:/b/k)
+# every path option is a str: Ray and roboact.storage take URIs, and Path("s3://b/k") is s3:/b/k
 FeaturesUriOpt = Annotated[
     str | None, typer.Option("--features", "-f", help="Feature store (HDF5): a path or an s3:// / gs:// URI.")
 ]
@@ -162,13 +158,14 @@ def tune_cmd(
 def recognition_cmd(
     ctx: typer.Context,
     model: Annotated[
-        Path | None, typer.Option("--model", "-m", help="Model directory (save_pretrained output).")
+        str | None,
+        typer.Option("--model", "-m", help="Model directory (save_pretrained output): a path or a URI."),
     ] = None,
-    features: FeaturesOpt = None,
+    features: FeaturesUriOpt = None,
     split: Annotated[str, typer.Option("--split", help="Named split of the store.")] = "random",
     part: Annotated[str, typer.Option("--part", help="train, val or test.")] = "test",
     out: Annotated[
-        Path | None, typer.Option("--out", help="Output folder (default beside the model).")
+        str | None, typer.Option("--out", help="Output folder or URI (default beside the model).")
     ] = None,
     config: ConfigFileOpt = None,
     overrides: StageOverridesArg = None,
@@ -190,8 +187,12 @@ def recognition_cmd(
 def table2_cmd(
     ctx: typer.Context,
     features: Annotated[
-        list[Path] | None,
-        typer.Option("--features", "-f", help="Feature stores, one per frame count (8/16/32)."),
+        list[str] | None,
+        typer.Option(
+            "--features",
+            "-f",
+            help="Feature stores (paths or s3:// / gs:// URIs), one per frame count (8/16/32).",
+        ),
     ] = None,
     config: ConfigOpt = "train_default",
     name: Annotated[
@@ -200,7 +201,7 @@ def table2_cmd(
     workers: Annotated[int | None, typer.Option("--workers", "-w", help="Ray Train workers per fit.")] = None,
     address: AddressOpt = None,
     storage_path: StorageOpt = None,
-    runs_root: RunsOpt = Path("runs"),
+    runs_root: RunsUriOpt = "runs",
     overrides: OverridesArg = None,
     print_config: PrintConfigOpt = False,
 ) -> None:
@@ -219,7 +220,7 @@ def table2_cmd(
 
 def cross_embodiment_cmd(
     ctx: typer.Context,
-    features: FeaturesOpt = None,
+    features: FeaturesUriOpt = None,
     subject: Annotated[
         list[str] | None,
         typer.Option("--subject", help="Held-out subject(s); default: every heldout_* split."),
@@ -231,7 +232,7 @@ def cross_embodiment_cmd(
     workers: Annotated[int | None, typer.Option("--workers", "-w", help="Ray Train workers per fit.")] = None,
     address: AddressOpt = None,
     storage_path: StorageOpt = None,
-    runs_root: RunsOpt = Path("runs"),
+    runs_root: RunsUriOpt = "runs",
     overrides: OverridesArg = None,
     print_config: PrintConfigOpt = False,
 ) -> None:

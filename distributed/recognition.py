@@ -47,6 +47,7 @@ from roboact.models.metrics import (
     retrieval_recall,
 )
 
+from roboact import storage
 from roboact.constants import FACTORS
 from roboact.paper import RECOGNITION, RECOGNITION_SECTION
 
@@ -377,10 +378,10 @@ def table_ii_fits(
     unknown = [a for a in wanted if a not in ABLATIONS]
     if unknown:
         raise ValueError(f"ablations: {unknown} unknown; use some of {list(ABLATIONS)}")
-    by_frames: dict[int, Path] = {}
-    for path in features:
-        with FeatureStore(path) as store:
-            by_frames[int(store.attrs["n_frames"])] = Path(path)
+    by_frames: dict[int, str] = {}
+    for path in features:  # a URI stays a URI: each fit stages it on its own node
+        with FeatureStore(storage.staged_input(path)) as store:
+            by_frames[int(store.attrs["n_frames"])] = str(path)
     plan = [(f"{n} frames", f"{name}-f{n}", p, {}) for n, p in sorted(by_frames.items())]
     main_frames = 16 if 16 in by_frames else next(iter(by_frames))
     ablate = by_frames[main_frames]
@@ -400,10 +401,23 @@ def table_ii_fits(
     # the reference (full model, main frame count) first, then the other frame counts, then ablations
     rows.sort(key=lambda r: (r[0] != f"{main_frames} frames", r[0] in ABLATIONS))
     markdown = table_ii(rows, split=base.data.split, reference=f"{main_frames} frames")
-    out_path = Path(base.runs_root).absolute() / name / "table2.md"
-    out_path.parent.mkdir(parents=True, exist_ok=True)
-    out_path.write_text(markdown + "\n")
-    return {"markdown": markdown, "path": str(out_path), "rows": rows}
+    path = _write_reports(base.runs_root, name, {"table2.md": markdown + "\n"})["table2.md"]
+    return {"markdown": markdown, "path": path, "rows": rows}
+
+
+def _write_reports(runs_root: str | Path, name: str, files: dict[str, str]) -> dict[str, str]:
+    """Write ``files`` into ``<runs_root>/<name>/``; returns where each one is (a URI for a remote root).
+
+    A remote ``runs_root`` gets them through ``storage.mirror``: written in this node's working
+    copy of the folder, then uploaded.
+    """
+    uri = storage.join(storage.resolve(runs_root), name)
+    local = storage.local_root(runs_root) / name if storage.is_remote(runs_root) else None
+    with storage.mirror(uri, local=local) as folder:
+        folder.path.mkdir(parents=True, exist_ok=True)
+        for file, text in files.items():
+            (folder.path / file).write_text(text)
+    return {file: storage.join(uri, file) for file in files}
 
 
 # --------------------------------------------------------------------------------------------------
@@ -433,7 +447,8 @@ def cross_embodiment(
 
     from .train import DataConfig, fit
 
-    with FeatureStore(features) as store:
+    local_features = storage.staged_input(features)  # fits get the URI; the evaluations read here
+    with FeatureStore(local_features) as store:
         available = {s[len("heldout_") :]: s for s in store.split_names() if s.startswith("heldout_")}
     wanted = list(subjects) if subjects else sorted(available)
     missing = [s for s in wanted if s.replace(" ", "_") not in available]
@@ -449,7 +464,10 @@ def cross_embodiment(
             data=DataConfig(features=str(features), split=split),
         )
         out = fit(cfg, address=address)
-        res = evaluate_recognition(out["model_dir"], features, split=split, part="test", plots=False)
+        res = evaluate_recognition(out["model_dir"], local_features, split=split, part="test", plots=False)
+        if out.get("run_uri"):  # the fit's run directory lives in a bucket: its evaluation goes there too
+            eval_dir = Path(res["out_dir"])
+            storage.upload(eval_dir, storage.join(out["run_uri"], eval_dir.name))
         row = {"subject": subject, "n": res["n"], "model_dir": out["model_dir"], **res["retrieval"]}
         preds, labels = _as_arrays(res)
         for f in ("action", "object"):
@@ -487,15 +505,16 @@ def cross_embodiment(
         f"object {100 * mean['object']:.2f} %.",
     ]
     markdown = "\n".join(lines)
-    out_path = Path(train_cfg.runs_root).absolute() / name / "cross_embodiment.md"
-    out_path.parent.mkdir(parents=True, exist_ok=True)
-    out_path.write_text(markdown + "\n")
     summary = {
         "pooled": {f: e.to_dict() for f, e in pooled.items()},
         "mean_of_embodiments": mean,
     }
-    (out_path.parent / "cross_embodiment.json").write_text(json.dumps({"rows": rows, **summary}, indent=2))
-    return {"markdown": markdown, "path": str(out_path), "rows": rows, **summary}
+    files = {
+        "cross_embodiment.md": markdown + "\n",
+        "cross_embodiment.json": json.dumps({"rows": rows, **summary}, indent=2),
+    }
+    path = _write_reports(train_cfg.runs_root, name, files)["cross_embodiment.md"]
+    return {"markdown": markdown, "path": path, "rows": rows, **summary}
 
 
 @dataclass
@@ -520,7 +539,15 @@ def run_eval_recognition(cfg: RecognitionConfig) -> dict[str, Any]:
 
     require(cfg.model, "--model", "model")
     require(cfg.features, "--features", "features")
-    return evaluate_recognition(cfg.model, cfg.features, split=cfg.split, part=cfg.part, out_dir=cfg.out)
+    model, features = storage.staged_input(cfg.model), storage.staged_input(cfg.features)
+    out = cfg.out
+    if out is None and storage.is_remote(cfg.model):  # beside the model, as for a local one
+        out = storage.join(cfg.model.rstrip("/").rsplit("/", 1)[0], f"eval_{cfg.split}_{cfg.part}")
+    if out is None:
+        return evaluate_recognition(model, features, split=cfg.split, part=cfg.part)
+    with storage.mirror(out) as folder:  # a URI: written here, then uploaded
+        res = evaluate_recognition(model, features, split=cfg.split, part=cfg.part, out_dir=folder.path)
+    return {**res, "out_dir": out} if storage.is_remote(out) else res
 
 
 @dataclass

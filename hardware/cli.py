@@ -168,8 +168,12 @@ def trials(
         str, typer.Option(help="jaka (real arm), fake (fake controller) or sim (MuJoCo).")
     ] = "sim",
     store: Annotated[
-        Path, typer.Option(help="SQLite trial store; rerun with the same store to resume.")
-    ] = Path("runs/trials/trials.sqlite"),
+        str,
+        typer.Option(
+            help="SQLite trial store, or an s3:// / gs:// URI (uploaded after every trial); rerun with "
+            "the same store to resume."
+        ),
+    ] = "runs/trials/trials.sqlite",
     host: ArmHostOpt = "127.0.0.1",
     port: ArmPortOpt = 10001,
     state_port: ArmStatePortOpt = 10000,
@@ -225,7 +229,7 @@ def trials(
     from roboact.hardware.report import table_v
     from roboact.hardware.trials import fault_summary
 
-    typer.echo(table_v(Path(cfg.store), plan_name))
+    typer.echo(table_v(_local_store(cfg.store), plan_name))
     faults = fault_summary(summary)
     if faults:  # a batch that faults is not a clean run, even if it reached its end
         typer.echo(faults, err=True)
@@ -237,7 +241,10 @@ def trials(
 def record(
     ctx: typer.Context,
     out: Annotated[
-        Path | None, typer.Option(help="Demo HDF5 file to write (rerun to add the missing episodes).")
+        str | None,
+        typer.Option(
+            help="Demo HDF5 file or s3:// / gs:// URI to write (rerun to add the missing episodes)."
+        ),
     ] = None,
     plan: Annotated[
         str, typer.Option(help="Plan YAML (path or shipped name): the task's subtasks and durations.")
@@ -287,13 +294,25 @@ def record(
 
 
 def report(
-    store: Annotated[Path, typer.Option(help="SQLite trial store.")] = Path("runs/trials/trials.sqlite"),
+    store: Annotated[
+        str, typer.Option(help="SQLite trial store, or its s3:// / gs:// URI.")
+    ] = "runs/trials/trials.sqlite",
     plan: Annotated[str | None, typer.Option(help="Only this plan's trials.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="The table as JSON.")] = False,
 ) -> None:
     """Render Table V (per-subtask success rates per policy, the paper's numbers beside) from a store."""
     from roboact.hardware.report import table_v, table_v_dict
 
-    if not store.is_file():
+    from roboact import storage
+
+    if not storage.exists(store) or (not storage.is_remote(store) and not Path(store).is_file()):
         fail(f"trial store not found: {store}")
-    typer.echo(json.dumps(table_v_dict(store, plan), indent=2) if as_json else table_v(store, plan))
+    path = _local_store(store)
+    typer.echo(json.dumps(table_v_dict(path, plan), indent=2) if as_json else table_v(path, plan))
+
+
+def _local_store(store: str) -> Path:
+    """The trial store to read here: a local path, or a URI's copy staged on this node."""
+    from roboact import storage
+
+    return storage.local_copy(store) if storage.is_remote(store) else Path(store)

@@ -93,53 +93,109 @@ def run_hardware_trials(cfg: TrialsJobConfig) -> dict[str, Any]:
     until nothing is pending, and returns ``{"scheduled": True, "plan_name": ...}``."""
     from roboact.hardware.trials import run_trials
 
+    from roboact import storage
     from roboact.stage import require
 
     check_backend(cfg.backend, cfg.camera, "feeds synthetic images")
+    storage.refuse_uri("--gripper", cfg.gripper, "a serial device or tcp://host:port")
     require(cfg.plan, "--plan", "plan")
     plan = _plan(cfg.plan)
     if cfg.policies:
         plan = with_checkpoint_policies(plan, cfg.policies)
 
-    def batch(judge: Any) -> dict[str, Any]:
-        return run_trials(
-            plan, cfg.backend, cfg.store, host=cfg.host, port=cfg.port, state_port=cfg.state_port,
-            address=cfg.address, use_ray=cfg.use_ray, judge=judge, faults=cfg.faults or None,
-            gripper_port=cfg.gripper, camera=cfg.camera or "fake", max_trials=cfg.max_trials,
-        )  # fmt: skip
+    with storage.mirror(cfg.store, is_file=True, snapshot=sqlite_snapshot) as store:
+        if store.fetched:  # the bucket's copy replaced this node's: its journal belongs to the old one
+            for suffix in ("-wal", "-shm"):
+                store.path.with_name(store.path.name + suffix).unlink(missing_ok=True)
 
-    with operator_judge(cfg) as judge:
-        if cfg.wait and (plan.schedule.cron or plan.schedule.window_start):
-            from roboact.hardware.scheduler import run_scheduled
+        def batch(judge: Any) -> dict[str, Any]:
+            summary = run_trials(
+                plan, cfg.backend, store.path, host=cfg.host, port=cfg.port, state_port=cfg.state_port,
+                address=cfg.address, use_ray=cfg.use_ray, judge=judge, faults=cfg.faults or None,
+                gripper_port=cfg.gripper, camera=cfg.camera or "fake", max_trials=cfg.max_trials,
+            )  # fmt: skip
+            return {**summary, "store": cfg.store}
 
-            run_scheduled(plan.schedule, lambda: batch(judge)["pending"] == 0)
-            return {"scheduled": True, "plan_name": plan.name}
-        return {**batch(judge), "plan_name": plan.name}
+        with operator_judge(cfg) as judge:
+            judge = SyncingJudge(judge, store.sync)  # each finished trial reaches a bucket's copy
+            if cfg.wait and (plan.schedule.cron or plan.schedule.window_start):
+                from roboact.hardware.scheduler import run_scheduled
+
+                run_scheduled(plan.schedule, lambda: batch(judge)["pending"] == 0)
+                return {"scheduled": True, "plan_name": plan.name}
+            return {**batch(judge), "plan_name": plan.name}
 
 
 def run_hardware_record(cfg: RecordJobConfig) -> dict[str, Any]:
     """Record the episodes ``cfg`` asks for (every command filtered, watchdog armed)."""
     from roboact.hardware.record import record_demos
 
+    from roboact import storage
     from roboact.stage import require
 
     check_backend(cfg.backend, cfg.camera, "records synthetic images")
+    storage.refuse_uri("--gripper", cfg.gripper, "a serial device or tcp://host:port")
     require(cfg.out, "--out", "out")
     plan = _plan(cfg.plan)
-    with operator_judge(cfg) as judge:
-        return record_demos(
-            plan, Path(cfg.out), cfg.episodes, backend=cfg.backend, device=cfg.device, task=cfg.task,
+    with storage.mirror(cfg.out, is_file=True) as out, operator_judge(cfg) as judge:
+        summary = record_demos(
+            plan, out.path, cfg.episodes, backend=cfg.backend, device=cfg.device, task=cfg.task,
             noise=cfg.noise, policy_hz=cfg.policy_hz, host=cfg.host, port=cfg.port,
             state_port=cfg.state_port, gripper_port=cfg.gripper, camera=cfg.camera,
-            faults=cfg.faults or None, judge=judge,
+            faults=cfg.faults or None, judge=SyncingJudge(judge, out.sync),
         )  # fmt: skip
+    return {**summary, "out": cfg.out} if storage.is_remote(cfg.out) else summary
+
+
+class SyncingJudge:
+    """A judge that first brings an output's bucket copy up to date whenever a trial (or recorded
+    episode) is about to start, then does what the judge it wraps does.
+
+    Why there: ``prepare_trial`` is called between trials, when the previous one is committed to
+    the trial store (or closed in the demo file) and nothing writes, so the upload is consistent
+    and each finished trial is in the bucket as the next begins (the last one on exit).
+    """
+
+    def __init__(self, judge: Any, sync: Any) -> None:
+        self._judge = judge
+        self._sync = sync
+
+    def prepare_trial(self, *args: Any, **kwargs: Any) -> Any:
+        self._sync()
+        return self._judge.prepare_trial(*args, **kwargs)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._judge, name)
+
+
+def sqlite_snapshot(path: Path) -> Path:
+    """A consistent copy of the SQLite file ``path`` (its WAL journal folded in), for upload.
+
+    Why not the file itself: in WAL mode recent commits live in ``<file>-wal`` until a checkpoint,
+    so the main file alone would lack them. SQLite's backup API reads one consistent snapshot.
+    """
+    import sqlite3
+
+    snap = path.with_name(f".{path.name}.snapshot")
+    src = sqlite3.connect(str(path))
+    dst = sqlite3.connect(str(snap))
+    try:
+        src.backup(dst)
+        dst.execute("PRAGMA journal_mode=DELETE")  # the copy is one self-contained file, no journal
+    finally:
+        dst.close()
+        src.close()
+    return snap
 
 
 def _plan(name: str) -> Any:
     from roboact.hardware.trial_plan import load_plan
 
+    from roboact import storage
     from roboact.config import ConfigError
 
+    if storage.is_remote(name):  # a plan kept in the bucket beside the job's other files
+        name = str(storage.local_copy(name))
     try:
         return load_plan(name)
     except (ConfigError, ValueError) as err:

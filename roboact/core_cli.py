@@ -3,9 +3,10 @@ Tables II-IV), ``roboact report``, ``roboact doctor``."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -38,9 +39,13 @@ def demo(
     ctx: typer.Context,
     overrides: OverridesArg = None,
     scale: Annotated[str, typer.Option(help="tiny | small (2 cores, ~30 min) | large (cluster).")] = "small",
-    run_dir: Annotated[Path, typer.Option(help="Run directory; rerun with the same one to resume.")] = Path(
-        "runs/demo"
-    ),
+    run_dir: Annotated[
+        str,
+        typer.Option(
+            help="Run directory; rerun with the same one to resume. An s3:// / gs:// URI is --storage "
+            "with a node-local working copy."
+        ),
+    ] = "runs/demo",
     encoder: Annotated[
         str, typer.Option(help="embedded, or open_clip:<arch>:<checkpoint path>.")
     ] = "embedded",
@@ -72,6 +77,11 @@ def demo(
     names = ("scale", "run_dir", "encoder", "workers", "address", "storage", "shared_fs")
     flags: dict[str, Flag] = {**{n: n for n in names}, "stages": ("stages", split_commas)}
     cfg = resolve(ctx, DemoConfig, flags, preset=demo_preset, check=check_demo_config)
+    if storage_uris.is_remote(cfg.run_dir):  # the run lives in the bucket: work in this node's copy
+        if cfg.storage and cfg.storage.rstrip("/") != cfg.run_dir.rstrip("/"):
+            fail(f"error: --run-dir {cfg.run_dir} and --storage {cfg.storage}: give one URI, not two")
+        local = str(storage_uris.local_root(cfg.run_dir))
+        cfg = dataclasses.replace(cfg, storage=cfg.run_dir, run_dir=local)
     console = Console()
     names = tuple(s for s in ALL_STAGES if s in cfg.stages)
     console.rule(f"roboact demo ({cfg.scale}) -> {cfg.run_dir}")
@@ -95,9 +105,13 @@ def bench_paper(
             help="tiny (minutes) | machine (2 cores, <= 3 h) | full (the paper's sizes, a cluster)."
         ),
     ] = "machine",
-    out: Annotated[Path, typer.Option(help="Output directory; rerun with the same one to resume.")] = Path(
-        "runs/bench_paper"
-    ),
+    out: Annotated[
+        str,
+        typer.Option(
+            help="Output directory or s3:// / gs:// URI (uploaded as each unit finishes); rerun with the "
+            "same one to resume."
+        ),
+    ] = "runs/bench_paper",
     rows: Annotated[
         str | None, typer.Option(help="Comma-separated rows: roboact-clip,A1,A2,A3,A4,A5,A6,clip-frame.")
     ] = None,
@@ -117,6 +131,7 @@ def bench_paper(
     """Every comparison row of the paper's Tables II-IV on the same episodes, with paired statistics."""
     from rich.console import Console
 
+    from roboact import storage
     from roboact.bench import BenchConfig, plan, run_bench_paper
     from roboact.bench_plan import bench_preset
 
@@ -126,9 +141,15 @@ def bench_paper(
     console = Console()
     units = plan(cfg)
     console.rule(f"roboact bench paper ({cfg.scale}) -> {cfg.out}: {len(units)} units")
-    result = run_bench_paper(
-        cfg, progress=lambda u: console.rule(f"[bold]unit {units.index(u) + 1}/{len(units)}: {u.name}")
-    )
+
+    def progress(unit: Any) -> None:
+        out.sync()  # a unit starts when the one before it has finished: that one goes to the bucket
+        console.rule(f"[bold]unit {units.index(unit) + 1}/{len(units)}: {unit.name}")
+
+    with storage.mirror(cfg.out) as out:  # a URI: the bench runs in this node's copy of it
+        result = run_bench_paper(dataclasses.replace(cfg, out=str(out.path)), progress=progress)
+    for key in ("report_md", "report_html"):
+        result[key] = _remote_name(result[key], out)
     console.rule("done")
     for name, seconds in result["seconds"].items():
         console.print(f"  {name:<40} {seconds:8.1f} s")
@@ -141,16 +162,31 @@ def bench_paper(
 
 
 def report(
-    run_dir: Annotated[Path, typer.Argument(help="A run directory written by roboact commands.")],
+    run_dir: Annotated[
+        str, typer.Argument(help="A run directory written by roboact commands, or its s3:// / gs:// URI.")
+    ],
 ) -> None:
     """Build report.md and report.html from what a run wrote."""
+    from roboact import storage
     from roboact.report import build_report
 
+    if storage.is_remote(run_dir) and not storage.is_dir(run_dir):
+        fail(f"error: {run_dir}: no such run directory")
     try:
-        md, html_path = build_report(run_dir)
+        with storage.mirror(run_dir) as run:  # a URI: read from the bucket, the reports written back
+            md, html_path = build_report(run.path)
     except (FileNotFoundError, ValueError) as err:
         fail(f"error: {err}")
-    typer.echo(f"{md}\n{html_path}")
+    typer.echo(f"{_remote_name(md, run)}\n{_remote_name(html_path, run)}")
+
+
+def _remote_name(path: str | Path, mirror: Any) -> str:
+    """Where a file written in a mirrored folder lives: its URI when the folder is remote."""
+    from roboact import storage
+
+    if mirror.uri is None:
+        return str(path)
+    return storage.join(mirror.uri, Path(path).relative_to(mirror.path).as_posix())
 
 
 def doctor(

@@ -241,6 +241,7 @@ def resolve(
         )
     after.update({key: _plain(value) for key, value in (typed or {}).items()})
     path = params.get("config") if config is FROM_PARAMS else config
+    path = _staged_config(path)
     dotted = overrides if overrides is not None else list(params.get("overrides") or [])
     for item in dotted:
         if "=" not in item:
@@ -261,6 +262,16 @@ def resolve(
         typer.echo(to_yaml(cfg), nl=False)
         raise typer.Exit(0)
     return cfg
+
+
+def _staged_config(path: Any) -> Any:
+    """A ``--config`` given as an ``s3://`` / ``gs://`` URI, staged to this node (a cluster job's file
+    may live in the bucket beside its data); a path or shipped name as it is."""
+    from roboact import storage
+
+    if isinstance(path, str | Path) and storage.is_remote(path):
+        return str(storage.local_copy(path))
+    return path
 
 
 def _check_option_ranges(ctx: Any, cfg: Any, flags: Mapping[str, Flag]) -> None:

@@ -12,7 +12,9 @@ Local paths pass through unchanged and are never copied. Remote inputs that are 
 access (HDF5 stores, policy directories) are staged once per node with ``local_copy`` into a cache
 (``ROBOACT_CACHE`` or ``~/.cache/roboact``, under ``staged/``), keyed by URI and checked against the
 remote's ETags (or size and modification time), so a rerun reuses the copy and a changed remote is
-fetched again. Outputs are written locally and sent with ``upload``.
+fetched again. Outputs go through ``mirror``: written in a node-local working copy whose ``sync``
+uploads what changed as each piece of work finishes (an episode, a trial, a clip), so the bucket
+holds the finished work while the command runs and a rerun on any node resumes from it.
 
 ``check_shareable`` is the fail-fast rule for multi-node clusters: a plain local path handed to
 another node is refused, naming the option that fixes it, unless the user says it lies on a
@@ -28,7 +30,8 @@ import os
 import re
 import shutil
 import tempfile
-from collections.abc import Iterator, Mapping
+import time
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -379,28 +382,194 @@ def local_root(root: str | os.PathLike[str]) -> Path:
     return path
 
 
+class Mirror:
+    """A node-local working copy (``path``) of an output whose home is ``uri``, kept current by ``sync``.
+
+    Why: HDF5 and SQLite writers, locks and appended logs need a real filesystem, so a command writes
+    its output locally; ``sync`` then sends what changed since the last call, so work that finished
+    is in the bucket while the command still runs and a rerun on any node resumes from it. ``uri``
+    None (a local output) makes ``sync`` a no-op. Made by ``mirror``.
+    """
+
+    def __init__(self, path: Path, uri: str | None, snapshot: Callable[[Path], Path] | None = None) -> None:
+        self.path = path
+        self.uri = uri
+        self.fetched = False
+        """the remote copy was downloaded on entry (stale node-local companions must go)"""
+        self._snapshot = snapshot
+        self._sent: dict[str, tuple[int, int]] = {}
+        self._last = 0.0
+
+    def _files(self) -> dict[str, tuple[int, int]]:
+        """``{relative path: (size, mtime_ns)}`` of the local copy (``""`` for a single file)."""
+        if self.path.is_file():
+            st = self.path.stat()
+            return {"": (st.st_size, st.st_mtime_ns)}
+        if not self.path.is_dir():
+            return {}
+        out = {}
+        for file in self.path.rglob("*"):
+            if file.is_file() and not _is_lock(file):
+                st = file.stat()
+                out[file.relative_to(self.path).as_posix()] = (st.st_size, st.st_mtime_ns)
+        return out
+
+    def mark_sent(self) -> None:
+        """Take the local copy as equal to the remote one (just downloaded, or known current)."""
+        self._sent = self._files()
+
+    def sync(self, min_interval_s: float = 0.0) -> int:
+        """Upload the files changed since the last sync; returns how many went.
+
+        ``min_interval_s``: skip when the last sync is more recent (for outputs written clip by clip,
+        where uploading a growing file after every clip would cost more than the work). Call it only
+        where the output is consistent on disk (between episodes, after a flush).
+        """
+        if self.uri is None:
+            return 0
+        if min_interval_s and time.monotonic() - self._last < min_interval_s:
+            return 0
+        files = self._files()
+        changed = sorted(rel for rel, stamp in files.items() if self._sent.get(rel) != stamp)
+        if self._snapshot is not None and "" in files:
+            changed = [""]  # a database's own view of itself (its journal holds recent writes)
+        for rel in changed:
+            src = self.path / rel if rel else self.path
+            if self._snapshot is not None and not rel:
+                src = self._snapshot(self.path)
+            upload(src, join(self.uri, rel) if rel else self.uri)
+        self._sent.update({rel: files[rel] for rel in changed})
+        self._last = time.monotonic()
+        return len(changed)
+
+
+def _mirror_marker(uri: str) -> Path:
+    """Where this node notes the remote version its working copy of ``uri`` last matched."""
+    return cache_root() / "work" / f"{_key(uri)}.mirror.json"
+
+
+def _fetch(m: Mirror, uri: str, only_if_empty: bool) -> bool:
+    """Download ``uri`` into ``m.path`` when the local copy is missing or older than the remote one.
+
+    A local copy counts as current when the remote version equals the one noted after this node's
+    last complete sync (``_mirror_marker``): another node that continued the run changes it.
+    """
+    has_local = bool(m._files())
+    if only_if_empty and has_local:
+        return False
+    if not exists(uri):
+        return False
+    version = remote_version(uri)
+    marker = _mirror_marker(uri)
+    if has_local and marker.is_file():
+        saved = json.loads(marker.read_text())
+        if saved.get("uri") == uri and saved.get("version") == version:
+            m.mark_sent()
+            return False
+    if version.startswith("dir:"):
+        download_into(uri, m.path)
+    else:
+        fs, path = filesystem(uri)
+        m.path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = m.path.with_name(f".{m.path.name}.download")
+        with _errors(uri, "download it"):
+            fs.get(path, str(tmp))
+        os.replace(tmp, m.path)
+    m.mark_sent()
+    return True
+
+
+def _note_version(uri: str) -> None:
+    marker = _mirror_marker(uri)
+    marker.parent.mkdir(parents=True, exist_ok=True)
+    marker.write_text(json.dumps({"uri": uri, "version": remote_version(uri)}))
+
+
+@contextmanager
+def mirror(
+    uri: str | os.PathLike[str],
+    *,
+    is_file: bool = False,
+    local: Path | None = None,
+    snapshot: Callable[[Path], Path] | None = None,
+    fetch: str = "changed",
+) -> Iterator[Mirror]:
+    """The one way a command writes an output that may be a URI: work locally, keep ``uri`` current.
+
+    A local ``uri`` is its own working copy (``Mirror.path`` is the path itself; ``sync`` does
+    nothing). A remote one is worked on in ``local`` (default ``local_root(uri)`` for a folder, a
+    file named like the URI's last part inside it for ``is_file``): on entry the remote copy is
+    downloaded when this node has none, or an older one (``fetch="changed"``; ``"empty"``: only
+    when the local folder is empty); the command calls ``sync`` whenever a piece of work is done;
+    on exit, also after an error so the finished parts are kept, the rest is uploaded.
+
+    Args:
+        snapshot: for a file a live writer keeps partly in a journal (SQLite in WAL mode): returns a
+            consistent copy to upload in its place.
+
+    Raises:
+        StorageError: the store refused a read or write, naming the URI.
+    """
+    text = str(uri)
+    if not is_remote(text):
+        yield Mirror(Path(resolve(text)) if local is None else local, None)
+        return
+    path = local if local is not None else local_root(text)
+    if is_file and local is None:
+        path = path / _base_name(text)
+    m = Mirror(path, text, snapshot)
+    m.fetched = _fetch(m, text, only_if_empty=fetch == "empty")
+    try:
+        yield m
+    except BaseException:
+        try:  # keep what finished; the command's own error is the one to report
+            _finish(m, text)
+        except Exception as err:
+            logger.warning("%s: could not upload %s after an error: %s", text, path, err)
+        raise
+    _finish(m, text)
+
+
+def _finish(m: Mirror, uri: str) -> None:
+    """Upload what is left and note the remote version this node's copy now equals."""
+    m.sync()
+    if m._sent:  # something was downloaded or uploaded: the remote copy exists
+        _note_version(uri)
+
+
 @contextmanager
 def mirrored_dir(local: Path, uri: str | None) -> Iterator[Path]:
-    """Work in ``local`` and keep the remote ``uri`` holding the same files.
+    """``mirror`` for a run directory made by its command (``local``): yields the local folder.
 
-    On entry a remote copy is downloaded when ``local`` holds nothing yet (a rerun on another
-    node continues the run); on exit, also after an error so finished parts are kept, ``local`` is
-    uploaded. ``uri`` None (a local run directory) does nothing.
+    The remote copy is downloaded only when ``local`` holds nothing yet (a rerun on another node
+    continues the run). ``uri`` None (a local run directory) does nothing.
     """
     if uri is None or not is_remote(uri):
         yield local
         return
-    if not any(p.is_file() for p in local.rglob("*") if not p.name.startswith(".")):
-        download_into(uri, local)
-    try:
-        yield local
-    except BaseException:
-        try:  # keep what finished; the command's own error is the one to report
-            upload(local, uri)
-        except Exception as err:
-            logger.warning("%s: could not upload the run directory %s after an error: %s", uri, local, err)
-        raise
-    upload(local, uri)
+    with mirror(uri, local=local, fetch="empty") as m:
+        yield m.path
+
+
+def staged_input(uri: str | os.PathLike[str] | None) -> Path | None:
+    """An input a command reads by path: a local path as it is, a URI staged once per node."""
+    if uri is None or str(uri) == "":
+        return None
+    return local_copy(uri) if is_remote(uri) else Path(str(uri)).expanduser()
+
+
+def refuse_uri(option: str, value: str | os.PathLike[str] | None, what: str) -> None:
+    """A setting a URI cannot be (a serial device, a local socket): one line naming the option.
+
+    Raises:
+        UserError: ``value`` is an object-store URI; ``what`` says what the option takes instead.
+    """
+    if value is not None and scheme(value) in OBJECT_STORE_SCHEMES:
+        raise UserError(f"{option} {value}: takes {what}, not an object-store URI")
+
+
+OBJECT_STORE_SCHEMES = frozenset({"s3", "s3a", "gs", "gcs", "az", "abfs", "abfss", "hdfs", "http", "https"})
+"""schemes of remote storage (a ``tcp://`` gripper address is not one)"""
 
 
 FORWARDED_ENV = (

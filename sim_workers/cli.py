@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -58,10 +57,11 @@ def demos(
     tasks: TasksOpt = "",
     episodes: Annotated[int, typer.Option("--episodes", min=1, help="Expert episodes per task.")] = 5,
     out: Annotated[
-        Path | None,
+        str | None,
         typer.Option(
             "--out",
-            help="HDF5 file (default runs/demos/demos_<suite>.hdf5); a rerun appends the missing episodes.",
+            help="HDF5 file or s3:// / gs:// URI (default runs/demos/demos_<suite>.hdf5); a rerun "
+            "appends the missing episodes.",
         ),
     ] = None,
     workers: WorkersOpt = 2,
@@ -114,7 +114,8 @@ def demos(
     names = ("suite", "episodes", "out", "workers", "image_size", "max_steps", "seed_base", "starts")
     names += ("action_noise", "policy", "address")
     flags = {**{n: n for n in names}, "tasks": ("tasks", split_commas), "cameras": ("cameras", split_commas)}
-    summary = run_sim_demos(resolve(ctx, SimDemosConfig, flags, check=check_sim_demos_config))
+    cfg = resolve(ctx, SimDemosConfig, flags, check=check_sim_demos_config)
+    summary = _sim_demos_mirrored(cfg, run_sim_demos)
     typer.echo(
         f"demos in {summary['path']} ({summary['written']} new, {summary['skipped']} already there, "
         f"{summary['wall_s']:.0f} s)"
@@ -139,9 +140,13 @@ def eval_cmd(
     episodes: Annotated[int, typer.Option("--episodes", min=1, help="Episodes per task.")] = 50,
     max_steps: Annotated[int, typer.Option("--max-steps", min=1, help="Horizon (the paper: 200).")] = 200,
     workers: WorkersOpt = 2,
-    run_dir: Annotated[Path, typer.Option("--run-dir", help="Results directory; a rerun resumes.")] = Path(
-        "runs/sim_eval"
-    ),
+    run_dir: Annotated[
+        str,
+        typer.Option(
+            "--run-dir",
+            help="Results directory or s3:// / gs:// URI (kept current episode by episode); a rerun resumes.",
+        ),
+    ] = "runs/sim_eval",
     videos: Annotated[int, typer.Option("--videos", help="mp4s per task.")] = 2,
     image_size: ImageOpt = 128,
     seed_base: Annotated[int, typer.Option("--seed-base", help="Episode k uses seed seed_base + k.")] = 0,
@@ -180,7 +185,7 @@ def eval_cmd(
     flags |= {"image_size": "env.image_size", "max_steps": "env.max_steps"}
     flags |= {"workers": "pool.workers", "timeout": "pool.episode_timeout_s"}
     cfg = resolve(ctx, SimEvalJobConfig, flags, overrides=[*(overrides or []), *(override or [])])
-    run_dir = Path(cfg.run_dir)
+    run_dir = cfg.run_dir
     try:
         summary = run_sim_eval(cfg)
     except (ValueError, FileNotFoundError) as err:
@@ -201,11 +206,35 @@ def eval_cmd(
         )
 
 
-def table(run_dir: Annotated[Path, typer.Argument(help="An eval run directory.")]) -> None:
+def table(
+    run_dir: Annotated[str, typer.Argument(help="An eval run directory, or its s3:// / gs:// URI.")],
+) -> None:
     """Print the paper's Tables II-IV with this run's rows beside them (writes tables.md, success.png)."""
     from roboact.sim_workers.tables import render_tables
 
+    from roboact import storage
+
+    if storage.is_remote(run_dir) and not storage.is_dir(run_dir):
+        fail(f"{run_dir}: no such eval run directory")
     try:
-        typer.echo(render_tables(run_dir))
+        with storage.mirror(run_dir) as run:  # a URI: read from the bucket, the tables written back
+            typer.echo(render_tables(run.path))
     except FileNotFoundError as err:
         fail(str(err))
+
+
+def _sim_demos_mirrored(cfg: Any, run: Any) -> dict[str, Any]:
+    """``run(cfg)`` with an ``s3://`` / ``gs://`` ``--out`` written to a node-local file and uploaded.
+
+    The demo file is resumed from the bucket's copy and uploaded when the batch ends, also after an
+    error (``storage.mirror``), so the episodes that finished are kept.
+    """
+    import dataclasses
+
+    from roboact import storage
+
+    if cfg.out is None or not storage.is_remote(cfg.out):
+        return run(cfg)
+    with storage.mirror(cfg.out, is_file=True) as out:
+        summary = run(dataclasses.replace(cfg, out=str(out.path)))
+    return {**summary, "path": cfg.out}

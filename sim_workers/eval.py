@@ -14,6 +14,7 @@ import datetime as dt
 import json
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -215,11 +216,18 @@ def _saved_settings(run_dir: Path) -> None:
     settings_path(run_dir).write_text(json.dumps({"settings": resume_settings(old)}))
 
 
-def run_eval(cfg: EvalConfig, run_dir: str | Path, address: str | None = None) -> dict[str, Any]:
-    """Evaluate ``cfg`` into ``run_dir`` (resuming); returns the summary dict also saved as JSON.
+def run_eval(
+    cfg: EvalConfig,
+    run_dir: str | Path,
+    address: str | None = None,
+    sync: Callable[[], Any] | None = None,
+) -> dict[str, Any]:
+    """Evaluate ``cfg`` into the local ``run_dir`` (resuming); returns the summary also saved as JSON.
 
     Holds the run directory's lock throughout and refuses settings other than those its episodes
-    ran with (``resume_settings``).
+    ran with (``resume_settings``). ``sync`` is called after every finished episode (its record and
+    video written): ``run_sim_eval`` passes ``storage.Mirror.sync`` so a bucket's copy of the run
+    grows episode by episode and a rerun on another node skips what finished.
     """
     from roboact.sim_workers.policy import check_policy_spec, policy_cameras
 
@@ -234,10 +242,12 @@ def run_eval(cfg: EvalConfig, run_dir: str | Path, address: str | None = None) -
         _saved_settings(run_dir)
         resuming = bool(ResultsLog(run_dir).read())
         check_settings(run_dir, resume_settings(cfg), resuming=resuming, option="--run-dir")
-        return _run_eval_locked(cfg, run_dir, address)
+        return _run_eval_locked(cfg, run_dir, address, sync or (lambda: None))
 
 
-def _run_eval_locked(cfg: EvalConfig, run_dir: Path, address: str | None) -> dict[str, Any]:
+def _run_eval_locked(
+    cfg: EvalConfig, run_dir: Path, address: str | None, sync: Callable[[], Any]
+) -> dict[str, Any]:
     from roboact.sim_workers.policy import policy_id
     from roboact.sim_workers.tables import render_tables
     from roboact.sim_workers.video import write_mp4
@@ -295,6 +305,7 @@ def _run_eval_locked(cfg: EvalConfig, run_dir: Path, address: str | None) -> dic
                     f"{job['task']}_ep{job['episode']:03d}_{'success' if result['success'] else 'fail'}.mp4"
                 )
                 write_mp4(frames, run_dir / "videos" / name)
+            sync()
 
         try:
             with tqdm(total=len(jobs), desc=f"eval {cfg.suite}", unit="ep") as bar:
@@ -399,11 +410,15 @@ class SimEvalJobConfig(EvalConfig):
 
 def run_sim_eval(cfg: SimEvalJobConfig) -> dict[str, Any]:
     """``roboact sim eval`` as a function: check the policy here, then evaluate it on the pool."""
+    from roboact import storage
     from roboact.stage import as_base
 
     check_checkpoint(cfg.policy)
     require_shared_policy(cfg.policy, cfg.address, cfg.shared_fs)
-    return run_eval(as_base(cfg, EvalConfig), cfg.run_dir, address=cfg.address)
+    with storage.mirror(cfg.run_dir) as run:  # an s3:// / gs:// run dir: kept current episode by episode
+        if run.uri is None:
+            return run_eval(as_base(cfg, EvalConfig), run.path, address=cfg.address)
+        return run_eval(as_base(cfg, EvalConfig), run.path, address=cfg.address, sync=run.sync)
 
 
 def require_shared_policy(spec: str, address: str | None, shared_fs: bool) -> None:

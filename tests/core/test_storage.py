@@ -176,6 +176,62 @@ def test_a_mirrored_run_directory_is_uploaded_when_the_command_fails(bucket: str
         assert fh.read() == '{"episode": 0}\n'  # what finished before the failure is kept
 
 
+@pytest.mark.timeout(60)
+def test_a_mirror_sends_each_piece_of_work_as_it_finishes_and_only_what_changed(
+    bucket: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    uri = f"{bucket}/runs/eval1"
+    sent: list[str] = []
+    real_upload = storage.upload
+    monkeypatch.setattr(storage, "upload", lambda src, dst: sent.append(str(dst)) or real_upload(src, dst))
+    with storage.mirror(uri) as run:
+        (run.path / "episodes.jsonl").write_text('{"episode": 0}\n')
+        (run.path / "config.yaml").write_text("suite: kitchen\n")
+        assert run.sync() == 2
+        with storage.open_file(f"{uri}/episodes.jsonl", "r") as fh:  # in the bucket while the run goes on
+            assert fh.read() == '{"episode": 0}\n'
+        with (run.path / "episodes.jsonl").open("a") as fh:
+            fh.write('{"episode": 1}\n')
+        assert run.sync() == 1  # the unchanged config is not sent again
+        assert run.sync() == 0
+    assert sent == [f"{uri}/config.yaml", f"{uri}/episodes.jsonl", f"{uri}/episodes.jsonl"]
+
+
+@pytest.mark.timeout(60)
+def test_a_node_whose_copy_is_older_than_the_bucket_s_continues_from_the_bucket(
+    bucket: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    uri = f"{bucket}/stores/trials.sqlite"
+    with storage.mirror(uri, is_file=True) as store:  # node A starts the file
+        assert not store.fetched
+        store.path.write_text("trial 1\n")
+    node_a_cache = storage.cache_root()
+    monkeypatch.setenv(storage.CACHE_ENV, str(tmp_path / "node_b"))
+    with storage.mirror(uri, is_file=True) as store:  # node B continues it
+        assert store.fetched and store.path.read_text() == "trial 1\n"
+        store.path.write_text("trial 1\ntrial 2\n")
+    monkeypatch.setenv(storage.CACHE_ENV, str(node_a_cache))
+    with storage.mirror(uri, is_file=True) as store:  # node A again: its own copy is stale now
+        assert store.fetched and store.path.read_text() == "trial 1\ntrial 2\n"
+    with storage.mirror(uri, is_file=True) as store:  # nothing changed since: its copy is kept
+        assert not store.fetched
+
+
+def test_a_local_output_is_its_own_mirror(tmp_path: Path) -> None:
+    with storage.mirror(tmp_path / "run") as run:
+        assert run.path == tmp_path / "run" and run.uri is None
+        run.path.mkdir()
+        (run.path / "a.txt").write_text("x")
+        assert run.sync() == 0
+
+
+def test_a_uri_where_a_device_belongs_is_refused_naming_the_option() -> None:
+    storage.refuse_uri("--gripper", "/dev/ttyUSB0", "a serial device")
+    storage.refuse_uri("--gripper", "tcp://127.0.0.1:502", "a serial device")  # Modbus TCP is no store
+    with pytest.raises(UserError, match=r"--gripper s3://b/dev: takes a serial device"):
+        storage.refuse_uri("--gripper", "s3://b/dev", "a serial device")
+
+
 def test_node_local_paths_are_refused_on_a_multi_node_cluster(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv(storage.SHARED_FS_ENV, raising=False)
     paths = {"--storage-path": "/home/me/runs/fit1/ray_results", "--features": "s3://b/f.h5"}
@@ -227,9 +283,20 @@ def test_features_extract_reads_and_writes_a_bucket(
     store = storage.upload(local, f"{bucket}/stores/clips.h5")
     local.unlink()  # the actors can only have read the bucket's copy, through the forwarded endpoint
     out = f"{bucket}/features/f8.h5"
-    args = dict(workers=1, encoder_factory=fake_encoder_factory, progress=False)
+    args = dict(workers=1, encoder_factory=fake_encoder_factory, progress=False, batch_size=2)
+    sent: list[int] = []  # clips in the store at each upload of it
+    real_upload = storage.upload
+
+    def upload(src: Path, dst: str) -> str:
+        if dst == out:
+            with FeatureStore(src) as partial:
+                sent.append(len(partial))
+        return real_upload(src, dst)
+
+    monkeypatch.setattr(storage, "upload", upload)
     first = extract_features(store, "fake", 8, out, **args)
-    assert first["out"] == out and first["extracted"] > 0 and not first["failed"]
+    assert first["out"] == out and first["extracted"] > 2 and not first["failed"]
+    assert sent[0] == 2 and sent[-1] == first["extracted"]  # the first batch reached the bucket at once
     with FeatureStore(storage.local_copy(out)) as features:
         assert len(features) == first["extracted"]
     assert extract_features(store, "fake", 8, out, **args)["up_to_date"]
