@@ -170,6 +170,7 @@ def build_store(
             frames=frames,
             image_size=image_size,
             seed=seed,
+            sync=sync,
         )
     frames = 16 if frames is None else frames
     image_size = 128 if image_size is None else image_size

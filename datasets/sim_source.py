@@ -23,6 +23,7 @@ from __future__ import annotations
 import logging
 import time
 import zlib
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -271,6 +272,7 @@ def build_sim_store(
     frames: int | None = None,
     image_size: int | None = None,
     seed: int | None = None,
+    sync: Callable[[], Any] | None = None,
 ) -> dict[str, Any]:
     """Generate the simulated source into the clip store ``out`` (resumable) and write its splits.
 
@@ -280,6 +282,8 @@ def build_sim_store(
         workers: simulator actors (overrides the config's ``workers`` when not None).
         address: Ray cluster address (None: local Ray, or ``RAY_ADDRESS``).
         frames, image_size, seed: override the config's ``n_frames``, ``image_size``, ``seed``.
+        sync: called after each job's clips are written and flushed (``data build --out s3://...``
+            uploads the store there, so a bucket keeps the finished clips).
 
     Returns:
         Summary: ``clips`` (in the store), ``new_clips``, ``jobs``, ``skipped_jobs``,
@@ -315,7 +319,8 @@ def build_sim_store(
             stats["failures"][key] = stats["failures"].get(key, 0) + int(prov.get("attempt", 0))
         if todo:
             init_ray(address)
-            run_pool(todo, cfg, store, stats)
+            on_result = (lambda result, actors: sync()) if sync is not None else None
+            run_pool(todo, cfg, store, stats, on_result=on_result)
         splits = write_default_splits(store, seed=cfg.seed) if len(store) else []
         seconds = time.perf_counter() - start
         return {

@@ -223,11 +223,16 @@ def table(
         fail(str(err))
 
 
+DEMO_SYNC_S = 30.0
+"""least seconds between two uploads of a growing demo file to a bucket"""
+
+
 def _sim_demos_mirrored(cfg: Any, run: Any) -> dict[str, Any]:
     """``run(cfg)`` with an ``s3://`` / ``gs://`` ``--out`` written to a node-local file and uploaded.
 
-    The demo file is resumed from the bucket's copy and uploaded when the batch ends, also after an
-    error (``storage.mirror``), so the episodes that finished are kept.
+    The demo file is resumed from the bucket's copy and uploaded after each written episode (at most
+    every ``DEMO_SYNC_S`` seconds, the file grows with every episode) and when the batch ends, also
+    after an error (``storage.mirror``), so the episodes that finished are kept.
     """
     import dataclasses
 
@@ -236,5 +241,5 @@ def _sim_demos_mirrored(cfg: Any, run: Any) -> dict[str, Any]:
     if cfg.out is None or not storage.is_remote(cfg.out):
         return run(cfg)
     with storage.mirror(cfg.out, is_file=True) as out:
-        summary = run(dataclasses.replace(cfg, out=str(out.path)))
+        summary = run(dataclasses.replace(cfg, out=str(out.path)), lambda: out.sync(DEMO_SYNC_S))
     return {**summary, "path": cfg.out}

@@ -29,7 +29,7 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -121,8 +121,12 @@ def collect_demos(
     action_noise: float | None = None,
     policy: str = "expert",
     cameras: tuple[str, ...] | list[str] = ("agentview",),
+    on_written: Callable[[], Any] | None = None,
 ) -> dict[str, Any]:
     """Run the scripted expert for ``episodes`` per task and append the demos to ``out_path``.
+
+    ``on_written`` is called after each demo is written and its file closed (the file is whole
+    then): ``sim demos --out s3://...`` uploads there, so a bucket keeps the finished episodes.
 
     ``policy``: ``"expert"`` (demonstrations) or ``"dagger:<checkpoint>[@beta=p]"`` (DAgger: the
     learned head runs, the expert labels every step; see ``sim_workers/dagger.py``). DAgger
@@ -205,6 +209,8 @@ def collect_demos(
             def on_result(job: dict[str, Any], result: dict[str, Any]) -> None:
                 _write_demo(out, counter["i"], job, result, env_args[job["task"]], suite)
                 counter["i"] += 1
+                if on_written is not None:
+                    on_written()
 
             try:
                 with tqdm(total=len(jobs), desc=f"demos {suite}", unit="ep") as bar:
@@ -419,15 +425,16 @@ class SimDemosConfig:
     """Ray cluster address (None: a local instance, or RAY_ADDRESS)"""
 
 
-def run_sim_demos(cfg: SimDemosConfig) -> dict[str, Any]:
-    """``roboact sim demos`` as a function: check the settings, then ``collect_demos``."""
+def run_sim_demos(cfg: SimDemosConfig, on_written: Callable[[], Any] | None = None) -> dict[str, Any]:
+    """``roboact sim demos`` as a function: check the settings, then ``collect_demos``
+    (``on_written``: see there)."""
     tasks, views = check_sim_demos_config(cfg)
     _check_policy_checkpoint(cfg.policy)
     return collect_demos(
         cfg.suite, tasks, cfg.episodes, cfg.out or Path("runs/demos") / f"demos_{cfg.suite}.hdf5",
         workers=cfg.workers, image_size=cfg.image_size, max_steps=cfg.max_steps, address=cfg.address,
         seed_base=cfg.seed_base, starts=cfg.starts, action_noise=cfg.action_noise, policy=cfg.policy,
-        cameras=views,
+        cameras=views, on_written=on_written,
     )  # fmt: skip
 
 

@@ -4,9 +4,9 @@ The option lists are generated from the ``roboact`` command tree, so a command a
 checked too: no option may be typed ``Path`` (``Path("s3://b/x")`` is the local ``s3:/b/x``); each
 stage's path options keep a URI verbatim into its config; each reading command names a missing URI
 whole. End to end against the loopback S3 server: ``sim eval --run-dir``, ``data build --out``,
-``hardware trials --store``, ``hardware record --out`` and ``bench paper --out`` write into a bucket
-as each piece of work finishes, and a rerun on a fresh node (an empty cache) continues from the
-bucket's copy.
+``hardware trials --store``, ``hardware record --out``, ``sim demos --out`` and ``bench paper --out``
+write into a bucket as each piece of work finishes, and a rerun on a fresh node (an empty cache)
+continues from the bucket's copy.
 """
 
 from __future__ import annotations
@@ -343,3 +343,60 @@ def test_hardware_record_into_a_bucket_sends_each_episode_before_the_next(
     assert 1 in sent and sent[-1] == 2  # the first episode was in the bucket before the second ended
     with h5py.File(storage.local_copy(out), "r") as f:
         assert len(f["data"]) == 2
+
+
+@pytest.mark.ray
+@pytest.mark.sim
+@pytest.mark.timeout(300)
+def test_sim_demos_into_a_bucket_send_each_episode_as_it_is_written(
+    ray_session: Any, s3_bucket: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import h5py
+    from roboact.sim_workers import cli as sim_cli
+
+    monkeypatch.setenv(storage.CACHE_ENV, str(tmp_path / "node_a"))
+    monkeypatch.setattr(sim_cli, "DEMO_SYNC_S", 0.0)  # every episode, not at most every 30 s
+    out = f"{s3_bucket}/demos/knob.hdf5"
+
+    def episodes(path: Path) -> int:
+        with h5py.File(path, "r") as f:
+            return len(f["data"]) if "data" in f else 0
+
+    sent = _record_uploads(monkeypatch, "knob.hdf5", episodes)
+    args = ["sim", "demos", "--suite", "kitchen", "--tasks", "knob", "--workers", "1", "--max-steps", "5"]
+    args += ["--image-size", "0", "--out", out]
+    res = CliRunner().invoke(app, [*args, "--episodes", "2"])
+    assert res.exit_code == 0, res.output
+    assert sent[:2] == [1, 2]  # the first episode was in the bucket before the second was written
+    monkeypatch.setenv(storage.CACHE_ENV, str(tmp_path / "node_b"))  # a node that never saw the file
+    res = CliRunner().invoke(app, [*args, "--episodes", "3"])
+    assert res.exit_code == 0, res.output
+    assert "1 new, 2 already there" in res.output
+    with h5py.File(storage.local_copy(out), "r") as f:
+        assert len(f["data"]) == 3
+
+
+@pytest.mark.ray
+@pytest.mark.sim
+@pytest.mark.timeout(300)
+def test_sim_source_build_into_a_bucket_sends_clips_as_jobs_finish(
+    ray_session: Any, s3_bucket: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from roboact.datasets import build
+    from roboact.datasets.stores import ClipStore
+
+    monkeypatch.setenv(storage.CACHE_ENV, str(tmp_path / "cache"))
+    monkeypatch.setattr(build, "SYNC_EVERY_S", 0.0)  # after every job, not at most every 30 s
+    out = f"{s3_bucket}/stores/sim.h5"
+
+    def clips(path: Path) -> int:
+        with ClipStore(path) as store:
+            return len(store)
+
+    sent = _record_uploads(monkeypatch, "sim.h5", clips)
+    args = ["data", "build", "--source", "sim", "--config", "sim_tiny", "--workers", "1", "--out", out]
+    res = CliRunner().invoke(app, args)
+    assert res.exit_code == 0, res.output
+    assert len(sent) >= 2 and 0 < sent[0] < sent[-1]  # clips reached the bucket before the build ended
+    with ClipStore(storage.local_copy(out)) as store:
+        assert len(store) == sent[-1]

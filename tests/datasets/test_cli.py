@@ -103,7 +103,7 @@ def test_clear_errors_exit_2(tmp_path: Path, monkeypatch) -> None:
 def test_sim_source_dispatches_to_build_sim_store(monkeypatch, tmp_path: Path) -> None:
     calls = []
 
-    def build_sim_store(out, config, workers, address, frames, image_size, seed):
+    def build_sim_store(out, config, workers, address, frames, image_size, seed, sync=None):
         calls.append(
             dict(
                 out=out,
