@@ -110,6 +110,16 @@ class PolicyTrainConfig:
     (``obs/agentview_rgb``), others are ``obs/<name>_rgb`` (LIBERO's wrist view:
     ``robot0_eye_in_hand``, recorded with ``roboact sim demos --cameras``)"""
 
+    shuffle_rows: bool = False
+    """draw each BC minibatch from the head's rows reshuffled every epoch (Ray Data's
+    ``local_shuffle_buffer_size`` = the head's row count). Why: RLlib's offline reader otherwise
+    hands the learner the same ~rows/batch_size minibatches of *consecutive* rows (2-3 episodes
+    each), in the same order every epoch, and the BC loss of one of them jumps from -29 to +54 late
+    in training. Kitchen door, 20 demos, same 20 episodes: uniform minibatches 19/20 and 14/20 (BC
+    seeds 0, 1), RLlib's order imitated 0/20 and 10/20 (docs/results.md, "Kitchen door: a screen of
+    head variants (session 10)"). Off by default: with RLlib itself seed 0 scored 16/20 in its own
+    order and 15/20 reshuffled, so the gain is not shown for RLlib"""
+
     def __post_init__(self) -> None:
         self.cameras = list(self.cameras)
         cams = self.cameras
@@ -278,7 +288,7 @@ def _train_policy_local(
         t_head = time.perf_counter()
         head_losses = _run_bc(
             cfg, out / "offline_data" / sub, out / MODULE_DIR / sub, out / "tb" / sub,
-            obs_dim, act_dim * cfg.chunk, address,
+            obs_dim, act_dim * cfg.chunk, address, n_rows,
         )  # fmt: skip
         heads[name] = {
             "module_dir": str(Path(MODULE_DIR) / sub) if sub else MODULE_DIR,
@@ -455,14 +465,11 @@ def _run_bc(
     obs_dim: int,
     act_dim: int,
     address: str | None,
+    rows: int,
 ) -> list[float]:
-    """RLlib BC on the parquet rows in ``data_dir``; saves the module to ``module_dir``; returns the
-    loss per iteration."""
-    import gymnasium as gym
+    """RLlib BC on the ``rows`` parquet rows in ``data_dir``; saves the module to ``module_dir``;
+    returns the loss per iteration."""
     import torch
-    from ray.rllib.algorithms.bc import BCConfig
-    from ray.rllib.core.rl_module.rl_module import RLModuleSpec
-    from roboact.policies.module import PolicyHeadModule
     from torch.utils.tensorboard import SummaryWriter
     from tqdm import tqdm
 
@@ -470,34 +477,7 @@ def _run_bc(
 
     init_ray(address)
     torch.manual_seed(cfg.seed)
-    obs_space = gym.spaces.Box(-np.inf, np.inf, (obs_dim,), np.float32)
-    act_space = gym.spaces.Box(-1.0, 1.0, (act_dim,), np.float32)  # actions are scaled to [-1, 1]
-    spec = RLModuleSpec(
-        module_class=PolicyHeadModule,
-        observation_space=obs_space,
-        action_space=act_space,
-        model_config=cfg.model_config,
-    )
-    bc = (
-        BCConfig()
-        .environment(observation_space=obs_space, action_space=act_space)
-        .env_runners(num_env_runners=0)
-        .learners(**_learner_resources(cfg))
-        .rl_module(rl_module_spec=spec)
-        .training(lr=cfg.lr, train_batch_size_per_learner=cfg.batch_size)
-        .offline_data(
-            input_=[str(data_dir.resolve())],
-            input_read_method="read_parquet",
-            ignore_final_observation=True,  # BC needs no next observation
-            dataset_num_iters_per_learner=1,  # one minibatch per learner per iteration (1: local learner)
-            # Without these the OfflinePreLearner map actors ask for a full CPU each (concurrency 2)
-            # and starve the learner on 2 CPUs (FACTS: the deadlock).
-            map_batches_kwargs={"concurrency": 1, "num_cpus": 0.5},
-            iter_batches_kwargs={"prefetch_batches": 1},
-        )
-        .reporting(min_time_s_per_iteration=0, min_sample_timesteps_per_iteration=0)
-        .debugging(seed=cfg.seed)
-    )
+    bc, spec = _bc_config(cfg, data_dir, obs_dim, act_dim, rows)
     algo = bc.build_algo()  # RLlib's own logdir is an empty folder under ~/ray_results
     losses: list[float] = []
     writer = SummaryWriter(str(tb_dir))
@@ -516,6 +496,52 @@ def _run_bc(
         writer.close()
         algo.stop()
     return losses
+
+
+def _bc_config(
+    cfg: PolicyTrainConfig, data_dir: Path, obs_dim: int, act_dim: int, rows: int
+) -> tuple[Any, Any]:
+    """RLlib's ``BCConfig`` for the parquet rows in ``data_dir`` and the module spec it trains.
+
+    With ``cfg.shuffle_rows`` Ray Data's local shuffle buffer holds all ``rows`` rows, so every
+    epoch is a fresh uniform permutation and each minibatch mixes the head's episodes (without it a
+    minibatch is a run of consecutive rows, the same ones every epoch: see ``shuffle_rows``).
+    """
+    import gymnasium as gym
+    from ray.rllib.algorithms.bc import BCConfig
+    from ray.rllib.core.rl_module.rl_module import RLModuleSpec
+    from roboact.policies.module import PolicyHeadModule
+
+    obs_space = gym.spaces.Box(-np.inf, np.inf, (obs_dim,), np.float32)
+    act_space = gym.spaces.Box(-1.0, 1.0, (act_dim,), np.float32)  # actions are scaled to [-1, 1]
+    spec = RLModuleSpec(
+        module_class=PolicyHeadModule,
+        observation_space=obs_space,
+        action_space=act_space,
+        model_config=cfg.model_config,
+    )
+    shuffle = {"local_shuffle_buffer_size": max(1, int(rows))} if cfg.shuffle_rows else {}
+    bc = (
+        BCConfig()
+        .environment(observation_space=obs_space, action_space=act_space)
+        .env_runners(num_env_runners=0)
+        .learners(**_learner_resources(cfg))
+        .rl_module(rl_module_spec=spec)
+        .training(lr=cfg.lr, train_batch_size_per_learner=cfg.batch_size)
+        .offline_data(
+            input_=[str(data_dir.resolve())],
+            input_read_method="read_parquet",
+            ignore_final_observation=True,  # BC needs no next observation
+            dataset_num_iters_per_learner=1,  # one minibatch per learner per iteration (1: local learner)
+            # Without these the OfflinePreLearner map actors ask for a full CPU each (concurrency 2)
+            # and starve the learner on 2 CPUs (FACTS: the deadlock).
+            map_batches_kwargs={"concurrency": 1, "num_cpus": 0.5},
+            iter_batches_kwargs={"prefetch_batches": 1, **shuffle},
+        )
+        .reporting(min_time_s_per_iteration=0, min_sample_timesteps_per_iteration=0)
+        .debugging(seed=cfg.seed)
+    )
+    return bc, spec
 
 
 # What Ray Data's offline reading holds beside the learners: the OfflinePreLearner map actor (0.5 CPU,
