@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import logging
-from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -100,7 +99,9 @@ def register(app: typer.Typer) -> None:
         )
 
     @grp.command("info")
-    def info(ckpt: Annotated[Path, typer.Argument(help="Policy checkpoint directory.")]) -> None:
+    def info(
+        ckpt: Annotated[str, typer.Argument(help="Policy checkpoint directory or s3:// / gs:// URI.")],
+    ) -> None:
         """Print a checkpoint's feature spec, dimensions, tasks and training summary."""
         from roboact.policies.checkpoint import heads_meta, read_policy_meta
 

@@ -146,8 +146,12 @@ def heads_meta(meta: dict[str, Any]) -> dict[str, dict[str, Any]]:
 
 
 def read_policy_meta(path: str | Path) -> dict[str, Any]:
-    """The checkpoint's ``policy.json``, checked; raises naming the file and field."""
-    path = Path(path)
+    """The checkpoint's ``policy.json``, checked; raises naming the file and field.
+
+    An ``s3://`` / ``gs://`` checkpoint is staged on this node first (``storage.local_copy``, as
+    ``load_checkpoint`` does), so a space check before a run reads the same files the run loads.
+    """
+    path = local_copy(path) if is_remote(str(path)) else Path(path)
     meta_path = path / META_NAME
     if not path.is_dir():
         raise FileNotFoundError(f"policy checkpoint {path} is not a directory")
