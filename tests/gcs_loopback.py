@@ -7,8 +7,10 @@ be reached, so no test opens a socket beyond loopback.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import sys
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from typing import Any
 
 import pytest
 
@@ -24,10 +26,27 @@ def loopback_gcs() -> Iterator[str]:
     server.start()  # returns once the HTTP server is bound and serving
     try:
         # port 0 lets the OS pick a free port; the emulator keeps its HTTPServer on its API thread
-        host, port = server._api._httpd.server_address[:2]
+        httpd = server._api._httpd
+        host, port = httpd.server_address[:2]
+        httpd.handle_error = _quiet_hangups(httpd.handle_error)
         yield f"http://{host}:{port}"
     finally:
         server.stop()
+
+
+def _quiet_hangups(handle_error: Callable[[Any, Any], None]) -> Callable[[Any, Any], None]:
+    """The server's error handler, silent when the client hung up before the reply was written.
+
+    Why: gcsfs closes a connection once it has what it asked for, and socketserver then prints a
+    ``BrokenPipeError`` traceback into the test output for a request that went as planned.
+    """
+
+    def handle(request: Any, client_address: Any) -> None:
+        if isinstance(sys.exc_info()[1], BrokenPipeError | ConnectionResetError):
+            return
+        handle_error(request, client_address)
+
+    return handle
 
 
 def use_bucket(monkeypatch: pytest.MonkeyPatch, endpoint: str, bucket: str) -> str:
