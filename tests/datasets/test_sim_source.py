@@ -226,7 +226,9 @@ def test_cli_build_without_frames_keeps_the_config_frame_count(monkeypatch, tmp_
 
     ran: list[SimSourceConfig] = []
     monkeypatch.setattr(roboact.cluster, "init_ray", lambda address=None, **kw: None)
-    monkeypatch.setattr(sim_actors, "run_pool", lambda jobs, cfg, store, stats: ran.append(cfg) or stats)
+    monkeypatch.setattr(
+        sim_actors, "run_pool", lambda jobs, cfg, store, stats, **kw: ran.append(cfg) or stats
+    )
     out = tmp_path / "sim.h5"
     result = CliRunner().invoke(
         app, ["data", "build", "--source", "sim", "--out", str(out), "--config", "sim_tiny", "--json"]
