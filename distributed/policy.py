@@ -117,8 +117,9 @@ class PolicyTrainConfig:
     each), in the same order every epoch, and the BC loss of one of them jumps from -29 to +54 late
     in training. Kitchen door, 20 demos, same 20 episodes: uniform minibatches 19/20 and 14/20 (BC
     seeds 0, 1), RLlib's order imitated 0/20 and 10/20 (docs/results.md, "Kitchen door: a screen of
-    head variants (session 10)"). Off by default: with RLlib itself seed 0 scored 16/20 in its own
-    order and 15/20 reshuffled, so the gain is not shown for RLlib"""
+    head variants (session 10)"). With frame history (``embedded@k=3,stride=4``) RLlib itself scored
+    0/20 in its own order and 20/20 reshuffled (seed 0); without history 16/20 and 15/20. Off by
+    default until the shuffle is seeded (today two trainings with one ``seed`` differ)"""
 
     def __post_init__(self) -> None:
         self.cameras = list(self.cameras)
