@@ -118,7 +118,8 @@ class PolicyTrainConfig:
     in training. Kitchen door, 20 demos, same 20 episodes: uniform minibatches 19/20 and 14/20 (BC
     seeds 0, 1), RLlib's order imitated 0/20 and 10/20 (docs/results.md, "Kitchen door: a screen of
     head variants (session 10)"). With frame history (``embedded@k=3,stride=4``) RLlib itself scored
-    0/20 in its own order and 20/20 reshuffled (seed 0); without history 16/20 and 15/20. Off by
+    0/20 and 20/20 (BC seeds 0, 1) in its own order and 20/20 on both reshuffled; without history
+    16/20 and 15/20 (seed 0). Off by
     default until the shuffle is seeded (today two trainings with one ``seed`` differ)"""
 
     def __post_init__(self) -> None:
