@@ -110,17 +110,15 @@ class PolicyTrainConfig:
     (``obs/agentview_rgb``), others are ``obs/<name>_rgb`` (LIBERO's wrist view:
     ``robot0_eye_in_hand``, recorded with ``roboact sim demos --cameras``)"""
 
-    shuffle_rows: bool = False
+    shuffle_rows: bool = True
     """draw each BC minibatch from the head's rows reshuffled every epoch (Ray Data's
-    ``local_shuffle_buffer_size`` = the head's row count). Why: RLlib's offline reader otherwise
-    hands the learner the same ~rows/batch_size minibatches of *consecutive* rows (2-3 episodes
-    each), in the same order every epoch, and the BC loss of one of them jumps from -29 to +54 late
-    in training. Kitchen door, 20 demos, same 20 episodes: uniform minibatches 19/20 and 14/20 (BC
-    seeds 0, 1), RLlib's order imitated 0/20 and 10/20 (docs/results.md, "Kitchen door: a screen of
-    head variants (session 10)"). With frame history (``embedded@k=3,stride=4``) RLlib itself scored
-    0/20 and 20/20 (BC seeds 0, 1) in its own order and 20/20 on both reshuffled; without history
-    16/20 and 15/20 (seed 0). Off by
-    default until the shuffle is seeded (today two trainings with one ``seed`` differ)"""
+    ``local_shuffle_buffer_size`` = the head's row count; epoch e seeded with ``seed + e``, so a
+    rerun repeats the training). Why: RLlib's offline reader otherwise hands the learner the same
+    ~rows/batch_size minibatches of *consecutive* rows (2-3 episodes each), in the same order every
+    epoch. Kitchen door, 20 demos, same 20 episodes: with frame history (``embedded@k=3,stride=4``)
+    RLlib's order scored 0/20 and 20/20 (BC seeds 0, 1), reshuffled rows 20/20 on both; micro
+    16/20 against the old defaults' 5/20 (docs/results.md, "Kitchen door: a screen of head
+    variants (session 10)"). False: RLlib's own order"""
 
     def __post_init__(self) -> None:
         self.cameras = list(self.cameras)
@@ -514,6 +512,8 @@ def _bc_config(
     from ray.rllib.core.rl_module.rl_module import RLModuleSpec
     from roboact.policies.module import PolicyHeadModule
 
+    from .policy_offline import SeededShuffleOfflineData
+
     obs_space = gym.spaces.Box(-np.inf, np.inf, (obs_dim,), np.float32)
     act_space = gym.spaces.Box(-1.0, 1.0, (act_dim,), np.float32)  # actions are scaled to [-1, 1]
     spec = RLModuleSpec(
@@ -539,6 +539,7 @@ def _bc_config(
             # and starve the learner on 2 CPUs (FACTS: the deadlock).
             map_batches_kwargs={"concurrency": 1, "num_cpus": 0.5},
             iter_batches_kwargs={"prefetch_batches": 1, **shuffle},
+            offline_data_class=SeededShuffleOfflineData,  # epoch e shuffled with seed + e
         )
         .reporting(min_time_s_per_iteration=0, min_sample_timesteps_per_iteration=0)
         .debugging(seed=cfg.seed)

@@ -299,7 +299,9 @@ def test_a_checkpoint_in_a_bucket_resumes_on_a_fresh_node_from_the_bucket(traine
         assert policy.act({"image": image, "state": state, "task": task}).shape == (ACTION_DIM,)
 
 
-def _sampled_rows(data_dir, shuffle: bool, batches: int) -> tuple[list[np.ndarray], np.ndarray]:
+def _sampled_rows(
+    data_dir, shuffle: bool, batches: int, seed: int = 0
+) -> tuple[list[np.ndarray], np.ndarray]:
     """The row indices of ``batches`` minibatches RLlib's BC offline reader hands the learner, with
     the rows of ``data_dir`` (each sampled (obs, action) pair must be one row of the file)."""
     import pyarrow.parquet as pq
@@ -309,7 +311,7 @@ def _sampled_rows(data_dir, shuffle: bool, batches: int) -> tuple[list[np.ndarra
     obs = np.stack(table.column("obs").to_numpy(zero_copy_only=False)).astype(np.float32)
     actions = np.stack(table.column("actions").to_numpy(zero_copy_only=False)).astype(np.float32)
     row_of = {o.tobytes(): i for i, o in enumerate(obs)}
-    cfg = PolicyTrainConfig(image_size=64, batch_size=16, shuffle_rows=shuffle)
+    cfg = PolicyTrainConfig(image_size=64, batch_size=16, shuffle_rows=shuffle, seed=seed)
     bc, _ = _bc_config(cfg, data_dir, obs.shape[1], actions.shape[1], rows=len(obs))
     algo = bc.build_algo()
     try:
@@ -328,10 +330,11 @@ def _sampled_rows(data_dir, shuffle: bool, batches: int) -> tuple[list[np.ndarra
 @pytest.mark.ray
 @pytest.mark.timeout(600)
 def test_bc_minibatches_are_reshuffled_rows_not_runs_of_consecutive_steps(trained):
-    """``shuffle_rows``: each minibatch mixes the head's episodes and each epoch is a new permutation.
-    Without it (the default) RLlib hands the learner runs of consecutive steps, the same runs every
-    epoch; trained in that order Kitchen door heads scored 0/20 and 10/20 against 19/20 and 14/20
-    with uniform minibatches (docs/results.md, session 10)."""
+    """``shuffle_rows`` (the default): each minibatch mixes the head's episodes, each epoch is a new
+    permutation, and one ``seed`` draws the same minibatches twice. Without it RLlib hands the
+    learner runs of consecutive steps, the same runs every epoch; trained in that order Kitchen
+    door heads scored 0/20 and 10/20 against 19/20 and 14/20 with uniform minibatches
+    (docs/results.md, session 10)."""
     data_dir = trained["ckpt"] / "offline_data" / TASKS[0]  # 3 demos x 30 steps = 90 rows
 
     def consecutive(idx: np.ndarray) -> float:  # share of neighbours that are neighbouring steps
@@ -349,3 +352,8 @@ def test_bc_minibatches_are_reshuffled_rows_not_runs_of_consecutive_steps(traine
     assert not all(np.array_equal(mixed[i], mixed[i + epoch]) for i in range(12 - epoch))
     covered = np.concatenate(mixed[:epoch])
     assert len(set(covered.tolist())) == len(eps)  # one epoch still feeds every row
+
+    again, _ = _sampled_rows(data_dir, shuffle=True, batches=12)  # the shuffle is seeded by cfg.seed
+    assert all(np.array_equal(a, b) for a, b in zip(mixed, again, strict=True))
+    other, _ = _sampled_rows(data_dir, shuffle=True, batches=12, seed=1)
+    assert not all(np.array_equal(a, b) for a, b in zip(mixed, other, strict=True))
