@@ -9,6 +9,10 @@ Files written in ``run_dir``::
                        pid, node, feature-bank digest) and the checkpoint path when one was saved;
                        ``{"event": "worker_failure", ...}`` rows record worker crashes
     tb/                TensorBoard events (every numeric ``train/*``, ``val/*`` metric by step)
+
+With ``sync_uri`` (the run directory's home when ``--runs-root`` is a bucket) the directory is
+uploaded after a report at most every ``sync_every_s`` seconds, and after a worker failure, so a
+fit's curves are in the bucket while it runs, not only when the driver's ``mirrored_dir`` exits.
 """
 
 from __future__ import annotations
@@ -35,19 +39,39 @@ class RunLogger(UserCallback):
         tensorboard: bool = True,
         mlflow_uri: str | None = None,
         run_name: str = "roboact",
+        sync_uri: str | None = None,
+        sync_every_s: float = 30.0,
     ) -> None:
         self.run_dir = str(Path(run_dir).absolute())
         self.tensorboard = tensorboard
         self.mlflow_uri = mlflow_uri
         self.run_name = run_name
+        self.sync_uri = sync_uri
+        self.sync_every_s = sync_every_s
         self._writer: Any = None
         self._mlflow: Any = None
+        self._mirror: Any = None
 
     def __getstate__(self) -> dict[str, Any]:  # shipped to the controller actor: no open handles
         state = self.__dict__.copy()
         state["_writer"] = None
         state["_mlflow"] = None
+        state["_mirror"] = None
         return state
+
+    def _sync(self, min_interval_s: float) -> None:
+        """Upload what changed in the run directory (nothing without ``sync_uri``); a failed upload
+        is a warning, because the driver uploads the whole directory again when the fit ends."""
+        if self.sync_uri is None:
+            return
+        from roboact.storage import Mirror
+
+        if self._mirror is None:
+            self._mirror = Mirror(Path(self.run_dir), self.sync_uri)
+        try:
+            self._mirror.sync(min_interval_s)
+        except Exception as err:
+            logger.warning("could not upload %s to %s: %s", self.run_dir, self.sync_uri, err)
 
     def _append(self, row: dict[str, Any]) -> None:
         path = Path(self.run_dir) / "metrics.jsonl"
@@ -83,6 +107,7 @@ class RunLogger(UserCallback):
                 mlflow.start_run(run_name=self.run_name)
                 self._mlflow = mlflow
             self._mlflow.log_metrics({k.replace("/", "_"): v for k, v in scalars.items()}, step=step)
+        self._sync(self.sync_every_s)
 
     def after_exception(self, run_context: Any, worker_exceptions: dict[int, Exception]) -> None:
         self._append(
@@ -92,6 +117,7 @@ class RunLogger(UserCallback):
                 "errors": {str(rank): repr(err)[:500] for rank, err in worker_exceptions.items()},
             }
         )
+        self._sync(0.0)
 
 
 def read_metrics(run_dir: str | Path) -> list[dict[str, Any]]:

@@ -133,8 +133,11 @@ def run_trainer(
     model_cfg: dict[str, Any],
     data_ref: Any,
     extra_callbacks: list[Any] | None = None,
+    sync_uri: str | None = None,
 ) -> Any:
-    """Build and run the TorchTrainer (Ray must be initialised); return Ray's ``Result``."""
+    """Build and run the TorchTrainer (Ray must be initialised); return Ray's ``Result``.
+
+    ``sync_uri``: the run directory's remote home; its metrics are uploaded as the fit reports."""
     import ray.train
     from ray.train.torch import TorchTrainer
 
@@ -152,7 +155,13 @@ def run_trainer(
             failure_config=ray.train.FailureConfig(max_failures=config.max_failures),
             checkpoint_config=ray.train.CheckpointConfig(num_to_keep=config.keep_checkpoints),
             callbacks=[
-                RunLogger(run_path, config.tensorboard, config.mlflow_uri, config.name or "roboact"),
+                RunLogger(
+                    run_path,
+                    config.tensorboard,
+                    config.mlflow_uri,
+                    config.name or "roboact",
+                    sync_uri=sync_uri,
+                ),
                 *(extra_callbacks or []),
             ],
         ),
@@ -265,7 +274,7 @@ def _fit_locked(
     logger.info("fit %s: %d steps on %d worker(s); %s", config.name, steps, config.workers, where)
     start = time.perf_counter()
     data_ref = ray.put(data)
-    result = run_trainer(config, run_path, model_cfg, data_ref)
+    result = run_trainer(config, run_path, model_cfg, data_ref, sync_uri=run_uri(config))
     seconds = time.perf_counter() - start
     if result.error is not None:
         raise RuntimeError(f"fit {config.name} failed (run dir {run_path}): {result.error}") from result.error
