@@ -184,7 +184,7 @@ def create_encoder(spec: str = EMBEDDED, image_size: int = 128, device: str = "c
     """Build a frozen encoder from its spec (see the module docstring).
 
     Args:
-        spec: ``"embedded"`` or ``"open_clip:<arch>:<checkpoint path>"``.
+        spec: ``"embedded"`` or ``"open_clip:<arch>:<checkpoint path or s3:// / gs:// URI>"``.
         image_size: square input side for the embedded encoder; open_clip models use their own size.
         device: torch device string.
 
@@ -209,10 +209,7 @@ def create_encoder(spec: str = EMBEDDED, image_size: int = 128, device: str = "c
 
         if arch not in open_clip.list_models():
             raise ValueError(f"encoder spec {spec!r}: unknown open_clip architecture {arch!r}")
-        checkpoint = Path(path).expanduser()
-        if not checkpoint.is_file():
-            raise FileNotFoundError(f"encoder spec {spec!r}: checkpoint file not found: {checkpoint}")
-        return OpenClipEncoder(spec, arch, checkpoint.resolve(), dev)
+        return OpenClipEncoder(spec, arch, _checkpoint_file(spec, path), dev)
     raise ValueError(f"unknown encoder spec {spec!r}: use 'embedded' or 'open_clip:<arch>:<checkpoint path>'")
 
 
@@ -238,6 +235,23 @@ def _freeze(model: nn.Module) -> nn.Module:
     for p in model.parameters():
         p.requires_grad_(False)
     return model
+
+
+def _checkpoint_file(spec: str, path: str) -> Path:
+    """The local file of an open_clip checkpoint: a path as it is, an ``s3://`` / ``gs://`` URI staged
+    once per node (an encoder is built in every actor that extracts features or runs a policy, on
+    whichever node it lands, so a driver path would not do on a cluster)."""
+    from roboact import storage
+
+    if storage.is_remote(path):
+        try:
+            return storage.local_copy(path)
+        except storage.StorageError as err:
+            raise FileNotFoundError(f"encoder spec {spec!r}: checkpoint {err}") from err
+    checkpoint = Path(path).expanduser()
+    if not checkpoint.is_file():
+        raise FileNotFoundError(f"encoder spec {spec!r}: checkpoint file not found: {checkpoint}")
+    return checkpoint.resolve()
 
 
 @functools.lru_cache(maxsize=4)

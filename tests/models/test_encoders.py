@@ -11,6 +11,9 @@ from roboact.models import RoboActCLIP
 from roboact.models.encoders import create_encoder
 
 from tests.models.conftest import tiny_config
+from tests.s3_loopback import bucket_fixture
+
+s3_bucket = bucket_fixture("encoders")
 
 
 @pytest.fixture(scope="module")
@@ -154,3 +157,27 @@ def test_open_clip_checkpoint_gives_the_same_features_as_the_model_in_memory(tmp
 
     with pytest.raises(ValueError, match="not a checkpoint of open_clip architecture 'RoboActTest-B'"):
         create_encoder(f"open_clip:RoboActTest-B:{ckpt}")
+
+
+@pytest.mark.timeout(120)
+def test_open_clip_checkpoint_in_a_bucket_is_staged_and_gives_the_same_features(tmp_path, s3_bucket):
+    """``open_clip:<arch>:s3://...``: every node that builds the encoder stages the checkpoint."""
+    import open_clip
+
+    from roboact import storage
+
+    _tiny_open_clip(tmp_path, "RoboActTest-C", 32)
+    torch.manual_seed(0)
+    model = open_clip.create_model("RoboActTest-C").eval()
+    ckpt = tmp_path / "tiny_c.pt"
+    torch.save(model.state_dict(), ckpt)
+    uri = f"{s3_bucket}/encoders/tiny_c.pt"
+    storage.upload(ckpt, uri)
+
+    enc = create_encoder(f"open_clip:RoboActTest-C:{uri}")
+    imgs = _images(2, 40, 40)
+    with torch.no_grad():
+        assert torch.equal(enc.encode_images(imgs), model.encode_image(enc.preprocess(imgs)))
+    missing = f"{s3_bucket}/encoders/missing.pt"
+    with pytest.raises(FileNotFoundError, match=missing):
+        create_encoder(f"open_clip:RoboActTest-C:{missing}")
