@@ -18,6 +18,12 @@ an episode the window is padded by repeating the first frame, so step ``t`` sees
 ``max(0, t - (n-1-i)*stride)`` for ``i = 0..n-1``. ``FeatureExtractor.episode`` (all frames of a
 demo at once, for training) and ``reset``/``step`` (one frame at a time, for rollouts) compute the
 same numbers.
+
+``history`` and ``every`` (any spec, default 1) are the *head's* input history: the policy sees the
+spec's features of the last ``history`` steps, ``every`` steps apart, oldest first, padded the same
+way. Why apart from ``k``: the same head for every encoder row (issue #14) needs a history that
+means one thing for every spec; a RoboAct-CLIP row's ``k`` is fixed by its model. For a frame spec
+with ``k=1``, ``history=3,every=4`` gives the same numbers as ``k=3,stride=4``.
 """
 
 from __future__ import annotations
@@ -35,7 +41,7 @@ import numpy as np
 logger = logging.getLogger(__name__)
 
 _OPTION_RE = re.compile(r"^[a-z_]+=\d+(,[a-z_]+=\d+)*$")
-_OPTIONS = ("k", "stride")
+_OPTIONS = ("k", "stride", "history", "every")
 
 
 @dataclass(frozen=True)
@@ -54,6 +60,10 @@ class FeatureSpec:
     """control steps between the window's frames"""
     text: str = ""
     """the spec as given (recorded in checkpoints and cache keys)"""
+    history: int = 1
+    """steps of the spec's features the head sees (its own input history), oldest first"""
+    every: int = 1
+    """control steps between the history's entries"""
 
     @classmethod
     def parse(cls, spec: str) -> FeatureSpec:
@@ -80,9 +90,11 @@ class FeatureSpec:
                         f"feature spec {spec!r}: unknown option {key!r} (known: {', '.join(_OPTIONS)})"
                     )
                 opts[key] = int(value)
+        for key in ("stride", "history", "every"):
+            if opts.get(key, 1) < 1:
+                raise ValueError(f"feature spec {spec!r}: {key} must be >= 1, got {opts[key]}")
         stride = opts.get("stride", 1)
-        if stride < 1:
-            raise ValueError(f"feature spec {spec!r}: stride must be >= 1, got {stride}")
+        hist = {"history": opts.get("history", 1), "every": opts.get("every", 1)}
         if base.startswith("roboact:"):
             model_dir = base[len("roboact:") :]
             if not model_dir:
@@ -92,23 +104,27 @@ class FeatureSpec:
                     f"feature spec {spec!r}: k is fixed by the model's n_frames for roboact specs"
                 )
             n_frames, encoder = _read_model_config(Path(model_dir))
-            return cls("roboact", encoder, str(Path(model_dir)), n_frames, stride, text)
+            return cls("roboact", encoder, str(Path(model_dir)), n_frames, stride, text, **hist)
         if base == "embedded" or base.startswith("open_clip:"):
             if base.startswith("open_clip:") and len(base.split(":", 2)) < 3:
                 raise ValueError(f"feature spec {spec!r}: expected open_clip:<arch>:<checkpoint path>")
             k = opts.get("k", 1)
             if k < 1:
                 raise ValueError(f"feature spec {spec!r}: k must be >= 1, got {k}")
-            return cls("frames", base, None, k, stride, text)
+            return cls("frames", base, None, k, stride, text, **hist)
         raise ValueError(
             f"unknown feature spec {spec!r}: expected 'embedded', 'open_clip:<arch>:<ckpt>' or "
             "'roboact:<model_dir>'"
-            " (optionally with @k=..,stride=..)"
+            " (optionally with @k=..,stride=..,history=..,every=..)"
         )
 
     def window_indices(self, t: int) -> list[int]:
         """Frame indices of step ``t``'s window, oldest first, padded with frame 0 at episode start."""
         return [max(0, t - (self.k - 1 - i) * self.stride) for i in range(self.k)]
+
+    def history_indices(self, t: int) -> list[int]:
+        """Steps whose features step ``t``'s head input holds, oldest first, padded with step 0."""
+        return [max(0, t - (self.history - 1 - i) * self.every) for i in range(self.history)]
 
 
 def _read_model_config(model_dir: Path) -> tuple[int, str]:
@@ -143,10 +159,12 @@ class FeatureExtractor:
                 )
             with torch.no_grad():
                 probe = torch.zeros(1, spec.k, self.encoder.image_dim, device=device)
-                self.dim = int(self.model.encode_video(probe).shape[-1])  # 3E (Eq. 24)
+                self.base_dim = int(self.model.encode_video(probe).shape[-1])  # 3E (Eq. 24)
         else:
-            self.dim = int(self.encoder.image_dim) * spec.k
+            self.base_dim = int(self.encoder.image_dim) * spec.k
+        self.dim = self.base_dim * spec.history
         self._history: deque[np.ndarray] = deque(maxlen=(spec.k - 1) * spec.stride + 1)
+        self._past: deque[np.ndarray] = deque(maxlen=(spec.history - 1) * spec.every + 1)
         self._t = 0
 
     # -- frame features ---------------------------------------------------------------------
@@ -185,12 +203,17 @@ class FeatureExtractor:
         idx = np.array([self.spec.window_indices(t) for t in range(len(frame_feats))], dtype=np.int64)
         if len(idx) == 0:
             return np.zeros((0, self.dim), np.float32)
-        return self._windows_to_features(frame_feats[idx])  # (T, k, Dv) -> (T, dim)
+        base = self._windows_to_features(frame_feats[idx])  # (T, k, Dv) -> (T, base_dim)
+        if self.spec.history == 1:
+            return base
+        past = np.array([self.spec.history_indices(t) for t in range(len(base))], dtype=np.int64)
+        return base[past].reshape(len(base), -1)  # (T, history, base_dim) -> (T, dim)
 
     def sibling(self) -> FeatureExtractor:
         """The same encoder (and model) with a window of its own: one per camera of a head."""
         other = copy.copy(self)
         other._history = deque(maxlen=self._history.maxlen)
+        other._past = deque(maxlen=self._past.maxlen)
         other._t = 0
         return other
 
@@ -198,6 +221,7 @@ class FeatureExtractor:
     def reset(self) -> None:
         """Forget the window: the next ``step`` starts a new episode."""
         self._history.clear()
+        self._past.clear()
         self._t = 0
 
     def step(self, image: np.ndarray) -> np.ndarray:
@@ -210,7 +234,16 @@ class FeatureExtractor:
         hist = list(self._history)  # hist[-1] is step t, hist[-1-j] is step t-j (or frame 0)
         window = np.stack([hist[-1 - (self.spec.k - 1 - i) * self.spec.stride] for i in range(self.spec.k)])
         self._t += 1
-        return self._windows_to_features(window[None])[0]
+        base = self._windows_to_features(window[None])[0]
+        if self.spec.history == 1:
+            return base
+        if not self._past:  # episode start: pad by repeating the first step's features
+            self._past.extend([base] * self._past.maxlen)
+        else:
+            self._past.append(base)
+        past = list(self._past)
+        h, every = self.spec.history, self.spec.every
+        return np.concatenate([past[-1 - (h - 1 - i) * every] for i in range(h)])
 
 
 def _check_images(images: np.ndarray) -> np.ndarray:

@@ -54,6 +54,7 @@ from roboact.bench_plan import (  # noqa: F401  (re-exported: the bench's public
     load_bench_config,
     plan,
     table_rows,
+    with_head_history,
 )
 
 logger = logging.getLogger(__name__)
@@ -252,8 +253,9 @@ class Bench:
                 raise FileNotFoundError(
                     f"{self.marker(Unit('fit', row=row))}: the {row} fit has not finished"
                 )
-            return f"roboact:{done['model_dir']}"
-        return f"{self.cfg.encoder}@k={self.demo().main_frames}" if spec.window else self.cfg.encoder
+            return with_head_history(f"roboact:{done['model_dir']}", self.cfg.head_history)
+        frames = f"{self.cfg.encoder}@k={self.demo().main_frames}" if spec.window else self.cfg.encoder
+        return with_head_history(frames, self.cfg.head_history)
 
     def trained_tasks(self, table: str) -> tuple[list[str], list[str]]:
         """(tasks its heads train on: those with a successful demo, tasks left without a demo)."""

@@ -7,6 +7,7 @@ plan is the list of units a config asks for, in dependency order. ``roboact.benc
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -130,6 +131,9 @@ class BenchConfig:
     """evaluation horizon (the paper's 200 steps)"""
     policy_iterations: int = 500
     """BC iterations per head"""
+    head_history: str = ""
+    """the head's input history, the same for every row: ``history=H[,every=S]`` appended to each
+    row's feature spec (``roboact/policies/features.py``); empty: the current step's features only"""
     videos: int = 1
     """mp4s per task, of the RoboAct-CLIP row only (rows share a run directory)"""
 
@@ -143,9 +147,23 @@ class BenchConfig:
         for name in ("workers", "demos_per_task", "eval_episodes", "max_steps", "policy_iterations"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if self.head_history and not _HISTORY_RE.match(self.head_history):
+            raise ValueError(
+                f"head_history must look like history=3,every=4 (or be empty), got {self.head_history!r}"
+            )
 
     def tasks(self, table: str) -> list[str]:
         return list(getattr(self, TABLES[table].tasks_field))
+
+
+_HISTORY_RE = re.compile(r"^history=[1-9]\d*(,every=[1-9]\d*)?$")
+
+
+def with_head_history(spec: str, head_history: str) -> str:
+    """``spec`` with the bench's head history appended to its ``@`` options (if any)."""
+    if not head_history:
+        return spec
+    return f"{spec},{head_history}" if "@" in spec else f"{spec}@{head_history}"
 
 
 SCALE_PRESETS: dict[str, dict[str, Any]] = {

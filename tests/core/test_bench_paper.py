@@ -141,6 +141,21 @@ def test_bad_rows_and_suites_are_refused_naming_the_field(tmp_path) -> None:
         load_bench_config(None, ["scale=huge"])
 
 
+def test_head_history_is_the_same_for_every_row(tmp_path) -> None:
+    """``head_history`` is appended to every row's spec: RoboAct-CLIP, A6's frame window, CLIP frame."""
+    bench = StubBench(_cfg(tmp_path / "b", suites="[libero]", head_history="history=3,every=4"))
+    bench.run()
+    specs = {
+        row: json.loads(bench.marker(Unit("heads", table="II", row=row)).read_text())["features"]
+        for row in ("roboact-clip", "A6", "clip-frame")
+    }
+    assert specs["clip-frame"] == "embedded@history=3,every=4"
+    assert specs["A6"] == "embedded@k=8,history=3,every=4"
+    assert specs["roboact-clip"].startswith("roboact:") and specs["roboact-clip"].endswith("@history=3,every=4")
+    with pytest.raises(ValueError, match="head_history"):
+        BenchConfig(out=str(tmp_path), head_history="k=3")
+
+
 def test_report_has_every_row_with_a_ci_and_rows_share_episodes(tmp_path) -> None:
     from roboact.sim_workers.results import ResultsLog
 

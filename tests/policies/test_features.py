@@ -28,6 +28,9 @@ def test_parse_frame_specs_and_options():
     assert (spec.kind, spec.encoder, spec.k, spec.stride) == ("frames", "embedded", 3, 2)
     spec = FeatureSpec.parse("open_clip:ViT-B-32:/some/where/ckpt.pt@k=2")
     assert (spec.encoder, spec.k) == ("open_clip:ViT-B-32:/some/where/ckpt.pt", 2)
+    spec = FeatureSpec.parse("embedded@history=3,every=4")
+    assert (spec.k, spec.history, spec.every) == (1, 3, 4)
+    assert spec.history_indices(5) == [0, 1, 5]
 
 
 @pytest.mark.parametrize(
@@ -37,6 +40,8 @@ def test_parse_frame_specs_and_options():
         ("resnet50", "unknown feature spec"),
         ("embedded@k=0", "k must be >= 1"),
         ("embedded@stride=0", "stride must be >= 1"),
+        ("embedded@history=0", "history must be >= 1"),
+        ("embedded@every=0", "every must be >= 1"),
         ("embedded@window=3", "unknown option 'window'"),
         ("embedded@k3", "options after '@'"),
         ("open_clip:ViT-B-32", "open_clip:<arch>:<checkpoint path>"),
@@ -70,9 +75,13 @@ def _frames(n, size=48, seed=0):
 
 
 @pytest.mark.timeout(120)
-@pytest.mark.parametrize("which", ["frames", "roboact"])
+@pytest.mark.parametrize("which", ["frames", "roboact", "roboact_history"])
 def test_streaming_features_equal_whole_episode_features(which, roboact_dir):
-    text = "embedded@k=2,stride=2" if which == "frames" else f"roboact:{roboact_dir}@stride=2"
+    text = {
+        "frames": "embedded@k=2,stride=2",
+        "roboact": f"roboact:{roboact_dir}@stride=2",
+        "roboact_history": f"roboact:{roboact_dir}@stride=2,history=3,every=2",
+    }[which]
     ex = FeatureExtractor(FeatureSpec.parse(text), image_size=64)
     images = _frames(6)
     whole = ex.episode(images)
@@ -93,6 +102,22 @@ def test_frame_spec_concatenates_the_window_of_encoder_features():
     assert ex.dim == 2 * frame.shape[1]
     np.testing.assert_allclose(feats[0], np.concatenate([frame[0], frame[0]]), rtol=1e-5)
     np.testing.assert_allclose(feats[2], np.concatenate([frame[1], frame[2]]), rtol=1e-5)
+
+
+@pytest.mark.timeout(120)
+def test_history_concatenates_the_specs_features_of_past_steps(roboact_dir):
+    """``history=3,every=2``: step t's input is the spec's features at t-4, t-2, t (step 0 padding);
+    on a frame spec it equals the frame window ``k=3,stride=2``."""
+    images = _frames(6, seed=3)
+    plain = FeatureExtractor(FeatureSpec.parse(f"roboact:{roboact_dir}"), image_size=64)
+    hist = FeatureExtractor(FeatureSpec.parse(f"roboact:{roboact_dir}@history=3,every=2"), image_size=64)
+    base, feats = plain.episode(images), hist.episode(images)
+    assert hist.dim == 3 * plain.dim == feats.shape[1]
+    np.testing.assert_allclose(feats[5], np.concatenate([base[1], base[3], base[5]]), rtol=1e-5)
+    np.testing.assert_allclose(feats[1], np.concatenate([base[0], base[0], base[1]]), rtol=1e-5)
+    as_history = FeatureExtractor(FeatureSpec.parse("embedded@history=3,every=2"), image_size=64)
+    as_window = FeatureExtractor(FeatureSpec.parse("embedded@k=3,stride=2"), image_size=64)
+    np.testing.assert_allclose(as_history.episode(images), as_window.episode(images), rtol=1e-5)
 
 
 def test_roboact_features_are_the_models_video_embedding(roboact_dir):
