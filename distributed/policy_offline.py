@@ -1,4 +1,4 @@
-"""RLlib's offline reader with a seeded per-epoch shuffle, so one BC ``seed`` gives one training.
+"""RLlib's offline reader, reading in order with a seeded per-epoch shuffle: one BC ``seed``, one training.
 
 Why a subclass: Ray Data's ``local_shuffle_seed`` is one iterator argument, and RLlib's
 ``OfflineData`` builds a fresh ``iter_batches`` iterator each time the data runs out, with the same
@@ -17,10 +17,14 @@ SEED_KEY = "local_shuffle_seed"
 
 
 class SeededShuffleOfflineData(OfflineData):
-    """``OfflineData`` whose local shuffle (when configured) is reseeded at each epoch's start.
+    """``OfflineData`` that reads the demo files in order and reseeds its local shuffle (when
+    configured) at each epoch's start.
 
-    Block order is preserved as well, because the shuffle buffer's permutation is applied to rows in
-    the order the parquet files arrive, and with one read task per demo file that order varies.
+    Why the order: there is one read task per demo file, and Ray Data hands their rows on in the
+    order the tasks finish, which varies. Without ``preserve_order`` two BC trainings with one seed
+    saw different minibatches in RLlib's own order too, and gave different heads (measured by
+    ``test_a_second_training_with_the_same_seed_gives_the_same_head``: it failed with the plain
+    reader); the shuffle's permutation would likewise apply to rows in a varying order.
     """
 
     def __init__(self, config: Any) -> None:
@@ -28,8 +32,7 @@ class SeededShuffleOfflineData(OfflineData):
         self._seeded = "local_shuffle_buffer_size" in self.iter_batches_kwargs
         self._base_seed = int(config.seed or 0)
         self._epoch = 0
-        if self._seeded:
-            self.data.context.execution_options.preserve_order = True
+        self.data.context.execution_options.preserve_order = True
 
     def sample(self, num_samples: int, return_iterator: bool = False, num_shards: int = 1, **kwargs: Any):
         # RLlib sets batch_iterators to None when an epoch ends and calls sample() again.

@@ -64,6 +64,27 @@ def test_bc_head_learns_the_demo_actions(trained):
 
 
 @pytest.mark.ray
+@pytest.mark.timeout(600)
+def test_a_second_training_with_the_same_seed_gives_the_same_head(trained, tmp_path):
+    """One BC seed is one training: the reshuffled minibatches are seeded and the demo files are read
+    in order, so a rerun's head acts exactly like the first (a different seed does not)."""
+    from roboact.distributed.policy import PolicyTrainConfig
+
+    def head_actions(ckpt) -> np.ndarray:
+        images, states, _, task = _demo(trained["demos"], "demo_0")
+        return _rollout_actions(load_policy(ckpt), images[:10], states[:10], task)
+
+    def train(seed: int, out: str) -> np.ndarray:
+        cfg = PolicyTrainConfig(image_size=64, lr=2e-3, log_every=1000, seed=seed)
+        train_policy(trained["demos"], "embedded", tmp_path / out, iterations=150, batch_size=64, config=cfg)
+        return head_actions(tmp_path / out)
+
+    first = head_actions(trained["ckpt"])  # seed 0, trained by the fixture
+    np.testing.assert_array_equal(train(0, "again"), first)
+    assert not np.array_equal(train(1, "seed1"), first)
+
+
+@pytest.mark.ray
 @pytest.mark.timeout(300)
 def test_checkpoint_is_self_contained_and_rllib_loadable(trained):
     from ray.rllib.core.rl_module.rl_module import RLModule
