@@ -101,6 +101,11 @@ class PolicyTrainConfig:
     >= 1: that many remote learner actors (RLlib's LearnerGroup, DDP when > 1), each reading its own
     share of the offline data and taking a minibatch of batch_size per iteration, so the global batch
     is num_learners x batch_size. On a cluster they land wherever their resources are free"""
+    bc_threads: int = 1
+    """torch threads of BC's local learner (``num_learners = 0``), set for BC only (feature
+    extraction keeps torch's default). Why 1: a head's MLP is small, and two threads per process
+    thrash when anything else runs: a Kitchen head's BC iteration took 294 ms with 2 threads and
+    91 ms with 1 while another BC ran beside it (``benchmarks/bench_bc_threads.py``)"""
     cpus_per_learner: float = 1.0
     """CPUs reserved by each remote learner actor (num_learners >= 1)"""
     gpus_per_learner: float = 0.0
@@ -142,6 +147,8 @@ class PolicyTrainConfig:
             raise ValueError(f"PolicyTrainConfig.obs_clip must be > 0 or null, got {self.obs_clip}")
         if self.ensemble_decay < 0:
             raise ValueError(f"PolicyTrainConfig.ensemble_decay must be >= 0, got {self.ensemble_decay}")
+        if self.bc_threads < 1:
+            raise ValueError(f"PolicyTrainConfig.bc_threads must be >= 1, got {self.bc_threads}")
         if self.iterations < 1:
             raise ValueError(f"PolicyTrainConfig.iterations must be >= 1, got {self.iterations}")
         if self.batch_size < 1:
@@ -481,6 +488,8 @@ def _run_bc(
     algo = bc.build_algo()  # RLlib's own logdir is an empty folder under ~/ray_results
     losses: list[float] = []
     writer = SummaryWriter(str(tb_dir))
+    threads = torch.get_num_threads()
+    torch.set_num_threads(cfg.bc_threads)
     try:
         for it in tqdm(range(cfg.iterations), desc="BC", unit="it", disable=None):
             result = algo.train()
@@ -493,6 +502,7 @@ def _run_bc(
                 logger.info("BC iteration %d: loss %.4f", it, loss)
         _save_module(algo, spec, module_dir)
     finally:
+        torch.set_num_threads(threads)
         writer.close()
         algo.stop()
     return losses

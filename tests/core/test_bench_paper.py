@@ -151,7 +151,8 @@ def test_head_history_is_the_same_for_every_row(tmp_path) -> None:
     }
     assert specs["clip-frame"] == "embedded@history=3,every=4"
     assert specs["A6"] == "embedded@k=8,history=3,every=4"
-    assert specs["roboact-clip"].startswith("roboact:") and specs["roboact-clip"].endswith("@history=3,every=4")
+    assert specs["roboact-clip"].startswith("roboact:")
+    assert specs["roboact-clip"].endswith("@history=3,every=4")
     with pytest.raises(ValueError, match="head_history"):
         BenchConfig(out=str(tmp_path), head_history="k=3")
 
