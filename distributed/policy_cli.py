@@ -38,7 +38,8 @@ def register(app: typer.Typer) -> None:
             str | None,
             typer.Option(
                 "--features",
-                help="embedded | open_clip:<arch>:<ckpt> | roboact:<model_dir>, options @k=N,stride=S",
+                help="embedded | open_clip:<arch>:<ckpt> | roboact:<model_dir>; "
+                "options @k=N,stride=S,history=H,every=E",
             ),
         ] = None,
         out: Annotated[
