@@ -120,11 +120,26 @@ class FeatureSpec:
 
     def window_indices(self, t: int) -> list[int]:
         """Frame indices of step ``t``'s window, oldest first, padded with frame 0 at episode start."""
-        return [max(0, t - (self.k - 1 - i) * self.stride) for i in range(self.k)]
+        return _padded_indices(t, self.k, self.stride)
 
     def history_indices(self, t: int) -> list[int]:
         """Steps whose features step ``t``'s head input holds, oldest first, padded with step 0."""
-        return [max(0, t - (self.history - 1 - i) * self.every) for i in range(self.history)]
+        return _padded_indices(t, self.history, self.every)
+
+
+def _padded_indices(t: int, n: int, spacing: int) -> list[int]:
+    """``n`` indices ``spacing`` apart ending at ``t``, oldest first, clamped at 0 (episode start)."""
+    return [max(0, t - (n - 1 - i) * spacing) for i in range(n)]
+
+
+def _push_and_take(buffer: deque[np.ndarray], item: np.ndarray, n: int, spacing: int) -> list[np.ndarray]:
+    """Streaming twin of ``_padded_indices``: add step ``t``'s ``item`` (an episode's first item fills
+    the buffer, the padding) and return the ``n`` items ``spacing`` steps apart ending at it."""
+    if not buffer:
+        buffer.extend([item] * buffer.maxlen)  # type: ignore[operator]
+    else:
+        buffer.append(item)
+    return [buffer[-1 - (n - 1 - i) * spacing] for i in range(n)]
 
 
 def _read_model_config(model_dir: Path) -> tuple[int, str]:
@@ -227,23 +242,12 @@ class FeatureExtractor:
     def step(self, image: np.ndarray) -> np.ndarray:
         """Features of the current frame given the frames since ``reset``: uint8 (H, W, 3) -> (dim,)."""
         feat = self.encode_frames(np.asarray(image)[None])[0]
-        if not self._history:  # episode start: pad by repeating the first frame
-            self._history.extend([feat] * self._history.maxlen)
-        else:
-            self._history.append(feat)
-        hist = list(self._history)  # hist[-1] is step t, hist[-1-j] is step t-j (or frame 0)
-        window = np.stack([hist[-1 - (self.spec.k - 1 - i) * self.spec.stride] for i in range(self.spec.k)])
+        window = np.stack(_push_and_take(self._history, feat, self.spec.k, self.spec.stride))
         self._t += 1
         base = self._windows_to_features(window[None])[0]
         if self.spec.history == 1:
             return base
-        if not self._past:  # episode start: pad by repeating the first step's features
-            self._past.extend([base] * self._past.maxlen)
-        else:
-            self._past.append(base)
-        past = list(self._past)
-        h, every = self.spec.history, self.spec.every
-        return np.concatenate([past[-1 - (h - 1 - i) * every] for i in range(h)])
+        return np.concatenate(_push_and_take(self._past, base, self.spec.history, self.spec.every))
 
 
 def _check_images(images: np.ndarray) -> np.ndarray:
