@@ -84,6 +84,22 @@ def test_simulation_and_trial_numbers_come_from_the_episode_log_and_trial_store(
     assert hardware["tables"][0]["markdown"] == table_v(demo.run / "hardware" / "trials.sqlite")
 
 
+@pytest.mark.timeout(120)
+def test_the_arm_batch_runs_a_head_trained_on_demos_recorded_through_the_hardware_actor(tiny_run) -> None:
+    import h5py
+    from roboact.hardware.trial_store import TrialStore
+
+    demo, _ = tiny_run
+    with h5py.File(demo.run / "hardware" / "demos.hdf5", "r") as f:
+        assert len(f["data"]) == demo.cfg.arm_demos
+    head = json.loads((demo.run / "hardware" / "head" / "policy.json").read_text())
+    assert head["training"]["iterations"] == demo.cfg.arm_policy_iterations
+    assert (head["chunk"], head["features"]) == (5, demo.cfg.arm_features)
+    with TrialStore(demo.run / "hardware" / "trials.sqlite") as store:
+        ran = {t["policy"] for t in store.trials() if t["status"] in ("completed", "failed")}
+    assert ran == {"scripted", "head"}
+
+
 @pytest.mark.timeout(600)
 def test_rerun_resumes_without_redoing_finished_stages(tiny_run) -> None:
     demo, first = tiny_run

@@ -50,6 +50,29 @@ def test_headline_says_what_was_not_run_and_that_a_sim_batch_is_not_the_real_arm
     assert "sim backend, not the real arm" in text
 
 
+def test_headline_gives_each_arm_policy_its_average_beside_the_papers_real_arm_row():
+    from roboact.paper import TABLE_V
+
+    hardware = {
+        "stage": "hardware",
+        "metrics": {
+            "trials": {"plan": "trials_demo", "backend": "sim", "ran": 6, "counts": {"completed": 6}},
+            "table_v": {
+                "policies": {
+                    "scripted": {"avg": 100.0, "trials": 3},
+                    "head": {"avg": 41.7, "trials": 3},
+                    "never ran": {"avg": None, "trials": 0},
+                }
+            },
+        },
+    }
+    text = "\n".join(headline_markdown([hardware]))
+    assert "trials completed | 6/6" in text
+    assert "`head` average subtask success (mean of the four subtasks' rates) | **41.7** (3 trials)" in text
+    assert f"{TABLE_V['RoboAct-CLIP (Ours)'][1]:.1f} (Table V, real arm" in text
+    assert "`scripted` average" in text and "never ran" not in text
+
+
 def test_the_rendered_report_opens_with_the_headline_before_any_stage(tmp_path):
     for stage in _stages():
         write_stage(tmp_path, stage["stage"], {"title": f"stage {stage['stage']}", **stage})
