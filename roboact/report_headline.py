@@ -105,7 +105,8 @@ def hardware_rows(stage: dict[str, Any]) -> list[str]:
         if pol.get("avg") is None:
             continue
         rows.append(
-            f"| arm ({arm}): `{name}` average subtask success (mean of the four subtasks' rates) | "
+            f"| arm ({arm}): `{name}` average subtask success (Table V's Avg.: the mean of its "
+            "subtasks' rates) | "
             f"**{pol['avg']:.1f}** ({pol['trials']} trials) | {paper:.1f} (Table V, real arm, RoboAct-CLIP "
             "head) |"
         )
