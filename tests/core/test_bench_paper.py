@@ -157,6 +157,14 @@ def test_head_history_is_the_same_for_every_row(tmp_path) -> None:
         BenchConfig(out=str(tmp_path), head_history="k=3")
 
 
+def test_every_row_gets_the_head_history_by_default_and_an_empty_one_turns_it_off(tmp_path) -> None:
+    assert load_bench_config(None, []).head_history == "history=3,every=4"
+    bench = StubBench(_cfg(tmp_path / "b", suites="[kitchen]", rows="[clip-frame]", head_history="''"))
+    bench.run()
+    spec = json.loads(bench.marker(Unit("heads", table="IV", row="clip-frame")).read_text())["features"]
+    assert spec == "embedded"
+
+
 def test_report_has_every_row_with_a_ci_and_rows_share_episodes(tmp_path) -> None:
     from roboact.sim_workers.results import ResultsLog
 
@@ -236,7 +244,7 @@ def test_one_real_row_end_to_end(tmp_path, ray_session) -> None:
     bench.run()
     assert not list(bench.units_dir.glob("*.failed.json"))
     heads = json.loads(bench.marker(Unit("heads", table="IV", row="clip-frame")).read_text())
-    assert heads["features"] == "embedded" and heads["tasks"] == ["micro"]
+    assert heads["features"] == "embedded@history=3,every=4" and heads["tasks"] == ["micro"]
     assert (bench.policy_dir("IV", "clip-frame") / "policy.json").is_file()
     report = (bench.out / "report.md").read_text()
     line = next(x for x in report.splitlines() if x.startswith("| clip-frame | CLIP |"))
