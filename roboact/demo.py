@@ -716,6 +716,7 @@ class Demo:
         )
         tables.insert(0, {"title": "Results by policy and subtask", "markdown": table_v(store)})
         metrics["table_v"] = table_v_dict(store)
+        metrics["policy_kinds"] = {p.name: p.kind for p in plan.policies}  # the paper's row is a learned head
         return {
             "title": "The arm: recorded demos, a learned head, a scheduled trial batch (Table V layout)",
             "what_ran": f"simulated arm (`{c.trials_backend}` backend, the physical drawer-and-tape "

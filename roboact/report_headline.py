@@ -101,14 +101,16 @@ def hardware_rows(stage: dict[str, Any]) -> list[str]:
     arm = "real JAKA arm" if backend == "jaka" else f"{backend} backend, not the real arm"
     paper = TABLE_V[_OURS][1]
     rows = [f"| trial batch `{trials.get('plan', '?')}` ({arm}): trials completed | {done}/{ran} | - |"]
+    kinds = m.get("policy_kinds") or {}
     for name, pol in ((m.get("table_v") or {}).get("policies") or {}).items():
         if pol.get("avg") is None:
             continue
+        beside = (
+            "-" if kinds.get(name) == "scripted" else f"{paper:.1f} (Table V, real arm, RoboAct-CLIP head)"
+        )
         rows.append(
             f"| arm ({arm}): `{name}` average subtask success (Table V's Avg.: the mean of its "
-            "subtasks' rates) | "
-            f"**{pol['avg']:.1f}** ({pol['trials']} trials) | {paper:.1f} (Table V, real arm, RoboAct-CLIP "
-            "head) |"
+            f"subtasks' rates) | **{pol['avg']:.1f}** ({pol['trials']} trials) | {beside} |"
         )
     return rows
 
