@@ -141,6 +141,7 @@ def run_trainer(
     import ray.train
     from ray.train.torch import TorchTrainer
 
+    storage_path, storage_filesystem = storage.ray_storage(config.storage_path)
     trainer = TorchTrainer(
         train_loop_per_worker,
         train_loop_config={"train": config_to_dict(config), "model": model_cfg, "data": [data_ref]},
@@ -151,7 +152,8 @@ def run_trainer(
         ),
         run_config=ray.train.RunConfig(
             name=config.name,
-            storage_path=config.storage_path,
+            storage_path=storage_path,
+            storage_filesystem=storage_filesystem,
             failure_config=ray.train.FailureConfig(max_failures=config.max_failures),
             checkpoint_config=ray.train.CheckpointConfig(num_to_keep=config.keep_checkpoints),
             callbacks=[

@@ -47,6 +47,7 @@ from roboact import log, storage
 from roboact.config import config_from_dict, config_to_dict, load_config, save_config
 from roboact.runs import check_settings, run_lock
 from roboact.runs import run_dir as make_run_dir
+from roboact.storage import ray_storage as _ray_storage
 
 from .fit_data import heldout_recombination, load_fit_data
 from .train_config import TrainConfig, resolve_model_config, total_steps
@@ -330,7 +331,7 @@ def sweep(
     sweep_dir = make_run_dir(name, storage.local_root(root)).absolute()
     experiment_path = f"{ray_storage.rstrip('/')}/{name}"
     with run_lock(sweep_dir), storage.mirrored_dir(sweep_dir, remote):
-        resuming = tune.Tuner.can_restore(experiment_path)
+        resuming = tune.Tuner.can_restore(*_ray_storage(experiment_path))
         check_settings(sweep_dir, sweep_settings(sc, base), resuming=resuming, option="--name")
         out = _sweep_locked(sc, base, name, sweep_dir, ray_storage, experiment_path, address)
         return {**out, "sweep_uri": remote} if remote else out
@@ -392,9 +393,12 @@ def _sweep_locked(
         tune.with_parameters(_trial, base=config_to_dict(base), shared=shared),
         {"CPU": max(MIN_DRIVER_CPUS, sc.trial_driver_cpus)},
     )
-    if tune.Tuner.can_restore(experiment_path):
+    path, filesystem = _ray_storage(experiment_path)
+    if tune.Tuner.can_restore(path, storage_filesystem=filesystem):
         logger.info("resuming sweep %s from %s", name, experiment_path)
-        tuner = tune.Tuner.restore(experiment_path, trainable=trainable, resume_errored=True)
+        tuner = tune.Tuner.restore(
+            path, trainable=trainable, resume_errored=True, storage_filesystem=filesystem
+        )
     else:
         tuner = tune.Tuner(
             trainable,
@@ -407,7 +411,12 @@ def _sweep_locked(
                 num_samples=sc.num_samples,
                 max_concurrent_trials=concurrent,
             ),
-            run_config=tune.RunConfig(name=name, storage_path=storage, verbose=1 if log.verbose() else 0),
+            run_config=tune.RunConfig(
+                name=name,
+                storage_path=_ray_storage(storage)[0],
+                storage_filesystem=filesystem,
+                verbose=1 if log.verbose() else 0,
+            ),
         )
     grid = tuner.fit()
     from .tune_report import write_sweep_outputs

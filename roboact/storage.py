@@ -142,6 +142,30 @@ def _emulated_gcs(uri: str, host: str) -> tuple[Any, str]:
     return fs, fs._strip_protocol(uri)
 
 
+def ray_storage(uri: str | os.PathLike[str]) -> tuple[str, Any | None]:
+    """``(storage_path, storage_filesystem)`` for a Ray Train / Tune ``RunConfig`` (and restores).
+
+    Why: Ray opens a ``gs://`` storage path with Arrow's own GCS client, which neither reads
+    ``STORAGE_EMULATOR_HOST`` nor the gcsfs credentials every other roboact path uses (against the
+    emulator its first write never returns). So ``gs://`` goes through the same gcsfs filesystem as
+    the rest, wrapped for Arrow; the path is then the bucket-relative one. ``s3://`` and local paths
+    stay with Ray's own handling (Arrow's S3 client reads ``AWS_ENDPOINT_URL`` itself).
+
+    The filesystem is a fresh instance without gcsfs's listing cache: Ray looks for a checkpoint
+    right after another process (a worker, the Train controller) uploaded it, and a listing this
+    process cached before would hide it.
+    """
+    text = str(uri)
+    if scheme(text) not in ("gs", "gcs"):
+        return text, None
+    import pyarrow.fs
+
+    shared, path = filesystem(text)
+    options = {**shared.storage_options, "use_listings_cache": False, "skip_instance_cache": True}
+    fs = type(shared)(*shared.storage_args, **options)
+    return path, pyarrow.fs.PyFileSystem(pyarrow.fs.FSSpecHandler(fs))
+
+
 @contextmanager
 def _errors(uri: str, action: str) -> Iterator[None]:
     """Turn the providers' failures into one-line ``StorageError``s that name the URI."""
