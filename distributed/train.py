@@ -134,14 +134,17 @@ def run_trainer(
     data_ref: Any,
     extra_callbacks: list[Any] | None = None,
     sync_uri: str | None = None,
+    ray_storage: tuple[str, Any] | None = None,
 ) -> Any:
     """Build and run the TorchTrainer (Ray must be initialised); return Ray's ``Result``.
 
-    ``sync_uri``: the run directory's remote home; its metrics are uploaded as the fit reports."""
+    ``sync_uri``: the run directory's remote home; its metrics are uploaded as the fit reports.
+    ``ray_storage``: ``storage.ray_storage(config.storage_path)`` built by the caller, for a fit
+    started inside a Ray worker (a Tune trial), whose environment may lack the driver's endpoint."""
     import ray.train
     from ray.train.torch import TorchTrainer
 
-    storage_path, storage_filesystem = storage.ray_storage(config.storage_path)
+    storage_path, storage_filesystem = ray_storage or storage.ray_storage(config.storage_path)
     trainer = TorchTrainer(
         train_loop_per_worker,
         train_loop_config={"train": config_to_dict(config), "model": model_cfg, "data": [data_ref]},

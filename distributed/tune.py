@@ -198,7 +198,14 @@ def _trial(config: dict[str, Any], base: dict[str, Any], shared: dict[str, Any])
     )
     model_cfg = resolve_model_config(cfg, shared["attrs"], shared["vocabs"]).to_dict()
     trial_dir = Path(ctx.get_trial_dir())
-    result = run_trainer(cfg, trial_dir, model_cfg, shared["data"], extra_callbacks=[TuneReportCallback()])
+    result = run_trainer(
+        cfg,
+        trial_dir,
+        model_cfg,
+        shared["data"],
+        extra_callbacks=[TuneReportCallback()],
+        ray_storage=shared["train_ray_storage"],
+    )
     if result.error is not None:
         raise RuntimeError(f"trial {trial_id}: fit failed: {result.error}") from result.error
 
@@ -388,6 +395,9 @@ def _sweep_locked(
         "vocabs": data["vocabs"],
         "train_storage": f"{storage.rstrip('/')}/{name}/train_runs",
     }
+    # built here: a trial runs in a Ray worker, which gets the raylet's environment, not this
+    # process's (a gs:// emulator or endpoint set here would be unknown there)
+    shared["train_ray_storage"] = _ray_storage(shared["train_storage"])
     max_reports = math.ceil(total_steps(base, len(data["train"]["action"])) / base.log_every)
     trainable = tune.with_resources(
         tune.with_parameters(_trial, base=config_to_dict(base), shared=shared),
