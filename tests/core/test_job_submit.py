@@ -1,11 +1,13 @@
-"""``ray job submit --working-dir`` against a ``ray start --head`` node: the job runs ``roboact train``
-from the uploaded folder and everything it writes lands in an S3 bucket (moto on 127.0.0.1).
+"""``ray job submit --working-dir`` onto a two-node ``ray start`` cluster whose only shared storage is
+an S3 bucket (moto on 127.0.0.1): the job runs ``roboact train`` from the uploaded folder, a worker
+node is killed mid-fit, a fresh node joins, and the fit continues from the bucket's checkpoint.
 
-One node, not the two-node cluster of ``tests/distributed/test_two_node.py``: that one is a
-``ray.cluster_utils.Cluster`` inside a script without a dashboard, and a job needs the dashboard's
-job API, which ``ray start --head`` serves. The head runs with token authentication, as a cluster
-started with Ray 2.60 does, so the submit exercises the ``RAY_AUTH_MODE=token`` setting of
-docs/cluster.md. Everything listens on 127.0.0.1; the head is stopped by its process id.
+Real ``ray start`` processes (a head serving the job API, and worker nodes), each with its own temp
+dir, working folder and node-local cache, as on separate machines; the job API needs the dashboard,
+which the ``ray.cluster_utils.Cluster`` of ``tests/distributed/test_node_failure.py`` does not serve.
+The head runs with token authentication, as a cluster started with Ray 2.60 does, so the submit
+exercises the ``RAY_AUTH_MODE=token`` setting of docs/cluster.md. Everything listens on 127.0.0.1;
+nodes are stopped by process id. Waits are on events (an object in the bucket, the job's status).
 """
 
 from __future__ import annotations
@@ -38,12 +40,20 @@ FIT_YAML = """\
 # the job's train config: it travels in the --working-dir upload
 model_preset: roboact_tiny
 model: {hidden_dim: 32, embed_dim: 16, dropout: 0.0, bank_interval: 5}
-optim: {lr: 3.0e-3, batch_size: 16, max_steps: 10, warmup_steps: 2}
+optim: {lr: 3.0e-3, batch_size: 16, max_steps: 40, warmup_steps: 2}
 log_every: 5
-checkpoint_every: 5
-workers: 1
+checkpoint_every: 10
+workers: 2             # one rank on the head, one on the worker node (1 CPU each)
 cpus_per_worker: 1.0
+max_failures: 2
+step_sleep_s: 0.3      # >= 6 s of training after the second checkpoint: time to kill the node
 """
+NODE_PORTS = (
+    "dashboard-agent-listen-port", "dashboard-agent-grpc-port", "runtime-env-agent-port",
+    "metrics-export-port", "node-manager-port", "object-manager-port",
+)  # fmt: skip
+"""Ray's fixed default ports collide between nodes of one machine (and with any other Ray instance
+on it): every node gets free ones chosen here"""
 
 
 def _free_port() -> int:
@@ -73,8 +83,8 @@ def _wait_for_job_api(url: str, token: str, proc: subprocess.Popen, deadline: fl
     raise AssertionError(f"the job API at {url} did not answer in time")
 
 
-def _head_pids(temp_dir: str) -> list[int]:
-    """Processes of this head: every Ray process it starts names its temp dir on its command line."""
+def _node_pids(temp_dir: str) -> list[int]:
+    """Processes of one node: every Ray process it starts names its temp dir on its command line."""
     pids = []
     for pid in (int(p) for p in os.listdir("/proc") if p.isdigit()):
         try:
@@ -86,18 +96,10 @@ def _head_pids(temp_dir: str) -> list[int]:
     return pids
 
 
-def _stop_head(proc: subprocess.Popen, temp_dir: str) -> None:
-    """Stop what ``ray start --block`` started: SIGTERM to it (it stops its processes), then SIGKILL
-    to any process of this head's temp dir still there, by pid, until none is left. Never
-    ``ray stop`` (it stops every Ray instance of the machine)."""
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+def _kill_node(temp_dir: str) -> None:
+    """SIGKILL every process of the node, by pid, until none is left (a crashed machine)."""
     deadline = time.monotonic() + 15
-    while (left := _head_pids(temp_dir)) and time.monotonic() < deadline:
+    while (left := _node_pids(temp_dir)) and time.monotonic() < deadline:
         for pid in left:
             try:
                 os.kill(pid, signal.SIGKILL)
@@ -106,30 +108,86 @@ def _stop_head(proc: subprocess.Popen, temp_dir: str) -> None:
         time.sleep(0.5)
 
 
-@pytest.mark.timeout(240)
-def test_ray_job_submit_runs_roboact_train_from_a_working_dir_and_writes_only_to_the_bucket(
+def _stop_node(proc: subprocess.Popen, temp_dir: str) -> None:
+    """Stop what ``ray start --block`` started: SIGTERM to it (it stops its processes), then SIGKILL
+    whatever of the node is left. Never ``ray stop`` (it stops every Ray instance of the machine)."""
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=5)  # a node drains for up to 30 s; the test's nodes have nothing to keep
+        except subprocess.TimeoutExpired:
+            proc.kill()
+    _kill_node(temp_dir)
+
+
+class _Cluster:
+    """``ray start`` nodes on 127.0.0.1, each with its own temp dir, folder, cache and free ports."""
+
+    def __init__(self, root: Path, env: dict[str, str]) -> None:
+        self.root, self.env = root, env
+        self.gcs_port, self.dash_port = _free_port(), _free_port()
+        self.nodes: dict[str, tuple[subprocess.Popen, str]] = {}
+        self.url = f"http://127.0.0.1:{self.dash_port}"
+
+    def start(self, name: str, head: bool = False) -> subprocess.Popen:
+        folder = self.root / name
+        folder.mkdir()
+        temp_dir = tempfile.mkdtemp(prefix=f"rj{name}", dir="/tmp")  # short: socket paths have a limit
+        where = (
+            ["--head", f"--port={self.gcs_port}", "--include-dashboard=true", "--dashboard-host=127.0.0.1",
+             f"--dashboard-port={self.dash_port}", "--disable-usage-stats"]
+            if head else [f"--address=127.0.0.1:{self.gcs_port}"]
+        )  # fmt: skip
+        log = (self.root / f"{name}.log").open("wb")
+        cli = RAY if head else [sys.executable, str(Path(__file__).with_name("ray_worker_node.py"))]
+        proc = subprocess.Popen(
+            [*cli, "start", "--block", *where, "--node-ip-address=127.0.0.1", "--num-cpus=1",
+             "--object-store-memory=100000000", f"--temp-dir={temp_dir}",
+             *(f"--{flag}={_free_port()}" for flag in NODE_PORTS)],
+            cwd=folder, env={**self.env, "ROBOACT_CACHE": str(folder / "cache")}, stdout=log,
+            stderr=subprocess.STDOUT, start_new_session=True,
+        )  # fmt: skip
+        log.close()
+        self.nodes[name] = (proc, temp_dir)
+        return proc
+
+    def kill(self, name: str) -> None:
+        _kill_node(self.nodes[name][1])
+
+    def stop_all(self) -> None:
+        for proc, temp_dir in reversed(list(self.nodes.values())):
+            _stop_node(proc, temp_dir)
+            shutil.rmtree(temp_dir, ignore_errors=True)
+
+
+def _job_status(url: str, token: str, job_id: str) -> str:
+    request = urllib.request.Request(f"{url}/api/jobs/{job_id}", headers={"Authorization": f"Bearer {token}"})
+    with urllib.request.urlopen(request, timeout=10) as resp:
+        return json.loads(resp.read())["status"]
+
+
+def _wait_for(predicate, timeout: float, what: str):  # noqa: ANN001, ANN202
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.5)
+    raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
+
+
+@pytest.mark.timeout(420)
+def test_a_submitted_fit_survives_a_killed_worker_node_and_writes_only_to_the_bucket(
     bucket, tmp_path, monkeypatch
 ):
     from tests.distributed.conftest import build_feature_store
 
     features = storage.upload(build_feature_store(tmp_path / "store"), f"{bucket}/features.h5")
     shutil.rmtree(tmp_path / "store")
-    workdir = tmp_path / "job"  # the third folder: neither the repository nor the head's folder
+    workdir = tmp_path / "job"  # the third folder: neither the repository nor a node's folder
     workdir.mkdir()
     (workdir / "fit.yaml").write_text(FIT_YAML)
-    head_dir = tmp_path / "head"
-    head_dir.mkdir()
-
-    temp_dir = tempfile.mkdtemp(prefix="rjob", dir="/tmp")  # short: Ray's socket paths have a limit
     token = secrets.token_hex(16)
-    gcs_port, dash_port = _free_port(), _free_port()
-    # Ray's fixed default ports (dashboard agent 52365, metrics, runtime-env agent) collide with any
-    # other Ray instance on the machine: every port this head opens is a free one chosen here
-    ports = {
-        flag: _free_port()
-        for flag in ("dashboard-agent-listen-port", "dashboard-agent-grpc-port", "runtime-env-agent-port",
-                     "metrics-export-port", "node-manager-port", "object-manager-port")
-    }  # fmt: skip
     env = {
         **os.environ,
         "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}",
@@ -137,44 +195,79 @@ def test_ray_job_submit_runs_roboact_train_from_a_working_dir_and_writes_only_to
         "RAY_AUTH_TOKEN": token,
         "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0",  # node IP 127.0.0.1: nothing listens beyond loopback
         "RAY_USAGE_STATS_ENABLED": "0",
-        "ROBOACT_CACHE": str(tmp_path / "head_cache"),
+        "RAY_TRAIN_HEALTH_CHECK_INTERVAL_S": "0.2",
     }
     env.pop("RAY_ADDRESS", None)
     env.pop("RAY_API_SERVER_ADDRESS", None)
-    head_log = (tmp_path / "head.log").open("wb")
-    head = subprocess.Popen(
-        [*RAY, "start", "--head", "--block", f"--port={gcs_port}", "--node-ip-address=127.0.0.1",
-         "--num-cpus=2", "--object-store-memory=150000000", "--include-dashboard=true",
-         "--dashboard-host=127.0.0.1", f"--dashboard-port={dash_port}", f"--temp-dir={temp_dir}",
-         "--disable-usage-stats", *(f"--{flag}={port}" for flag, port in ports.items())],
-        cwd=head_dir, env=env, stdout=head_log, stderr=subprocess.STDOUT, start_new_session=True,
-    )  # fmt: skip
-    url = f"http://127.0.0.1:{dash_port}"
+    cluster = _Cluster(tmp_path, env)
+    fs, _ = storage.filesystem(bucket)
+
+    def checkpoints() -> list[str]:
+        fs.invalidate_cache()
+        return fs.glob("jobs/ray_results/jobfit/checkpoint_step*/train_state.pt")
+
     try:
-        _wait_for_job_api(url, token, head, time.monotonic() + 90)
+        head = cluster.start("head", head=True)
+        _wait_for_job_api(cluster.url, token, head, time.monotonic() + 90)
+        cluster.start("node1")
         entry = (
             f"roboact train --config fit.yaml --features {features} --name jobfit "
             f"--storage-path {bucket}/ray_results --runs-root {bucket}/runs"
         )
-        cmd = [*RAY, "job", "submit", "--address", url, "--working-dir", str(workdir), "--", *entry.split()]
+        cmd = [*RAY, "job", "submit", "--no-wait", "--address", cluster.url, "--working-dir", str(workdir),
+               "--submission-id", "jobfit", "--", *entry.split()]  # fmt: skip
         for _ in range(20):  # the job API answers before the node's agent that runs jobs has started
-            submit = subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=180)
+            submit = subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
             if "No available agent" not in submit.stderr:
                 break
             time.sleep(2.0)
-        log = submit.stdout[-3000:] + submit.stderr[-2000:]
-        assert submit.returncode == 0 and "succeeded" in submit.stdout, log
-    finally:
-        _stop_head(head, temp_dir)
-        head_log.close()
-        shutil.rmtree(temp_dir, ignore_errors=True)
+        assert submit.returncode == 0, submit.stdout[-3000:] + submit.stderr[-2000:]
 
-    fs, _ = storage.filesystem(bucket)
+        # The second checkpoint in the bucket: the first one has long been registered by Ray.
+        _wait_for(
+            lambda: (
+                any("checkpoint_step0000020" in p for p in checkpoints())
+                or _job_status(cluster.url, token, "jobfit") in ("FAILED", "STOPPED", "SUCCEEDED")
+            ),
+            240,
+            "the fit's second checkpoint in the bucket",
+        )
+        assert _job_status(cluster.url, token, "jobfit") == "RUNNING", "the fit ended before the kill"
+        cluster.kill("node1")  # a crashed machine: its raylet, workers and agents die at once
+        cluster.start("node2")  # a fresh node joins with an empty cache, as an autoscaler adds one
+        status = _wait_for(
+            lambda: (
+                (s := _job_status(cluster.url, token, "jobfit")) in ("FAILED", "STOPPED", "SUCCEEDED") and s
+            ),
+            240,
+            "the job to end after the node kill",
+        )
+        assert status == "SUCCEEDED", "the job did not succeed"
+    except AssertionError as err:  # with the job's own log, which says why
+        logs = subprocess.run(
+            [*RAY, "job", "logs", "--address", cluster.url, "jobfit"], env=env, capture_output=True, text=True
+        )
+        raise AssertionError(f"{err}\n--- job log ---\n{logs.stdout[-4000:]}{logs.stderr[-1000:]}") from None
+    finally:
+        cluster.stop_all()
+
     fs.invalidate_cache()
     assert fs.exists("jobs/runs/jobfit/model/model.safetensors")
-    assert fs.glob("jobs/ray_results/jobfit/checkpoint_step*")
     result = json.loads(fs.cat_file("jobs/runs/jobfit/result.json"))
-    assert result["steps"] == 10  # fit.yaml's max_steps: the job read the uploaded working dir
-    # it ran in Ray's copy of that folder: nothing was written into ours or the head's
-    assert sorted(p.name for p in workdir.iterdir()) == ["fit.yaml"] and not (head_dir / "runs").exists()
+    assert result["steps"] == 40  # fit.yaml's max_steps: the job read the uploaded working dir
+    rows = [json.loads(line) for line in fs.cat_file("jobs/runs/jobfit/metrics.jsonl").decode().splitlines()]
+    failure = next(i for i, r in enumerate(rows) if r.get("event") == "worker_failure")
+    before = [r for r in rows[:failure] if "step" in r]
+    after = [r for r in rows[failure + 1 :] if "step" in r]
+    assert before and after, rows
+    # the restarted group continued from a checkpoint in the bucket, not from step 0 ...
+    assert all(r["resumed_from"] >= 10 for r in after) and after[0]["step"] > after[0]["resumed_from"]
+    assert after[-1]["step"] == 40
+    # ... with one rank moved from the killed node to the new one (the head's rank stayed)
+    nodes_before = {w["node"] for w in before[-1]["workers"]}
+    nodes_after = {w["node"] for w in after[-1]["workers"]}
+    assert len(nodes_before) == len(nodes_after) == 2 and len(nodes_before & nodes_after) == 1
+    # it ran in Ray's copy of the working folder: nothing was written into ours or a node's
+    assert sorted(p.name for p in workdir.iterdir()) == ["fit.yaml"]
     assert not [p for p in tmp_path.rglob("checkpoint_step*")]
+    assert not [p for name in ("head", "node1", "node2") for p in (tmp_path / name).rglob("runs")]
