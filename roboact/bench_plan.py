@@ -245,8 +245,11 @@ def plan(cfg: BenchConfig) -> list[Unit]:
     units += [
         Unit("demos", suite=s) for s in ("libero", "kitchen") if any(TABLES[t].suite == s for t in tables)
     ]
-    units += [Unit("heads", table=t, row=r) for t, rows in tables.items() for r in rows]
-    units += [Unit("eval", table=t, row=r) for t, rows in tables.items() for r in rows]
+    # each row's evaluation right after its heads: a row's result is in as soon as it can be, and a
+    # run stopped part-way has whole rows rather than heads nobody evaluated
+    units += [
+        Unit(stage, table=t, row=r) for t, rows in tables.items() for r in rows for stage in ("heads", "eval")
+    ]
     return units
 
 

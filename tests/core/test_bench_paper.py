@@ -127,6 +127,8 @@ def test_plan_has_every_paper_row_of_each_table_in_dependency_order(tmp_path) ->
         ]
     for i, unit in enumerate(units):  # every input of a unit is planned before it
         assert all(d in units[:i] for d in dependencies(unit)), unit.name
+        if unit.stage == "eval":  # and a row is evaluated as soon as its heads exist
+            assert units[i - 1] == Unit("heads", table=unit.table, row=unit.row), unit.name
     # frame rows need no fit, and kitchen alone no LIBERO demos
     small = plan(BenchConfig(out=str(tmp_path), rows=["clip-frame", "A6"], suites=["kitchen"]))
     assert [u.name for u in small] == ["demos__kitchen", "heads__IV__clip-frame", "eval__IV__clip-frame"]
