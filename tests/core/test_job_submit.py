@@ -160,6 +160,20 @@ class _Cluster:
             shutil.rmtree(temp_dir, ignore_errors=True)
 
 
+def _submit(
+    url: str, env: dict[str, str], cwd: Path, workdir: Path, job: str, entry: str, wait: bool = True
+) -> None:
+    """``ray job submit --working-dir`` from ``cwd``; with ``wait``, until the job succeeded."""
+    cmd = [*RAY, "job", "submit", *([] if wait else ["--no-wait"]), "--address", url,
+           "--working-dir", str(workdir), "--submission-id", job, "--", *entry.split()]  # fmt: skip
+    for _ in range(20):  # the job API answers before the node's agent that runs jobs has started
+        submit = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=240)
+        if "No available agent" not in submit.stderr:
+            break
+        time.sleep(2.0)
+    assert submit.returncode == 0 and (not wait or "succeeded" in submit.stdout), f"job {job} failed"
+
+
 def _job_status(url: str, token: str, job_id: str) -> str:
     request = urllib.request.Request(f"{url}/api/jobs/{job_id}", headers={"Authorization": f"Bearer {token}"})
     with urllib.request.urlopen(request, timeout=10) as resp:
@@ -176,8 +190,8 @@ def _wait_for(predicate, timeout: float, what: str):  # noqa: ANN001, ANN202
     raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
 
 
-@pytest.mark.timeout(420)
-def test_a_submitted_fit_survives_a_killed_worker_node_and_writes_only_to_the_bucket(
+@pytest.mark.timeout(600)
+def test_jobs_on_a_two_node_cluster_survive_a_killed_node_spread_actors_and_write_only_to_the_bucket(
     bucket, tmp_path, monkeypatch
 ):
     from tests.distributed.conftest import build_feature_store
@@ -214,14 +228,8 @@ def test_a_submitted_fit_survives_a_killed_worker_node_and_writes_only_to_the_bu
             f"roboact train --config fit.yaml --features {features} --name jobfit "
             f"--storage-path {bucket}/ray_results --runs-root {bucket}/runs"
         )
-        cmd = [*RAY, "job", "submit", "--no-wait", "--address", cluster.url, "--working-dir", str(workdir),
-               "--submission-id", "jobfit", "--", *entry.split()]  # fmt: skip
-        for _ in range(20):  # the job API answers before the node's agent that runs jobs has started
-            submit = subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
-            if "No available agent" not in submit.stderr:
-                break
-            time.sleep(2.0)
-        assert submit.returncode == 0, submit.stdout[-3000:] + submit.stderr[-2000:]
+        job = "jobfit"
+        _submit(cluster.url, env, tmp_path, workdir, job, entry, wait=False)
 
         # The second checkpoint in the bucket: the first one has long been registered by Ray.
         _wait_for(
@@ -243,9 +251,17 @@ def test_a_submitted_fit_survives_a_killed_worker_node_and_writes_only_to_the_bu
             "the job to end after the node kill",
         )
         assert status == "SUCCEEDED", "the job did not succeed"
+        job = "jobeval"  # simulator actors on both nodes (one CPU each), results into the bucket
+        _submit(cluster.url, env, tmp_path, workdir, job,
+                f"roboact sim eval --suite kitchen --tasks micro --policy expert --episodes 4 --max-steps 10 "
+                f"--workers 2 --videos 0 --run-dir {bucket}/eval")  # fmt: skip
+        job = "jobsweep"  # a 1-trial sweep, its experiment state in the bucket
+        _submit(cluster.url, env, tmp_path, workdir, job,
+                f"roboact tune --features {features} --sweep sweep_smoke --name jobsweep "
+                f"--storage-path {bucket}/ray_results --runs-root {bucket}/runs num_samples=1")  # fmt: skip
     except AssertionError as err:  # with the job's own log, which says why
         logs = subprocess.run(
-            [*RAY, "job", "logs", "--address", cluster.url, "jobfit"], env=env, capture_output=True, text=True
+            [*RAY, "job", "logs", "--address", cluster.url, job], env=env, capture_output=True, text=True
         )
         raise AssertionError(f"{err}\n--- job log ---\n{logs.stdout[-4000:]}{logs.stderr[-1000:]}") from None
     finally:
@@ -267,6 +283,12 @@ def test_a_submitted_fit_survives_a_killed_worker_node_and_writes_only_to_the_bu
     nodes_before = {w["node"] for w in before[-1]["workers"]}
     nodes_after = {w["node"] for w in after[-1]["workers"]}
     assert len(nodes_before) == len(nodes_after) == 2 and len(nodes_before & nodes_after) == 1
+    # the evaluation's actors ran on both nodes; its episodes and the sweep's results are in the bucket
+    episodes = [json.loads(line) for line in fs.cat_file("jobs/eval/episodes.jsonl").decode().splitlines()]
+    assert len(episodes) == 4 and len({e["node"] for e in episodes}) == 2
+    assert fs.exists("jobs/runs/jobsweep/results.csv") and fs.glob(
+        "jobs/ray_results/jobsweep/experiment_state*"
+    )
     # it ran in Ray's copy of the working folder: nothing was written into ours or a node's
     assert sorted(p.name for p in workdir.iterdir()) == ["fit.yaml"]
     assert not [p for p in tmp_path.rglob("checkpoint_step*")]
