@@ -66,6 +66,10 @@ class TrialsJobConfig(ArmJobConfig):
     """stop after this many trials"""
     policies: list[str] = field(default_factory=list)
     """policy head checkpoints ([NAME=]DIR) trained on recorded demos; replace the plan's policies"""
+    resource: str | None = "auto"
+    """custom Ray resource the arm's actor needs, declared only by the node wired to that arm
+    (``ray start --resources '{"jaka_arm": 1}'``): auto = jaka_arm on the jaka backend, none on sim
+    and fake; name one per arm when a cluster has several arms"""
 
 
 @dataclass
@@ -111,7 +115,8 @@ def run_hardware_trials(cfg: TrialsJobConfig) -> dict[str, Any]:
         def batch(judge: Any) -> dict[str, Any]:
             summary = run_trials(
                 plan, cfg.backend, store.path, host=cfg.host, port=cfg.port, state_port=cfg.state_port,
-                address=cfg.address, use_ray=cfg.use_ray, judge=judge, faults=cfg.faults or None,
+                address=cfg.address, use_ray=cfg.use_ray, resource=cfg.resource, judge=judge,
+                faults=cfg.faults or None,
                 gripper_port=cfg.gripper, camera=cfg.camera or "fake", max_trials=cfg.max_trials,
             )  # fmt: skip
             return {**summary, "store": cfg.store}

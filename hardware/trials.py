@@ -110,6 +110,7 @@ def run_trials(
         try:
             info = call("connect")
             logger.info("arm ready: %s", info)
+            summary["arm"] = info  # backend, the node it ran on, its ports
         except Exception as err:  # noqa: BLE001 - nothing ran; every trial stays pending
             shutdown()
             cause = getattr(err, "cause", None) or err  # a Ray task error wraps the original

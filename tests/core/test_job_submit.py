@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import secrets
 import shutil
 import signal
@@ -129,7 +130,7 @@ class _Cluster:
         self.nodes: dict[str, tuple[subprocess.Popen, str]] = {}
         self.url = f"http://127.0.0.1:{self.dash_port}"
 
-    def start(self, name: str, head: bool = False) -> subprocess.Popen:
+    def start(self, name: str, head: bool = False, resources: str = "") -> subprocess.Popen:
         folder = self.root / name
         folder.mkdir()
         temp_dir = tempfile.mkdtemp(prefix=f"rj{name}", dir="/tmp")  # short: socket paths have a limit
@@ -143,6 +144,7 @@ class _Cluster:
         proc = subprocess.Popen(
             [*cli, "start", "--block", *where, "--node-ip-address=127.0.0.1", "--num-cpus=1",
              "--object-store-memory=100000000", f"--temp-dir={temp_dir}",
+             *([f"--resources={resources}"] if resources else []),
              *(f"--{flag}={_free_port()}" for flag in NODE_PORTS)],
             cwd=folder, env={**self.env, "ROBOACT_CACHE": str(folder / "cache")}, stdout=log,
             stderr=subprocess.STDOUT, start_new_session=True,
@@ -194,13 +196,19 @@ def _wait_for(predicate, timeout: float, what: str):  # noqa: ANN001, ANN202
 def test_jobs_on_a_two_node_cluster_survive_a_killed_node_spread_actors_and_write_only_to_the_bucket(
     bucket, tmp_path, monkeypatch
 ):
+    import yaml
+
+    from roboact.config import config_to_dict
     from tests.distributed.conftest import build_feature_store
+    from tests.hardware.conftest import small_plan
 
     features = storage.upload(build_feature_store(tmp_path / "store"), f"{bucket}/features.h5")
     shutil.rmtree(tmp_path / "store")
     workdir = tmp_path / "job"  # the third folder: neither the repository nor a node's folder
     workdir.mkdir()
     (workdir / "fit.yaml").write_text(FIT_YAML)
+    plan = config_to_dict(small_plan(name="jobtrials", repetitions=1))
+    (workdir / "plan.yaml").write_text(yaml.safe_dump(plan))
     token = secrets.token_hex(16)
     env = {
         **os.environ,
@@ -242,7 +250,8 @@ def test_jobs_on_a_two_node_cluster_survive_a_killed_node_spread_actors_and_writ
         )
         assert _job_status(cluster.url, token, "jobfit") == "RUNNING", "the fit ended before the kill"
         cluster.kill("node1")  # a crashed machine: its raylet, workers and agents die at once
-        cluster.start("node2")  # a fresh node joins with an empty cache, as an autoscaler adds one
+        # a fresh node joins with an empty cache, as an autoscaler adds one; it is also the arm's node
+        cluster.start("node2", resources='{"arm": 1}')
         status = _wait_for(
             lambda: (
                 (s := _job_status(cluster.url, token, "jobfit")) in ("FAILED", "STOPPED", "SUCCEEDED") and s
@@ -259,6 +268,13 @@ def test_jobs_on_a_two_node_cluster_survive_a_killed_node_spread_actors_and_writ
         _submit(cluster.url, env, tmp_path, workdir, job,
                 f"roboact tune --features {features} --sweep sweep_smoke --name jobsweep "
                 f"--storage-path {bucket}/ray_results --runs-root {bucket}/runs num_samples=1")  # fmt: skip
+        job = "jobtrials"  # a trial batch whose arm actor needs the resource only node2 declares
+        _submit(cluster.url, env, tmp_path, workdir, job,
+                f"roboact hardware trials --plan plan.yaml --backend fake --store {bucket}/trials.sqlite "
+                "resource=arm")  # fmt: skip
+        trials_log = subprocess.run(
+            [*RAY, "job", "logs", "--address", cluster.url, job], env=env, capture_output=True, text=True
+        ).stdout
     except AssertionError as err:  # with the job's own log, which says why
         logs = subprocess.run(
             [*RAY, "job", "logs", "--address", cluster.url, job], env=env, capture_output=True, text=True
@@ -283,6 +299,11 @@ def test_jobs_on_a_two_node_cluster_survive_a_killed_node_spread_actors_and_writ
     nodes_before = {w["node"] for w in before[-1]["workers"]}
     nodes_after = {w["node"] for w in after[-1]["workers"]}
     assert len(nodes_before) == len(nodes_after) == 2 and len(nodes_before & nodes_after) == 1
+    # the trial batch's arm ran on the node that declares its resource, and its store is in the bucket
+    (new_node,) = nodes_after - nodes_before
+    arm = re.search(r'"arm": \{\s*"backend": "fake",\s*"node": "([0-9a-f]+)"', trials_log)
+    assert arm and arm.group(1) == new_node, trials_log[-3000:]
+    assert fs.exists("jobs/trials.sqlite")
     # the evaluation's actors ran on both nodes; its episodes and the sweep's results are in the bucket
     episodes = [json.loads(line) for line in fs.cat_file("jobs/eval/episodes.jsonl").decode().splitlines()]
     assert len(episodes) == 4 and len({e["node"] for e in episodes}) == 2
@@ -290,6 +311,6 @@ def test_jobs_on_a_two_node_cluster_survive_a_killed_node_spread_actors_and_writ
         "jobs/ray_results/jobsweep/experiment_state*"
     )
     # it ran in Ray's copy of the working folder: nothing was written into ours or a node's
-    assert sorted(p.name for p in workdir.iterdir()) == ["fit.yaml"]
+    assert sorted(p.name for p in workdir.iterdir()) == ["fit.yaml", "plan.yaml"]
     assert not [p for p in tmp_path.rglob("checkpoint_step*")]
     assert not [p for name in ("head", "node1", "node2") for p in (tmp_path / name).rglob("runs")]
