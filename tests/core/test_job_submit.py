@@ -31,6 +31,7 @@ import pytest
 
 from roboact import storage
 from tests.s3_loopback import loopback_s3, use_bucket
+from tests.waiting import wait_for
 
 pytestmark = pytest.mark.ray
 
@@ -182,16 +183,6 @@ def _job_status(url: str, token: str, job_id: str) -> str:
         return json.loads(resp.read())["status"]
 
 
-def _wait_for(predicate, timeout: float, what: str):  # noqa: ANN001, ANN202
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.5)
-    raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
-
-
 @pytest.mark.timeout(600)
 def test_jobs_on_a_two_node_cluster_survive_a_killed_node_spread_actors_and_write_only_to_the_bucket(
     bucket, tmp_path, monkeypatch
@@ -240,7 +231,7 @@ def test_jobs_on_a_two_node_cluster_survive_a_killed_node_spread_actors_and_writ
         _submit(cluster.url, env, tmp_path, workdir, job, entry, wait=False)
 
         # The second checkpoint in the bucket: the first one has long been registered by Ray.
-        _wait_for(
+        wait_for(
             lambda: (
                 any("checkpoint_step0000020" in p for p in checkpoints())
                 or _job_status(cluster.url, token, "jobfit") in ("FAILED", "STOPPED", "SUCCEEDED")
@@ -252,7 +243,7 @@ def test_jobs_on_a_two_node_cluster_survive_a_killed_node_spread_actors_and_writ
         cluster.kill("node1")  # a crashed machine: its raylet, workers and agents die at once
         # a fresh node joins with an empty cache, as an autoscaler adds one; it is also the arm's node
         cluster.start("node2", resources='{"arm": 1}')
-        status = _wait_for(
+        status = wait_for(
             lambda: (
                 (s := _job_status(cluster.url, token, "jobfit")) in ("FAILED", "STOPPED", "SUCCEEDED") and s
             ),

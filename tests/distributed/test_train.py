@@ -7,7 +7,6 @@ import os
 import re
 import signal
 import threading
-import time
 from pathlib import Path
 
 import numpy as np
@@ -22,6 +21,7 @@ from roboact.distributed.train_loop import build_model, evaluate_arrays
 from typer.testing import CliRunner
 
 from roboact.config import load_config
+from tests.waiting import wait_for
 
 from .conftest import tiny_train_config
 
@@ -118,16 +118,6 @@ def test_rerun_of_a_finished_fit_returns_its_result_without_training(two_worker_
     assert len(read_metrics(out["run_dir"])) == n_rows
 
 
-def _wait_for(predicate, timeout: float, what: str):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.2)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
 @pytest.mark.timeout(900)
 def test_killed_worker_resumes_from_checkpoint_and_rerun_continues_a_stopped_run(
     ray_session, tiny_features, tmp_path
@@ -145,7 +135,7 @@ def test_killed_worker_resumes_from_checkpoint_and_rerun_continues_a_stopped_run
     result: dict = {}
     thread = threading.Thread(target=lambda: result.update(fit(cfg)), daemon=True)
     thread.start()
-    row = _wait_for(
+    row = wait_for(
         lambda: next((r for r in read_metrics(run_dir) if r.get("checkpoint") and r["step"] >= 10), None),
         420,
         "the first checkpoint",

@@ -57,14 +57,18 @@ def test_a_sweep_keeps_its_experiment_in_a_gs_bucket_and_a_rerun_restores_it(
 
     ray_uri = f"{gs}/ray_results"
     overrides = ["num_samples=1", "train_overrides=[optim.max_steps=10,log_every=5,checkpoint_every=10]"]
-    out = sweep(
-        "sweep_smoke",
-        tiny_features,
-        name="gsweep",
-        runs_root=tmp_path,
-        storage_path=ray_uri,
-        overrides=overrides,
-    )
+
+    def run() -> dict:
+        return sweep(
+            "sweep_smoke",
+            tiny_features,
+            name="gsweep",
+            runs_root=tmp_path,
+            storage_path=ray_uri,
+            overrides=overrides,
+        )
+
+    out = run()
     assert out["n_trials"] == 1 and out["n_errors"] == 0
 
     fs, path = storage.filesystem(f"{ray_uri}/gsweep")
@@ -74,12 +78,5 @@ def test_a_sweep_keeps_its_experiment_in_a_gs_bucket_and_a_rerun_restores_it(
     assert fs.glob(f"{path}/train_runs/*/checkpoint_step*/train_state.pt")  # the trials' checkpoints too
 
     # A rerun restores the experiment from the bucket instead of running the trials again.
-    again = sweep(
-        "sweep_smoke",
-        tiny_features,
-        name="gsweep",
-        runs_root=tmp_path,
-        storage_path=ray_uri,
-        overrides=overrides,
-    )
+    again = run()
     assert again["n_trials"] == 1 and again["best_params"] == out["best_params"]
