@@ -44,6 +44,18 @@ _OPTION_RE = re.compile(r"^[a-z_]+=\d+(,[a-z_]+=\d+)*$")
 _OPTIONS = ("k", "stride", "history", "every")
 
 
+HISTORY_RE = re.compile(r"^history=[1-9]\d*(,every=[1-9]\d*)?$")
+"""a head history on its own (``history=H[,every=S]``), as ``bench paper`` and ``policy train`` take it"""
+
+
+def with_head_history(spec: str, head_history: str) -> str:
+    """``spec`` with a head history appended to its ``@`` options; unchanged when ``head_history`` is
+    empty or ``spec`` names its own history (what a user wrote in the spec wins)."""
+    if not head_history or re.search(r"[@,]history=", spec):
+        return spec
+    return f"{spec},{head_history}" if "@" in spec else f"{spec}@{head_history}"
+
+
 @dataclass(frozen=True)
 class FeatureSpec:
     """A parsed ``--features`` value."""

@@ -54,8 +54,8 @@ from roboact.bench_plan import (  # noqa: F401  (re-exported: the bench's public
     load_bench_config,
     plan,
     table_rows,
-    with_head_history,
 )
+from roboact.policies.features import with_head_history
 
 logger = logging.getLogger(__name__)
 

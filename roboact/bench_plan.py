@@ -7,10 +7,11 @@ plan is the list of units a config asks for, in dependency order. ``roboact.benc
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from roboact.policies.features import HISTORY_RE
 
 EVAL_SEED_OFFSET = 1000
 """evaluation seeds start at seed + 1000 (the demo's convention; demos start at 100000)"""
@@ -149,23 +150,13 @@ class BenchConfig:
         for name in ("workers", "demos_per_task", "eval_episodes", "max_steps", "policy_iterations"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
-        if self.head_history and not _HISTORY_RE.match(self.head_history):
+        if self.head_history and not HISTORY_RE.match(self.head_history):
             raise ValueError(
                 f"head_history must look like history=3,every=4 (or be empty), got {self.head_history!r}"
             )
 
     def tasks(self, table: str) -> list[str]:
         return list(getattr(self, TABLES[table].tasks_field))
-
-
-_HISTORY_RE = re.compile(r"^history=[1-9]\d*(,every=[1-9]\d*)?$")
-
-
-def with_head_history(spec: str, head_history: str) -> str:
-    """``spec`` with the bench's head history appended to its ``@`` options (if any)."""
-    if not head_history:
-        return spec
-    return f"{spec},{head_history}" if "@" in spec else f"{spec}@{head_history}"
 
 
 SCALE_PRESETS: dict[str, dict[str, Any]] = {

@@ -204,7 +204,8 @@ def test_cli_info_and_bad_train_arguments(trained, tmp_path):
     assert res.exit_code == 2 and "no policy.json" in res.output
     args = ["policy", "train", "--demos", str(trained["demos"]), "--out", str(tmp_path / "o")]
     res = runner.invoke(app, [*args, "--features", "resnet50"])
-    assert res.exit_code == 2 and "unknown feature spec 'resnet50'" in res.output
+    # named as typed, with the head's history the command appends by default
+    assert res.exit_code == 2 and "unknown feature spec 'resnet50@history=3,every=4'" in res.output
     missing = ["policy", "train", "--demos", str(tmp_path / "missing.h5"), "--features", "embedded"]
     res = runner.invoke(app, [*missing, "--out", str(tmp_path / "o")])
     assert res.exit_code == 2 and "missing.h5 does not exist" in res.output

@@ -16,7 +16,7 @@ def captured(monkeypatch):
     seen = {}
 
     def fake_train(demos, features, out, config=None, **kwargs):
-        seen["cfg"] = config
+        seen["cfg"], seen["features"] = config, features
         return {"final_loss": 0.0}
 
     monkeypatch.setattr(policy_mod, "train_policy", fake_train)
@@ -43,3 +43,20 @@ def test_an_unknown_override_key_is_named_before_anything_trains(captured, tmp_p
     res = CliRunner().invoke(app, [*_args(tmp_path), "lrr=3e-4"])
     assert res.exit_code != 0 and "lrr" in res.output
     assert "cfg" not in captured
+
+
+def test_the_command_s_default_head_sees_a_history_and_runs_chunks_of_five(captured, tmp_path):
+    res = CliRunner().invoke(app, _args(tmp_path))
+    assert res.exit_code == 0, res.output
+    assert captured["features"] == "embedded@history=3,every=4" and captured["cfg"].chunk == 5
+    # a spec naming its own history keeps it; history='' and chunk=1 give the current step's head
+    res = CliRunner().invoke(
+        app, [*_args(tmp_path)[:-4], "--features", "embedded@k=2,history=2", *_args(tmp_path)[-2:]]
+    )
+    assert res.exit_code == 0, res.output
+    assert captured["features"] == "embedded@k=2,history=2"
+    res = CliRunner().invoke(app, [*_args(tmp_path), "history=", "chunk=1"])
+    assert res.exit_code == 0, res.output
+    assert captured["features"] == "embedded" and captured["cfg"].chunk == 1
+    res = CliRunner().invoke(app, [*_args(tmp_path), "history=3"])
+    assert res.exit_code == 2 and "history=H[,every=S]" in res.output
