@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from roboact.policies.features import HISTORY_RE
+
 from .policy import PolicyTrainConfig
 
 
@@ -40,10 +42,15 @@ class PolicyJobConfig(PolicyTrainConfig):
     address: str | None = None
     """Ray cluster address (None: a local instance, or RAY_ADDRESS)"""
 
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.history and not HISTORY_RE.match(self.history):
+            raise ValueError(f"history: expected history=H[,every=S] or '', got {self.history!r}")
+
 
 def run_policy_train(cfg: PolicyJobConfig) -> dict[str, Any]:
     """Train the BC head ``cfg`` describes and write its checkpoint directory (``train_policy``)."""
-    from roboact.policies.features import HISTORY_RE, with_head_history
+    from roboact.policies.features import with_head_history
 
     from roboact.errors import UserError
     from roboact.stage import as_base, require
@@ -56,8 +63,6 @@ def run_policy_train(cfg: PolicyJobConfig) -> dict[str, Any]:
     for path in cfg.demos:
         if not is_remote(path) and not Path(path).is_file():
             raise UserError(f"--demos: file {path} does not exist")
-    if cfg.history and not HISTORY_RE.match(cfg.history):
-        raise UserError(f"history: expected history=H[,every=S] or '', got {cfg.history!r}")
     features = with_head_history(cfg.features, cfg.history or "")
     return train_policy(
         list(cfg.demos), features, cfg.out, iterations=cfg.iterations,

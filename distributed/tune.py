@@ -395,15 +395,18 @@ def _sweep_locked(
         "vocabs": data["vocabs"],
         "train_storage": f"{storage.rstrip('/')}/{name}/train_runs",
     }
-    # built here: a trial runs in a Ray worker, which gets the raylet's environment, not this
-    # process's (a gs:// emulator or endpoint set here would be unknown there)
-    shared["train_ray_storage"] = _ray_storage(shared["train_storage"])
+    # Ray's view of the storage, built once here: a trial runs in a Ray worker, which gets the
+    # raylet's environment, not this process's (a gs:// emulator or endpoint set here would be
+    # unknown there), so the trials get their Train storage from it too
+    storage_path, filesystem = _ray_storage(storage)
+    storage_path = storage_path.rstrip("/")
+    shared["train_ray_storage"] = (f"{storage_path}/{name}/train_runs", filesystem)
     max_reports = math.ceil(total_steps(base, len(data["train"]["action"])) / base.log_every)
     trainable = tune.with_resources(
         tune.with_parameters(_trial, base=config_to_dict(base), shared=shared),
         {"CPU": max(MIN_DRIVER_CPUS, sc.trial_driver_cpus)},
     )
-    path, filesystem = _ray_storage(experiment_path)
+    path = f"{storage_path}/{name}"  # experiment_path as Ray sees it
     if tune.Tuner.can_restore(path, storage_filesystem=filesystem):
         logger.info("resuming sweep %s from %s", name, experiment_path)
         tuner = tune.Tuner.restore(
@@ -423,7 +426,7 @@ def _sweep_locked(
             ),
             run_config=tune.RunConfig(
                 name=name,
-                storage_path=_ray_storage(storage)[0],
+                storage_path=storage_path,
                 storage_filesystem=filesystem,
                 verbose=1 if log.verbose() else 0,
             ),
