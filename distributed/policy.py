@@ -182,6 +182,7 @@ def train_policy(
     address: str | None = None,
     tasks: list[str] | None = None,
     config: PolicyTrainConfig | None = None,
+    shared_fs: bool = False,
 ) -> dict[str, Any]:
     """Train a BC policy head on ``features`` of ``demos`` and write a checkpoint directory ``out``.
 
@@ -190,6 +191,11 @@ def train_policy(
     write through the local filesystem. The folder is uploaded after each run, also after an error,
     so the heads that finished are in the bucket and a rerun on any node resumes from them (a fresh
     node first downloads the bucket's copy). Remote demo files are staged once per node.
+
+    Why BC reads its offline data from ``out``'s bucket when ``out`` is a URI: Ray Data's read tasks
+    run on any node of the cluster (spread by default), where a driver's local parquet folder does
+    not exist. So each head's parquet files are uploaded before its BC starts and read from there.
+    For the same reason a local ``out`` is refused on a multi-node cluster unless ``shared_fs``.
 
     Args:
         demos: one or more demo HDF5 files (layout in ``policy_data.py``).
@@ -200,27 +206,31 @@ def train_policy(
         address: Ray cluster address (None: the running/local instance, or ``RAY_ADDRESS``).
         tasks: train only on demos of these tasks (default: every task in the files).
         config: the remaining settings (defaults: ``PolicyTrainConfig()``).
+        shared_fs: a local ``out`` lies on a filesystem every node mounts (``--shared-fs``).
 
     Returns:
         The training summary (also in ``policy.json``): ``final_loss``, ``first_loss``, ``iterations``,
         ``steps`` (demo steps), ``episodes``, ``seconds`` and per-phase timings.
     """
     from roboact import storage
+    from roboact.cluster import require_shared_paths
 
+    require_shared_paths({"--out": str(out)}, address, shared_fs)  # BC's read tasks run on any node
     files = demos if isinstance(demos, list | tuple) else [demos]
     local_demos: list[Path | str] = [storage.local_copy(p) if storage.is_remote(p) else p for p in files]
 
-    def train_into(directory: Path | str) -> dict[str, Any]:
+    def train_into(directory: Path | str, data_uri: str | None = None) -> dict[str, Any]:
         return _train_policy_local(
             local_demos, features, directory, iterations, batch_size, address, tasks, config,
             sources=[str(p) for p in files],  # a staged copy's path differs per node: record URIs
+            data_uri=data_uri,
         )  # fmt: skip
 
     if not storage.is_remote(out):
         return train_into(out)
     local = storage.local_root(str(out))  # this node's working copy of the bucket's directory
     with storage.mirrored_dir(local, str(out)):
-        summary = train_into(local)
+        summary = train_into(local, data_uri=storage.join(str(out), OFFLINE_DIR))
     # An upload adds and replaces files but removes none: drop the finished run's head records
     # there too, so a rerun on any node retrains a finished checkpoint, as it does locally.
     records = storage.join(str(out), DONE_DIR)
@@ -241,9 +251,11 @@ def _train_policy_local(
     tasks: list[str] | None = None,
     config: PolicyTrainConfig | None = None,
     sources: list[str] | None = None,
+    data_uri: str | None = None,
 ) -> dict[str, Any]:
     """``train_policy`` into a local directory ``out`` (its docstring says the rest); ``sources``
-    are the demo files as given (URIs of staged copies)."""
+    are the demo files as given (URIs of staged copies); ``data_uri``: where BC reads the offline
+    data from (``<out URI>/offline_data``; None: the local folder)."""
     import dataclasses
     import shutil
 
@@ -288,13 +300,14 @@ def _train_policy_local(
             resumed_bc_s += float(finished[name].get("bc_seconds", 0.0))
             continue
         norm = fit_normaliser(subset, feats, std_floor=cfg.std_floor, obs_clip=cfg.obs_clip)
-        n_rows = write_offline_data(subset, feats, norm, out / "offline_data" / sub, chunk=cfg.chunk)
+        n_rows = write_offline_data(subset, feats, norm, out / OFFLINE_DIR / sub, chunk=cfg.chunk)
+        data = _readable_by_every_node(out / OFFLINE_DIR / sub, data_uri, sub)
         obs_dim = feature_dim + state_dim + (len(norm.tasks) if len(norm.tasks) > 1 else 0)
         if len(groups) > 1:
             logger.info("head %s: %d demos, %d steps", name, len(subset.demos), n_rows)
         t_head = time.perf_counter()
         head_losses = _run_bc(
-            cfg, out / "offline_data" / sub, out / MODULE_DIR / sub, out / "tb" / sub,
+            cfg, data, out / MODULE_DIR / sub, out / "tb" / sub,
             obs_dim, act_dim * cfg.chunk, address, n_rows,
         )  # fmt: skip
         heads[name] = {
@@ -363,6 +376,22 @@ def _train_policy_local(
 
 
 DONE_DIR = "heads_done"
+OFFLINE_DIR = "offline_data"
+
+
+def _readable_by_every_node(local: Path, data_uri: str | None, sub: str) -> str:
+    """Where BC's read tasks find a head's parquet files: ``local`` itself, or (with ``data_uri``)
+    its copy in the bucket, which replaces whatever an earlier run left there (an upload removes no
+    file, and a stale part would be read as a demo)."""
+    if data_uri is None:
+        return str(local)
+    from roboact import storage
+
+    uri = storage.join(data_uri, sub) if sub else data_uri
+    if storage.exists(uri):
+        fs, path = storage.filesystem(uri)
+        fs.rm(path, recursive=True)
+    return storage.upload(local, uri)
 
 
 def _done_path(out: Path, name: str) -> Path:
@@ -419,7 +448,7 @@ def _finished_heads(out: Path, groups: dict[str, Any], settings: dict[str, Any])
             finished[name] = record
     (out / META_NAME).unlink(missing_ok=True)
     keep = {"" if n == SHARED else n for n in finished}
-    module_root, data_root = out / MODULE_DIR, out / "offline_data"
+    module_root, data_root = out / MODULE_DIR, out / OFFLINE_DIR
     if "" in keep:  # one head: its module is the whole rl_module/ directory
         return finished
     for root in (module_root, data_root):
@@ -466,7 +495,7 @@ def _head_groups(demo_set: Any, mode: str) -> dict[str, Any]:
 
 def _run_bc(
     cfg: PolicyTrainConfig,
-    data_dir: Path,
+    data_dir: str | Path,
     module_dir: Path,
     tb_dir: Path,
     obs_dim: int,
@@ -474,8 +503,8 @@ def _run_bc(
     address: str | None,
     rows: int,
 ) -> list[float]:
-    """RLlib BC on the ``rows`` parquet rows in ``data_dir``; saves the module to ``module_dir``;
-    returns the loss per iteration."""
+    """RLlib BC on the ``rows`` parquet rows in ``data_dir`` (a folder or an ``s3://`` / ``gs://``
+    URI); saves the module to ``module_dir``; returns the loss per iteration."""
     import torch
     from torch.utils.tensorboard import SummaryWriter
     from tqdm import tqdm
@@ -509,9 +538,10 @@ def _run_bc(
 
 
 def _bc_config(
-    cfg: PolicyTrainConfig, data_dir: Path, obs_dim: int, act_dim: int, rows: int
+    cfg: PolicyTrainConfig, data_dir: str | Path, obs_dim: int, act_dim: int, rows: int
 ) -> tuple[Any, Any]:
-    """RLlib's ``BCConfig`` for the parquet rows in ``data_dir`` and the module spec it trains.
+    """RLlib's ``BCConfig`` for the parquet rows in ``data_dir`` (a folder or a URI) and the module
+    spec it trains.
 
     With ``cfg.shuffle_rows`` Ray Data's local shuffle buffer holds all ``rows`` rows, so every
     epoch is a fresh uniform permutation and each minibatch mixes the head's episodes (without it a
@@ -533,6 +563,7 @@ def _bc_config(
         model_config=cfg.model_config,
     )
     shuffle = {"local_shuffle_buffer_size": max(1, int(rows))} if cfg.shuffle_rows else {}
+    source, filesystem = _offline_source(data_dir)
     bc = (
         BCConfig()
         .environment(observation_space=obs_space, action_space=act_space)
@@ -541,8 +572,9 @@ def _bc_config(
         .rl_module(rl_module_spec=spec)
         .training(lr=cfg.lr, train_batch_size_per_learner=cfg.batch_size)
         .offline_data(
-            input_=[str(data_dir.resolve())],
+            input_=[source],
             input_read_method="read_parquet",
+            input_filesystem=filesystem,
             ignore_final_observation=True,  # BC needs no next observation
             dataset_num_iters_per_learner=1,  # one minibatch per learner per iteration (1: local learner)
             # Without these the OfflinePreLearner map actors ask for a full CPU each (concurrency 2)
@@ -555,6 +587,17 @@ def _bc_config(
         .debugging(seed=cfg.seed)
     )
     return bc, spec
+
+
+def _offline_source(data_dir: str | Path) -> tuple[str, Any]:
+    """``(path, pyarrow filesystem or None)`` for RLlib's offline reader: a URI is read through a
+    filesystem that carries the driver's storage settings to read tasks on every node
+    (``storage.arrow_filesystem``)."""
+    from roboact import storage
+
+    if not storage.is_remote(data_dir):
+        return str(Path(data_dir).resolve()), None  # RLlib reads by URI: a relative path has no scheme
+    return storage.arrow_filesystem(data_dir)
 
 
 # What Ray Data's offline reading holds beside the learners: the OfflinePreLearner map actor (0.5 CPU,

@@ -14,6 +14,8 @@ import typer
 from roboact.cli_util import fail
 from roboact.stage import PrintConfigOpt, resolve, split_commas, stage_command
 
+from .cli import SharedFsOpt
+
 logger = logging.getLogger(__name__)
 
 
@@ -83,12 +85,14 @@ def register(app: typer.Typer) -> None:
                 "num_learners).",
             ),
         ] = None,
+        shared_fs: SharedFsOpt = False,
         print_config: PrintConfigOpt = False,
     ) -> None:
         """Train a BC head on the demos' frozen features and write a checkpoint directory."""
         from .policy_job import PolicyJobConfig, run_policy_train
 
         names = ("demos", "features", "out", "iterations", "batch_size", "address", "num_learners")
+        names += ("shared_fs",)
         flags = {**{n: n for n in names}, "tasks": ("tasks", split_commas)}
         cfg = resolve(ctx, PolicyJobConfig, flags, overrides=[*(dotted or []), *(overrides or [])])
         try:

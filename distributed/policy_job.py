@@ -41,6 +41,9 @@ class PolicyJobConfig(PolicyTrainConfig):
     """task names to train on; empty = all"""
     address: str | None = None
     """Ray cluster address (None: a local instance, or RAY_ADDRESS)"""
+    shared_fs: bool = False
+    """a local ``out`` lies on a filesystem every node mounts (else refused on a multi-node cluster,
+    where BC's read tasks run on other nodes; use an s3:// / gs:// URI or ROBOACT_SHARED_FS=1)"""
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -67,5 +70,5 @@ def run_policy_train(cfg: PolicyJobConfig) -> dict[str, Any]:
     return train_policy(
         list(cfg.demos), features, cfg.out, iterations=cfg.iterations,
         batch_size=cfg.batch_size, address=cfg.address, tasks=cfg.tasks or None,
-        config=as_base(cfg, PolicyTrainConfig),
+        config=as_base(cfg, PolicyTrainConfig), shared_fs=cfg.shared_fs,
     )  # fmt: skip

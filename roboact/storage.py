@@ -166,6 +166,40 @@ def ray_storage(uri: str | os.PathLike[str]) -> tuple[str, Any | None]:
     return path, pyarrow.fs.PyFileSystem(pyarrow.fs.FSSpecHandler(fs))
 
 
+def arrow_filesystem(uri: str | os.PathLike[str]) -> tuple[str, Any]:
+    """``(path, pyarrow filesystem)`` for reading ``uri`` from Ray tasks on any node (Ray Data).
+
+    Why not a scheme that each task resolves itself: Ray Data runs some of its tasks (``ListFiles``)
+    with no runtime environment of the caller's, in workers that have their node's environment, so a
+    driver pointed at an S3-compatible endpoint by ``AWS_ENDPOINT_URL`` would send them to AWS. The
+    filesystem object carries the driver's endpoint, region and keys (when set; else each node's own
+    credential chain applies) to every task; it is pickled into Ray's object store, never logged.
+    ``gs://`` uses ``ray_storage``'s gcsfs wrapper, which carries its settings the same way.
+    """
+    text = str(uri)
+    if scheme(text) not in ("s3", "s3a"):
+        path, fs = ray_storage(text)
+        if fs is None:
+            raise StorageError(f"{text}: not an s3:// or gs:// URI")
+        return path, fs
+    import pyarrow.fs
+
+    env = os.environ
+    options: dict[str, Any] = {}
+    endpoint = env.get("AWS_ENDPOINT_URL_S3") or env.get("AWS_ENDPOINT_URL")
+    if endpoint:
+        proto, _, host = endpoint.partition("://")
+        options.update({"endpoint_override": host or proto, "scheme": proto if host else "https"})
+    region = env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION")
+    if region:
+        options["region"] = region
+    if env.get("AWS_ACCESS_KEY_ID") and env.get("AWS_SECRET_ACCESS_KEY"):
+        options.update(access_key=env["AWS_ACCESS_KEY_ID"], secret_key=env["AWS_SECRET_ACCESS_KEY"])
+        if env.get("AWS_SESSION_TOKEN"):
+            options["session_token"] = env["AWS_SESSION_TOKEN"]
+    return text.split("://", 1)[1], pyarrow.fs.S3FileSystem(**options)
+
+
 @contextmanager
 def _errors(uri: str, action: str) -> Iterator[None]:
     """Turn the providers' failures into one-line ``StorageError``s that name the URI."""

@@ -278,7 +278,8 @@ def test_heads_finished_with_other_settings_are_removed_not_kept(tmp_path):
 @pytest.mark.timeout(600)
 def test_a_checkpoint_in_a_bucket_resumes_on_a_fresh_node_from_the_bucket(trained, tmp_path, monkeypatch):
     """`--out s3://...` with demos in the bucket: a run stopped in its second head leaves the first
-    head in the bucket, and a node with an empty cache resumes there and finishes the checkpoint."""
+    head in the bucket, and a node with an empty cache resumes there and finishes the checkpoint.
+    BC reads each head's offline data from the bucket (Ray Data's read tasks run on any node)."""
     import roboact.distributed.policy as policy_mod
     from roboact.distributed.policy import PolicyTrainConfig
     from roboact.policies.checkpoint import load_checkpoint
@@ -287,10 +288,11 @@ def test_a_checkpoint_in_a_bucket_resumes_on_a_fresh_node_from_the_bucket(traine
     from tests.s3_loopback import loopback_s3, use_bucket
 
     cfg = PolicyTrainConfig(image_size=64, log_every=1000)
-    real_bc, calls, stop_at = policy_mod._run_bc, [], [2]
+    real_bc, calls, stop_at, read_from = policy_mod._run_bc, [], [2], []
 
     def bc(cfg, data_dir, module_dir, *args):
         calls.append(module_dir.name)
+        read_from.append(str(data_dir))
         if len(calls) == stop_at[0]:
             raise KeyboardInterrupt
         return real_bc(cfg, data_dir, module_dir, *args)
@@ -312,6 +314,7 @@ def test_a_checkpoint_in_a_bucket_resumes_on_a_fresh_node_from_the_bucket(traine
         stop_at[0] = 0
         summary = train_policy(demos, "embedded", out, iterations=3, batch_size=32, config=cfg)
         assert calls == [second] and summary["resumed_heads"] == [first]
+        assert read_from == [f"{out}/offline_data/{h}" for h in (first, second, second)]
         assert storage.exists(f"{out}/policy.json") and not storage.exists(f"{out}/heads_done")
 
         monkeypatch.setenv(storage.CACHE_ENV, str(tmp_path / "node_c"))
