@@ -8,7 +8,9 @@ which gives the paper's comparison rows:
 - ``roboact:<model_dir>``: RoboAct-CLIP's visual representation ``RoboActCLIP.encode_video`` (Eq. 24,
   the concatenated subject/object/action branches, 3E values) over a rolling window of the last
   ``n`` frames' encoder features, ``n = config.n_frames`` of that model, encoder = ``config.encoder``.
-  Ablations A1-A5 are ``roboact:<dir of the matching checkpoint>``.
+  Ablations A1-A5 are ``roboact:<dir of the matching checkpoint>``. ``model_dir`` may be an
+  ``s3://`` / ``gs://`` URI (a fit's ``--runs-root`` in a bucket): each node stages it once, so a
+  head trained on it loads on any node of a cluster, where a driver's local folder would not exist.
 
 Options follow an ``@``: ``SPEC@k=3,stride=2``. ``k`` (frame specs only, default 1) concatenates the
 last ``k`` frames' features, oldest first; ``stride`` (default 1) spaces the window's frames
@@ -115,8 +117,9 @@ class FeatureSpec:
                 raise ValueError(
                     f"feature spec {spec!r}: k is fixed by the model's n_frames for roboact specs"
                 )
-            n_frames, encoder = _read_model_config(Path(model_dir))
-            return cls("roboact", encoder, str(Path(model_dir)), n_frames, stride, text, **hist)
+            local_dir = _staged_model_dir(model_dir)
+            n_frames, encoder = _read_model_config(local_dir)
+            return cls("roboact", encoder, str(local_dir), n_frames, stride, text, **hist)
         if base == "embedded" or base.startswith("open_clip:"):
             if base.startswith("open_clip:") and len(base.split(":", 2)) < 3:
                 raise ValueError(f"feature spec {spec!r}: expected open_clip:<arch>:<checkpoint path>")
@@ -152,6 +155,22 @@ def _push_and_take(buffer: deque[np.ndarray], item: np.ndarray, n: int, spacing:
     else:
         buffer.append(item)
     return [buffer[-1 - (n - 1 - i) * spacing] for i in range(n)]
+
+
+def model_dir_of(spec: str) -> str | None:
+    """The model directory a ``roboact:`` spec names, as written (a path or a URI); None for other
+    specs. Reads nothing, so a driver can check where a head's model lives before staging it."""
+    base = spec.strip().rsplit("@", 1)[0]
+    if not base.startswith("roboact:"):
+        return None
+    return base[len("roboact:") :] or None
+
+
+def _staged_model_dir(model_dir: str) -> Path:
+    """A local folder holding ``model_dir``: itself, or this node's copy of a URI."""
+    from roboact.storage import is_remote, local_copy
+
+    return local_copy(model_dir) if is_remote(model_dir) else Path(model_dir)
 
 
 def _read_model_config(model_dir: Path) -> tuple[int, str]:

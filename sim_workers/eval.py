@@ -422,8 +422,9 @@ def run_sim_eval(cfg: SimEvalJobConfig) -> dict[str, Any]:
 
 
 def require_shared_policy(spec: str, address: str | None, shared_fs: bool) -> None:
-    """Every actor loads the policy directory itself: on a multi-node cluster it must be a URI or on
-    a filesystem every node mounts (``roboact.cluster.require_shared_paths``)."""
+    """Every actor loads the policy directory itself, and a RoboAct-CLIP head also the model its
+    features come from: on a multi-node cluster both must be URIs or on a filesystem every node
+    mounts (``roboact.cluster.require_shared_paths``). Call after ``check_checkpoint``."""
     from roboact.cluster import require_shared_paths
 
     if spec in ("expert", "random", "zero"):
@@ -432,7 +433,17 @@ def require_shared_policy(spec: str, address: str | None, shared_fs: bool) -> No
         from roboact.sim_workers.dagger import parse_dagger_spec
 
         spec = parse_dagger_spec(spec)[0]
-    require_shared_paths({"--policy": spec}, address, shared_fs)
+    paths: dict[str, str | None] = {"--policy": spec}
+    from roboact.policies.checkpoint import META_NAME, read_policy_meta
+    from roboact.policies.features import model_dir_of
+
+    from roboact.storage import is_remote, local_copy
+
+    local = local_copy(spec) if is_remote(spec) else Path(spec).expanduser()
+    if (local / META_NAME).is_file():  # a head checkpoint: its features may name a model directory
+        model = model_dir_of(str(read_policy_meta(spec)["features"]))
+        paths["the policy's --features roboact:<model_dir>"] = model  # fixed by training on a URI
+    require_shared_paths(paths, address, shared_fs)
 
 
 def check_checkpoint(spec: str) -> None:

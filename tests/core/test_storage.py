@@ -362,3 +362,81 @@ def test_train_names_a_missing_feature_uri_in_one_line(s3: str, tmp_path: Path) 
     res = _invoke(["train", "--features", f"{s3}/missing.h5", "--runs-root", tmp_path / "runs"])
     assert res.exit_code == 2, res.output
     assert f"{s3}/missing.h5: no such feature store" in res.stderr
+
+
+def test_policy_train_on_a_multi_node_cluster_refuses_a_local_out(two_node_cluster, tmp_path: Path) -> None:
+    """BC's read tasks run on any node: a driver-local checkpoint folder's parquet would be missing there."""
+    demos = tmp_path / "demos.h5"
+    demos.write_bytes(b"")  # refused before the file is read
+    res = _invoke(["policy", "train", "--demos", demos, "--out", tmp_path / "ckpt", "--address", "h:1"])
+    assert res.exit_code == 2, res.output
+    assert f"--out {tmp_path / 'ckpt'}" in res.stderr and "--shared-fs" in res.stderr
+    assert not (tmp_path / "ckpt").exists()
+
+
+def _head_checkpoint(folder: Path, features: str) -> Path:
+    """The ``policy.json`` of a one-head checkpoint: what the driver reads before the actors start."""
+    from roboact.policies.checkpoint import POLICY_FORMAT
+
+    head = {"module_dir": "rl_module", "normalisation": {}}
+    meta = {"format": POLICY_FORMAT, "features": features, "image_size": 64, "state_dim": 9,
+            "action_dim": 9, "heads": {"shared": head}}  # fmt: skip
+    folder.mkdir(parents=True)
+    (folder / "policy.json").write_text(json.dumps(meta))
+    return folder
+
+
+def test_sim_eval_on_a_multi_node_cluster_refuses_a_head_on_a_local_roboact_model(
+    two_node_cluster, tmp_path: Path
+) -> None:
+    """Each actor builds the head's RoboAct-CLIP features itself, so the model must be on every node too."""
+    from roboact.sim_workers.eval import require_shared_policy
+
+    local_model = tmp_path / "runs" / "fit" / "model"
+    head = _head_checkpoint(tmp_path / "head", f"roboact:{local_model}@history=3,every=4")
+    with pytest.raises(UserError) as err:
+        require_shared_policy(str(head), "h:1", False)
+    assert f"--policy {head}" in str(err.value) and f"roboact:<model_dir> {local_model}" in str(err.value)
+    in_bucket = _head_checkpoint(tmp_path / "head2", "roboact:s3://b/runs/fit/model")
+    with pytest.raises(UserError) as err:
+        require_shared_policy(str(in_bucket), "h:1", False)
+    assert "--policy" in str(err.value) and "roboact:<model_dir>" not in str(err.value)
+    require_shared_policy(str(head), "h:1", True)  # --shared-fs: both folders are on every node
+
+
+def test_a_roboact_feature_spec_in_a_bucket_is_staged_on_each_node(
+    bucket: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``roboact:s3://...``: the spec (as recorded in a head) keeps the URI, each node reads its own copy."""
+    from roboact.policies.features import FeatureSpec
+
+    model = tmp_path / "model"
+    model.mkdir()
+    (model / "config.json").write_text(json.dumps({"n_frames": 6, "encoder": "embedded"}))
+    uri = storage.upload(model, f"{bucket}/runs/fit/model")
+    spec = FeatureSpec.parse(f"roboact:{uri}@stride=2")
+    assert (spec.kind, spec.k, spec.encoder) == ("roboact", 6, "embedded")
+    assert spec.text == f"roboact:{uri}@stride=2"  # recorded in a head as given
+    assert Path(spec.model_dir).is_relative_to(storage.cache_root())  # this node's staged copy
+    monkeypatch.setenv(storage.CACHE_ENV, str(tmp_path / "other_node"))
+    again = FeatureSpec.parse(spec.text)
+    assert Path(again.model_dir).is_relative_to(tmp_path / "other_node") and again.k == 6
+
+
+def test_an_arrow_filesystem_carries_the_driver_s_storage_settings_to_a_bare_worker(
+    bucket: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """What Ray Data's read tasks get for BC's offline data: the pickled filesystem must reach the
+    bucket from a process whose environment names no endpoint and no keys (a node's raylet's)."""
+    import pickle
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    pq.write_table(pa.table({"x": [1, 2, 3]}), tmp_path / "part-00000.parquet")
+    uri = storage.upload(tmp_path / "part-00000.parquet", f"{bucket}/offline_data/part-00000.parquet")
+    path, fs = storage.arrow_filesystem(uri)
+    shipped = pickle.dumps(fs)
+    for name in storage.FORWARDED_ENV:
+        monkeypatch.delenv(name, raising=False)
+    assert pq.read_table(path, filesystem=pickle.loads(shipped)).column("x").to_pylist() == [1, 2, 3]
