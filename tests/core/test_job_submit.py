@@ -1,6 +1,9 @@
 """``ray job submit --working-dir`` onto a two-node ``ray start`` cluster whose only shared storage is
 an S3 bucket (moto on 127.0.0.1): the job runs ``roboact train`` from the uploaded folder, a worker
 node is killed mid-fit, a fresh node joins, and the fit continues from the bucket's checkpoint.
+Then a BC head is trained into the bucket (its offline data read from there by Ray Data's tasks,
+which may run on either node) and evaluated by simulator actors on both nodes, a sweep runs, and a
+trial batch's arm actor lands on the node that declares the arm's resource.
 
 Real ``ray start`` processes (a head serving the job API, and worker nodes), each with its own temp
 dir, working folder and node-local cache, as on separate machines; the job API needs the dashboard,
@@ -191,9 +194,12 @@ def test_jobs_on_a_two_node_cluster_survive_a_killed_node_spread_actors_and_writ
 
     from roboact.config import config_to_dict
     from tests.distributed.conftest import build_feature_store
+    from tests.distributed.policy_fixtures import write_demo_file
     from tests.hardware.conftest import small_plan
 
     features = storage.upload(build_feature_store(tmp_path / "store"), f"{bucket}/features.h5")
+    demo_file = write_demo_file(tmp_path / "store" / "demos.h5", tasks=["micro"])
+    demos = storage.upload(demo_file, f"{bucket}/demos.h5")
     shutil.rmtree(tmp_path / "store")
     workdir = tmp_path / "job"  # the third folder: neither the repository nor a node's folder
     workdir.mkdir()
@@ -251,10 +257,14 @@ def test_jobs_on_a_two_node_cluster_survive_a_killed_node_spread_actors_and_writ
             "the job to end after the node kill",
         )
         assert status == "SUCCEEDED", "the job did not succeed"
-        job = "jobeval"  # simulator actors on both nodes (one CPU each), results into the bucket
+        job = "jobpolicy"  # a BC head into the bucket: Ray Data's read tasks reach its offline data there
         _submit(cluster.url, env, tmp_path, workdir, job,
-                f"roboact sim eval --suite kitchen --tasks micro --policy expert --episodes 4 --max-steps 10 "
-                f"--workers 2 --videos 0 --run-dir {bucket}/eval")  # fmt: skip
+                f"roboact policy train --demos {demos} --out {bucket}/head --iterations 10 --batch-size 16 "
+                "image_size=64 log_every=5")  # fmt: skip
+        job = "jobeval"  # the head, staged from the bucket by simulator actors on both nodes (1 CPU each)
+        _submit(cluster.url, env, tmp_path, workdir, job,
+                f"roboact sim eval --suite kitchen --tasks micro --policy {bucket}/head --episodes 4 "
+                f"--max-steps 10 --workers 2 --videos 0 --run-dir {bucket}/eval")  # fmt: skip
         job = "jobsweep"  # a 1-trial sweep, its experiment state in the bucket
         _submit(cluster.url, env, tmp_path, workdir, job,
                 f"roboact tune --features {features} --sweep sweep_smoke --name jobsweep "
@@ -295,7 +305,11 @@ def test_jobs_on_a_two_node_cluster_survive_a_killed_node_spread_actors_and_writ
     arm = re.search(r'"arm": \{\s*"backend": "fake",\s*"node": "([0-9a-f]+)"', trials_log)
     assert arm and arm.group(1) == new_node, trials_log[-3000:]
     assert fs.exists("jobs/trials.sqlite")
-    # the evaluation's actors ran on both nodes; its episodes and the sweep's results are in the bucket
+    # the head and the offline data it was trained on are in the bucket; the evaluation's actors ran
+    # it on both nodes; its episodes and the sweep's results are in the bucket
+    head = json.loads(fs.cat_file("jobs/head/policy.json"))
+    assert head["training"]["iterations"] == 10 and head["tasks"] == ["micro"]
+    assert fs.glob("jobs/head/offline_data/micro/part-*.parquet") and fs.glob("jobs/head/rl_module/**")
     episodes = [json.loads(line) for line in fs.cat_file("jobs/eval/episodes.jsonl").decode().splitlines()]
     assert len(episodes) == 4 and len({e["node"] for e in episodes}) == 2
     assert fs.exists("jobs/runs/jobsweep/results.csv") and fs.glob(
