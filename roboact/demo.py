@@ -599,6 +599,7 @@ class Demo:
                         iterations=c.policy_iterations,
                         address=c.address,
                         tasks=trainable,
+                        shared_fs=c.shared_fs,  # _check_nodes: the run dir is on every node
                     )
                 except ValueError as err:  # demos BC cannot use (e.g. inconsistent shapes): say so, go on
                     notes.append(f"{suite}/{head}: not trained: {err}")
@@ -758,6 +759,7 @@ class Demo:
                 iterations=c.arm_policy_iterations,
                 address=c.address,
                 config=PolicyTrainConfig(heads="shared", chunk=5),
+                shared_fs=c.shared_fs,
             )
         except ValueError as err:  # e.g. no demo whose subtasks all succeeded
             notes.append(f"no learned head: {err}; the batch runs the scripted operator only")
