@@ -217,7 +217,41 @@ def route_ray_worker_output() -> bool:
     dispatcher.add_handler("roboact_run_log", handle)
     if not _verbose:
         dispatcher.remove_handler("ray_print_logs")
+    _divert_raylet_notices(handle)
     return True
+
+
+RAYLET_NOTICES = ("PYTHON worker processes have been started on node",)
+"""raylet messages to the driver that are advice, not errors: they go to the run log (the console
+with ``-v``). Why this one: Ray prints it whenever a node has started more workers than CPUs, which
+every stage with short-lived simulator or encoder actors does (``roboact demo``'s hardware stage
+printed it mid-progress); it says nothing the user can act on there."""
+
+
+def _divert_raylet_notices(handle: Any) -> None:
+    """Send ``RAYLET_NOTICES`` to ``handle`` (the run log) instead of the console; every other message
+    the raylet pushes (a worker killed for memory, an actor that died) still prints.
+
+    Why a wrapper around Ray's private ``print_to_stdstream``: the raylet's messages reach the driver
+    through Ray's error listener, which calls that function directly, not the stream dispatcher.
+    """
+    try:
+        import ray._private.worker as ray_worker
+    except ImportError:
+        return
+    printer = getattr(ray_worker.print_to_stdstream, "__wrapped__", ray_worker.print_to_stdstream)
+
+    def print_or_log(data: dict[str, Any], ignore_prefix: bool) -> None:
+        lines = [str(line) for line in data.get("lines", [])]
+        known = lines and all(any(n in line for n in RAYLET_NOTICES) for line in lines)
+        if data.get("pid") == "raylet" and known:
+            handle(data)
+            if not _verbose:
+                return
+        printer(data, ignore_prefix)
+
+    print_or_log.__wrapped__ = printer  # type: ignore[attr-defined]  # a second call wraps Ray's, not ours
+    ray_worker.print_to_stdstream = print_or_log
 
 
 def _own_files() -> tuple[str, ...]:

@@ -206,3 +206,37 @@ def test_ray_libraries_own_console_handlers_are_adopted(
     text = path.read_text()
     assert "BC on the new API stack" in text and "Starting execution" in text
     assert "scheduler loop" not in text  # debug only with -v
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("verbose", [False, True], ids=["quiet", "verbose"])
+def test_the_raylet_s_worker_count_advice_goes_to_the_run_log_and_its_errors_to_the_console(
+    tmp_path: Path, capfd: pytest.CaptureFixture[str], verbose: bool
+) -> None:
+    """The raylet pushes messages to the driver through Ray's error listener, which prints them itself
+    (``print_to_stdstream``): its advice about many worker processes is run-log only, its errors
+    (a worker killed) still reach the console."""
+    import ray._private.worker as ray_worker
+
+    saved = ray_worker.print_to_stdstream
+    try:
+        log.setup_logging(verbose)
+        path = log.log_to_file(tmp_path / log.RUN_LOG_NAME)
+        assert log.route_ray_worker_output()
+        log.route_ray_worker_output()  # a second stage's init_ray: still one wrapper around Ray's printer
+        capfd.readouterr()
+        advice = (
+            "WARNING: 9 PYTHON worker processes have been started on node: 1a2b with address: 127.0.0.1. "
+            "This could be a result of using a large number of actors"
+        )
+        # unique text: Ray's printer drops a line it printed within the last seconds (its deduplicator)
+        died = f"A worker died or was killed while executing task {uuid.uuid4().hex} (verbose={verbose})."
+        for line in (advice, died):
+            message = {"lines": [line], "pid": "raylet", "is_err": False}
+            ray_worker.print_to_stdstream(message, ignore_prefix=False)
+        shown = "".join(capfd.readouterr())
+    finally:
+        ray_worker.print_to_stdstream = saved
+    assert died in shown
+    assert ("PYTHON worker processes" in shown) is verbose
+    assert "PYTHON worker processes" in path.read_text()
