@@ -70,10 +70,6 @@ def register(app: typer.Typer) -> None:
                 help="YAML of the config keys below (path or shipped name, e.g. policy_default).",
             ),
         ] = None,
-        overrides: Annotated[
-            list[str] | None,
-            typer.Option("--set", hidden=True, help="Old spelling of the positional overrides."),
-        ] = None,
         address: Annotated[
             str | None, typer.Option("--address", help="Ray cluster address (default: local or RAY_ADDRESS).")
         ] = None,
@@ -94,7 +90,7 @@ def register(app: typer.Typer) -> None:
         names = ("demos", "features", "out", "iterations", "batch_size", "address", "num_learners")
         names += ("shared_fs",)
         flags = {**{n: n for n in names}, "tasks": ("tasks", split_commas)}
-        cfg = resolve(ctx, PolicyJobConfig, flags, overrides=[*(dotted or []), *(overrides or [])])
+        cfg = resolve(ctx, PolicyJobConfig, flags, overrides=dotted or [])
         try:
             summary = run_policy_train(cfg)
         except (ValueError, FileNotFoundError) as err:

@@ -163,10 +163,6 @@ def eval_cmd(
             "replace the options' defaults, an option you type replaces its value.",
         ),
     ] = None,
-    override: Annotated[
-        list[str] | None,
-        typer.Option("--override", "-o", hidden=True, help="Old spelling of the positional overrides."),
-    ] = None,
     shared_fs: Annotated[
         bool,
         typer.Option(
@@ -184,7 +180,7 @@ def eval_cmd(
     flags |= {"tasks": ("tasks", split_commas), "run_dir": "run_dir", "shared_fs": "shared_fs"}
     flags |= {"image_size": "env.image_size", "max_steps": "env.max_steps"}
     flags |= {"workers": "pool.workers", "timeout": "pool.episode_timeout_s"}
-    cfg = resolve(ctx, SimEvalJobConfig, flags, overrides=[*(overrides or []), *(override or [])])
+    cfg = resolve(ctx, SimEvalJobConfig, flags, overrides=overrides or [])
     run_dir = cfg.run_dir
     try:
         summary = run_sim_eval(cfg)

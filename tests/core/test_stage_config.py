@@ -151,7 +151,9 @@ def test_a_typed_option_beats_an_override_which_beats_the_file(tmp_path: Path) -
     assert printed("episodes=4")["episodes"] == 4
     assert printed("episodes=4", "--episodes", "5")["episodes"] == 5
     assert printed("--episodes", "5", "episodes=4")["episodes"] == 5  # order on the line does not matter
-    assert printed("-o", "videos=1")["videos"] == 1  # the old spelling goes through the same merge
+    assert printed("videos=1")["videos"] == 1
+    old_spelling = _invoke(["sim", "eval", "-c", str(job), "-o", "videos=1", "--print-config"])
+    assert old_spelling.exit_code == 2  # one override syntax for every command (#16): -o is gone
 
 
 def test_the_same_field_by_option_and_by_override_gives_the_same_config() -> None:

@@ -29,14 +29,16 @@ def _args(tmp_path):
     return ["policy", "train", "--demos", str(demos), "--features", "embedded", "--out", str(tmp_path / "o")]
 
 
-def test_positional_overrides_and_the_old_set_option_both_reach_the_config(captured, tmp_path):
+def test_positional_overrides_reach_the_config_and_the_old_set_option_is_gone(captured, tmp_path):
     res = CliRunner().invoke(app, [*_args(tmp_path), "lr=3e-4", "cameras=[agentview,robot0_eye_in_hand]"])
     assert res.exit_code == 0, res.output
     assert captured["cfg"].lr == pytest.approx(3e-4)
     assert captured["cfg"].cameras == ["agentview", "robot0_eye_in_hand"]
-    res = CliRunner().invoke(app, [*_args(tmp_path), "--set", "chunk=4"])
+    res = CliRunner().invoke(app, [*_args(tmp_path), "chunk=4"])
     assert res.exit_code == 0, res.output
     assert captured["cfg"].chunk == 4
+    res = CliRunner().invoke(app, [*_args(tmp_path), "--set", "chunk=3"])  # one override syntax (#16)
+    assert res.exit_code == 2 and "No such option: --set" in res.output
 
 
 def test_an_unknown_override_key_is_named_before_anything_trains(captured, tmp_path):

@@ -32,7 +32,7 @@ def test_bc_with_one_remote_learner_trains_and_its_checkpoint_acts(ray_session, 
     out = tmp_path / "ckpt"
     args = ["policy", "train", "--demos", str(demos), "--features", "embedded", "--out", str(out)]
     args += ["--iterations", "30", "--batch-size", "32", "--num-learners", "1"]
-    args += ["--set", "image_size=32", "--set", "lr=3e-3", "--set", "log_every=1000"]
+    args += ["image_size=32", "lr=3e-3", "log_every=1000"]
     res = CliRunner().invoke(app, args)
     assert res.exit_code == 0, res.output
     summary = json.loads(res.output[res.output.rindex("\n{") :])  # the command's last output
