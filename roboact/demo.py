@@ -24,7 +24,8 @@ import json
 import logging
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -224,8 +225,29 @@ class Demo:
     def run_all(self, progress: Callable[[str], None] | None = None) -> dict[str, Any]:
         from roboact import storage
 
-        with storage.mirrored_dir(self.run, self.cfg.storage):  # downloads a remote run to resume
-            return self._run_stages(progress)
+        with storage.mirrored_dir(self.run, self.cfg.storage), self._shared_fs_declared():
+            return self._run_stages(progress)  # the mirror downloads a remote run first, to resume
+
+    @contextmanager
+    def _shared_fs_declared(self) -> Iterator[None]:
+        """With ``--shared-fs``, every command a stage calls treats ``--run-dir`` paths as shared.
+
+        Why the environment variable (``ROBOACT_SHARED_FS``) rather than an argument per call: the
+        stages reach the fail-fast check through several layers (feature extraction, each fit of
+        the recognition table and the cross-embodiment folds, sweeps, BC heads), and one missed
+        argument refused a stage on a cluster the user had declared shared (the features stage of
+        a `ray job submit` demo on two nodes, tests/core/test_job_submit.py).
+        """
+        from roboact import storage
+
+        if not self.cfg.shared_fs or storage.shared_fs_declared():
+            yield
+            return
+        os.environ[storage.SHARED_FS_ENV] = "1"
+        try:
+            yield
+        finally:
+            os.environ.pop(storage.SHARED_FS_ENV, None)
 
     def _keep(self) -> None:
         """Send the run directory to ``--storage`` (nothing without it): a finished stage survives
@@ -599,7 +621,6 @@ class Demo:
                         iterations=c.policy_iterations,
                         address=c.address,
                         tasks=trainable,
-                        shared_fs=c.shared_fs,  # _check_nodes: the run dir is on every node
                     )
                 except ValueError as err:  # demos BC cannot use (e.g. inconsistent shapes): say so, go on
                     notes.append(f"{suite}/{head}: not trained: {err}")
@@ -759,7 +780,6 @@ class Demo:
                 iterations=c.arm_policy_iterations,
                 address=c.address,
                 config=PolicyTrainConfig(heads="shared", chunk=5),
-                shared_fs=c.shared_fs,
             )
         except ValueError as err:  # e.g. no demo whose subtasks all succeeded
             notes.append(f"no learned head: {err}; the batch runs the scripted operator only")

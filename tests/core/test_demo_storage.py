@@ -76,8 +76,11 @@ def test_several_nodes_without_a_shared_run_dir_are_refused_before_any_stage(
         Demo(cfg).run_all()
     assert CALLS == []
     cfg.shared_fs = True
+    declared = []
+    monkeypatch.setattr(Demo, "stage_data", lambda self: declared.append(storage.shared_fs_declared()) or {})
     Demo(cfg).run_all()
-    assert CALLS == ["data"]
+    # every command a stage calls sees the declaration (each has its own fail-fast check), and only then
+    assert declared == [True] and not storage.shared_fs_declared()
 
 
 def test_the_cli_refuses_a_local_folder_as_storage(tmp_path):
