@@ -127,11 +127,7 @@ class PolicyTrainConfig:
 
     def __post_init__(self) -> None:
         self.cameras = list(self.cameras)
-        cams = self.cameras
-        if not cams or cams[0] != DEFAULT_CAMERA or len(set(cams)) != len(cams):
-            raise ValueError(
-                f"PolicyTrainConfig.cameras must be distinct and start with {DEFAULT_CAMERA!r}, got {cams}"
-            )
+        self._check_cameras()
         if self.chunk < 1:
             raise ValueError(f"PolicyTrainConfig.chunk must be >= 1, got {self.chunk}")
         if self.num_learners < 0 or self.cpus_per_learner < 0 or self.gpus_per_learner < 0:
@@ -161,6 +157,13 @@ class PolicyTrainConfig:
             )
         if self.image_size < 16:
             raise ValueError(f"PolicyTrainConfig.image_size must be >= 16, got {self.image_size}")
+
+    def _check_cameras(self) -> None:
+        cams = self.cameras
+        if not cams or cams[0] != DEFAULT_CAMERA or len(set(cams)) != len(cams):
+            raise ValueError(
+                f"PolicyTrainConfig.cameras must be distinct and start with {DEFAULT_CAMERA!r}, got {cams}"
+            )
 
     @property
     def model_config(self) -> dict[str, Any]:

@@ -83,6 +83,32 @@ class DemoSet:
     skipped: dict[str, int] = field(default_factory=dict)
 
 
+def recorded_cameras(paths: list[str | Path]) -> list[str]:
+    """The views every demo file recorded (``obs/<name>_rgb`` in each file's first demo), agent view
+    first, then the others by name; a URI is read from this node's staged copy.
+
+    Raises:
+        ValueError: a file with no demo, or no agent view, naming it.
+    """
+    from roboact.storage import is_remote, local_copy
+
+    common: set[str] | None = None
+    for p in paths:
+        path = local_copy(p) if is_remote(str(p)) else Path(p)
+        with h5_read_errors(path), h5py.File(path, "r") as h5:
+            names = sorted(h5["data"]) if "data" in h5 else []
+            if not names:
+                raise ValueError(f"{p}: no demonstration under /data")
+            obs = h5[f"data/{names[0]}"].get("obs", {})
+            views = {k[: -len("_rgb")] for k in obs if k.endswith("_rgb")}
+        common = views if common is None else common & views
+    if not common or "agentview" not in common:
+        raise ValueError(
+            f"{', '.join(map(str, paths))}: no agent view (obs/agentview_rgb) recorded in every file"
+        )
+    return ["agentview", *sorted(common - {"agentview"})]
+
+
 def _attr_str(value: object) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
 

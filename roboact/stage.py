@@ -214,8 +214,8 @@ def resolve(
         cls: the stage's config dataclass.
         flags: option parameter name -> config key. A typed option goes above the overrides; an
             option left at a non-None default goes below the file (it is the command's default).
-        overrides: the dotted overrides (default: the ``overrides`` parameter), for commands that
-            also accept an old spelling (``--set``, ``-o``) of the same thing.
+        overrides: the dotted overrides (default: the ``overrides`` parameter), for commands whose
+            positional parameter has another name.
         preset: as ``load_config``'s (a scale preset read from the merged config).
         config: the config file (default: the ``config`` parameter).
         typed: more typed settings (config key -> value), for an option read another way.

@@ -96,13 +96,13 @@ def demos(
         ),
     ] = "expert",
     cameras: Annotated[
-        str,
+        str | None,
         typer.Option(
             "--cameras",
-            help="Comma-separated views to record, agentview first (LIBERO: add robot0_eye_in_hand for "
-            "the wrist view); each is stored as obs/<name>_rgb.",
+            help="Comma-separated views to record, agentview first, each stored as obs/<name>_rgb "
+            "(default: the suite's views: LIBERO agentview,robot0_eye_in_hand; Kitchen agentview).",
         ),
-    ] = "agentview",
+    ] = None,
     address: AddressOpt = None,
     config: ConfigFileOpt = None,
     overrides: OverridesArg = None,

@@ -393,6 +393,12 @@ def replay_actions(path: str | Path, demo: str = "demo_0", images: bool = False)
         env.close()
 
 
+SUITE_CAMERAS = {"libero": ("agentview", "robot0_eye_in_hand"), "kitchen": ("agentview",)}
+"""what ``roboact sim demos`` records by default. Why LIBERO's wrist view: with it, ``policy train``'s
+default head (which sees every recorded view) went from 8/20 to 14/20 on T3 with the same 20 demos
+and the same 20 episodes (docs/results.md, session 14); LIBERO's own baselines use both views"""
+
+
 @dataclass
 class SimDemosConfig:
     """``roboact sim demos``: which expert demonstrations to collect, and where."""
@@ -419,8 +425,9 @@ class SimDemosConfig:
     """DART noise (std, action units) on the executed arm actions; None = per suite (LIBERO 0.1, Kitchen 0)"""
     policy: str = "expert"
     """expert, or dagger:<policy checkpoint>[@beta=p] (the head runs, the expert labels every step)"""
-    cameras: list[str] = field(default_factory=lambda: ["agentview"])
-    """views to record, agentview first (LIBERO: add robot0_eye_in_hand for the wrist view)"""
+    cameras: list[str] = field(default_factory=list)
+    """views to record, agentview first; empty = the suite's views (``SUITE_CAMERAS``: LIBERO the agent
+    and the wrist view, Kitchen the agent view, its only one)"""
     address: str | None = None
     """Ray cluster address (None: a local instance, or RAY_ADDRESS)"""
 
@@ -452,7 +459,7 @@ def check_sim_demos_config(cfg: SimDemosConfig) -> tuple[list[str], tuple[str, .
         tasks = parse_tasks(cfg.suite, "all" if cfg.tasks == ["all"] else (cfg.tasks or None))
     except ValueError as err:
         raise UserError(f"--tasks/--suite: {err}") from err
-    views = tuple(cfg.cameras)
+    views = tuple(cfg.cameras) or SUITE_CAMERAS.get(cfg.suite, ("agentview",))
     try:
         EnvConfig(cameras=views)
     except ValueError as err:

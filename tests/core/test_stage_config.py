@@ -319,3 +319,20 @@ def test_a_flag_naming_no_option_of_the_command_is_a_bug_not_a_silent_skip() -> 
     result = CliRunner().invoke(tiny, ["--frames", "8"])
     assert isinstance(result.exception, TypeError)
     assert "no option parameter 'framez'" in str(result.exception)
+
+
+def test_sim_demos_records_each_suite_s_views_unless_cameras_names_them() -> None:
+    """LIBERO's default is the agent and the wrist view (what `policy train`'s default head uses),
+    Kitchen's its one view; `--cameras` replaces the suite's views."""
+    from roboact.sim_workers.demos import SimDemosConfig, check_sim_demos_config
+
+    assert check_sim_demos_config(SimDemosConfig(suite="libero"))[1] == ("agentview", "robot0_eye_in_hand")
+    assert check_sim_demos_config(SimDemosConfig(suite="kitchen"))[1] == ("agentview",)
+    only_agent = SimDemosConfig(suite="libero", cameras=["agentview"])
+    assert check_sim_demos_config(only_agent)[1] == ("agentview",)
+    printed = _invoke(["sim", "demos", "--suite", "libero", "--cameras", "agentview", "--print-config"])
+    assert printed.exit_code == 0 and yaml.safe_load(printed.stdout)["cameras"] == ["agentview"]
+    kitchen_wrist = _invoke(
+        ["sim", "demos", "--suite", "kitchen", "--cameras", "agentview,robot0_eye_in_hand"]
+    )
+    assert kitchen_wrist.exit_code == 2 and "Kitchen renders one view" in kitchen_wrist.output

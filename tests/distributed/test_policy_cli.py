@@ -24,8 +24,11 @@ def captured(monkeypatch):
 
 
 def _args(tmp_path):
+    from .policy_fixtures import write_demo_file
+
     demos = tmp_path / "d.h5"
-    demos.write_bytes(b"")
+    if not demos.exists():
+        write_demo_file(demos, demos_per_task=1, steps=3, image_size=16)
     return ["policy", "train", "--demos", str(demos), "--features", "embedded", "--out", str(tmp_path / "o")]
 
 
@@ -62,3 +65,29 @@ def test_the_command_s_default_head_sees_a_history_and_runs_chunks_of_five(captu
     assert captured["features"] == "embedded" and captured["cfg"].chunk == 1
     res = CliRunner().invoke(app, [*_args(tmp_path), "history=3"])
     assert res.exit_code == 2 and "history=H[,every=S]" in res.output
+
+
+def _add_wrist_view(path) -> None:
+    """Give every demo of ``path`` a second camera, as ``sim demos`` records LIBERO's wrist view."""
+    import h5py
+    import numpy as np
+
+    with h5py.File(path, "a") as h5:
+        for demo in h5["data"].values():
+            frames = demo["obs/agentview_rgb"]
+            demo["obs/robot0_eye_in_hand_rgb"] = np.zeros(frames.shape, np.uint8)
+
+
+def test_the_head_sees_every_view_the_demos_recorded_unless_cameras_names_them(captured, tmp_path):
+    res = CliRunner().invoke(app, _args(tmp_path))
+    assert res.exit_code == 0, res.output
+    assert captured["cfg"].cameras == ["agentview"]  # Kitchen-like demos: the one view there is
+    _add_wrist_view(tmp_path / "d.h5")
+    res = CliRunner().invoke(app, _args(tmp_path))
+    assert res.exit_code == 0, res.output
+    assert captured["cfg"].cameras == ["agentview", "robot0_eye_in_hand"]
+    res = CliRunner().invoke(app, [*_args(tmp_path), "cameras=[agentview]"])
+    assert res.exit_code == 0, res.output
+    assert captured["cfg"].cameras == ["agentview"]
+    res = CliRunner().invoke(app, [*_args(tmp_path), "cameras=[robot0_eye_in_hand]"])
+    assert res.exit_code == 2 and "start with 'agentview'" in res.output
