@@ -366,8 +366,9 @@ def test_train_names_a_missing_feature_uri_in_one_line(s3: str, tmp_path: Path) 
 
 def test_policy_train_on_a_multi_node_cluster_refuses_a_local_out(two_node_cluster, tmp_path: Path) -> None:
     """BC's read tasks run on any node: a driver-local checkpoint folder's parquet would be missing there."""
-    demos = tmp_path / "demos.h5"
-    demos.write_bytes(b"")  # refused before the file is read
+    from tests.distributed.policy_fixtures import write_demo_file
+
+    demos = write_demo_file(tmp_path / "demos.h5", demos_per_task=1, steps=3, image_size=16)
     res = _invoke(["policy", "train", "--demos", demos, "--out", tmp_path / "ckpt", "--address", "h:1"])
     assert res.exit_code == 2, res.output
     assert f"--out {tmp_path / 'ckpt'}" in res.stderr and "--shared-fs" in res.stderr
