@@ -441,7 +441,7 @@ def require_shared_policy(spec: str, address: str | None, shared_fs: bool) -> No
 
     local = local_copy(spec) if is_remote(spec) else Path(spec).expanduser()
     if (local / META_NAME).is_file():  # a head checkpoint: its features may name a model directory
-        model = model_dir_of(str(read_policy_meta(spec)["features"]))
+        model = model_dir_of(str(read_policy_meta(local)["features"]))  # the copy staged just above
         paths["the policy's --features roboact:<model_dir>"] = model  # fixed by training on a URI
     require_shared_paths(paths, address, shared_fs)
 
