@@ -93,6 +93,11 @@ def run_trials(
     plan = plan if isinstance(plan, TrialPlan) else load_plan(plan)
     validate(plan.schedule)
     check_plan_heads(plan, plan_safety(plan, backend))  # both refuse before anything connects
+    if use_ray:  # the arm actor loads each head on the arm's node, which may not be this one
+        from roboact.cluster import require_shared_paths
+
+        heads = {f"--policy ({p.name})": p.checkpoint for p in plan.policies if p.kind == "checkpoint"}
+        require_shared_paths(heads, address)  # ROBOACT_SHARED_FS=1 declares a shared disk
     judge = judge or make_judge(backend)
     store = TrialStore(store_path)
     store.register_plan(plan.name, trial_order(plan))

@@ -384,6 +384,8 @@ def evaluate(
             workers=workers, episode_timeout_s=episode_timeout_s, cpus_per_worker=cpus_per_worker
         ),
     )
+    check_checkpoint(policy)
+    require_shared_policy(policy, address, False)  # ROBOACT_SHARED_FS=1 declares a shared disk
     return run_eval(cfg, run_dir, address=address)
 
 

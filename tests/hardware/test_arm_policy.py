@@ -92,6 +92,24 @@ def test_a_head_with_mismatched_spaces_is_refused_before_any_motion_command(tmp_
     assert res.exit_code == 2 and "does not fit the arm" in res.output
 
 
+def test_a_node_local_head_is_refused_on_a_multi_node_cluster_before_the_arm_actor_starts(
+    tmp_path, monkeypatch
+):
+    from roboact import storage
+    from roboact.errors import UserError
+
+    ckpt = _head_dir(tmp_path, "arm:jaka_k1:joint_target:25hz", 8, 8)  # a head that fits the arm
+    plan = dataclasses.replace(
+        small_plan(), policies=[PolicySpec(name="head", kind="checkpoint", checkpoint=str(ckpt))]
+    )
+    monkeypatch.setattr("roboact.cluster.init_ray", lambda *a, **k: None)
+    monkeypatch.setattr("roboact.cluster.alive_nodes", lambda: 2)  # the arm's node may not be this one
+    monkeypatch.delenv(storage.SHARED_FS_ENV, raising=False)
+    with pytest.raises(UserError, match=rf"--policy \(head\) {ckpt}"):
+        run_trials(plan, "fake", tmp_path / "s.sqlite", address="127.0.0.1:6379", progress=False)
+    assert not (tmp_path / "s.sqlite").exists()  # refused before the store or the actor
+
+
 class _StubHead:
     def __init__(self) -> None:
         self.calls: list[dict] = []
