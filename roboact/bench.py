@@ -63,10 +63,15 @@ logger = logging.getLogger(__name__)
 class Bench:
     """Runs the plan; the ``do_*`` methods do one unit each and return what its marker records."""
 
-    def __init__(self, cfg: BenchConfig) -> None:
+    def __init__(self, cfg: BenchConfig, out_uri: str | None = None) -> None:
         self.cfg = cfg
         self.out = Path(cfg.out).resolve()
         self.units_dir = self.out / "units"
+        self.out_uri = out_uri
+        """``--out`` when it is a bucket (``cfg.out`` is then this node's working copy)"""
+        self.bucket: str | None = None
+        """``out_uri`` on a cluster of several nodes with no shared disk (``start_ray``): units hand
+        actors the bucket's copies of what earlier units wrote (``Demo.shared``)"""
 
     # -- paths every unit agrees on --------------------------------------------------------------
     def marker(self, unit: Unit) -> Path:
@@ -77,6 +82,10 @@ class Bench:
 
     def policy_dir(self, table: str, row: str) -> Path:
         return self.out / "policy" / table / ROWS[row].slug
+
+    def policy_uri(self, table: str, row: str) -> str:
+        """Where a row's heads are written and read from: ``policy_dir``, or its bucket copy."""
+        return self.demo().shared(self.policy_dir(table, row))
 
     def eval_dir(self, table: str) -> Path:
         return self.out / "eval" / table
@@ -107,7 +116,7 @@ class Bench:
             max_steps=c.max_steps,
             policy_iterations=c.policy_iterations,
         )
-        return Demo(cfg)
+        return Demo(cfg, bucket=self.bucket)
 
     def read_marker(self, unit: Unit) -> dict[str, Any] | None:
         path = self.marker(unit)
@@ -191,10 +200,11 @@ class Bench:
 
     def start_ray(self) -> None:
         """One Ray instance for every unit (a local one gets room for Train controllers, as the demo)."""
-        from roboact.cluster import init_ray
+        from roboact.cluster import actor_bucket, init_ray
         from roboact.runs import write_versions
 
         init_ray(self.cfg.address, num_cpus=None if self.cfg.address else max(8, os.cpu_count() or 1))
+        self.bucket = actor_bucket(self.out, self.out_uri, self.cfg.shared_fs, "--out")
         write_versions(self.out / "versions.json")
 
     @staticmethod
@@ -253,7 +263,8 @@ class Bench:
                 raise FileNotFoundError(
                     f"{self.marker(Unit('fit', row=row))}: the {row} fit has not finished"
                 )
-            return with_head_history(f"roboact:{done['model_dir']}", self.cfg.head_history)
+            model = self.demo().shared(Path(done["model_dir"]))  # its bucket copy on nodes sharing no disk
+            return with_head_history(f"roboact:{model}", self.cfg.head_history)
         frames = f"{self.cfg.encoder}@k={self.demo().main_frames}" if spec.window else self.cfg.encoder
         return with_head_history(frames, self.cfg.head_history)
 
@@ -279,14 +290,14 @@ class Bench:
             raise ValueError(f"{t.suite}: no successful expert demo of {without}; no head can be trained")
         spec = self.feature_spec(unit.row)  # type: ignore[arg-type]
         out_dir = self.policy_dir(t.key, unit.row)  # type: ignore[arg-type]
-        if t.trained_on:  # same demos, same spec: the trained-on table's feature cache is valid here
+        if t.trained_on and self.bucket is None:  # same demos and spec: the trained-on table's cache
             src = self.policy_dir(t.trained_on, unit.row) / "feature_cache"  # type: ignore[arg-type]
             if src.is_dir():
                 shutil.copytree(src, out_dir / "feature_cache", dirs_exist_ok=True)
         out = train_policy(
             demos=self.demo(t.suite).demos_path(t.suite),
             features=spec,
-            out=out_dir,
+            out=self.policy_uri(t.key, unit.row),  # type: ignore[arg-type]
             iterations=self.cfg.policy_iterations,
             address=self.cfg.address,
             tasks=tasks,
@@ -307,7 +318,7 @@ class Bench:
         summary = evaluate(
             suite=t.suite,
             tasks=tasks,
-            policy=str(self.policy_dir(t.key, unit.row)),
+            policy=self.policy_uri(t.key, unit.row),  # type: ignore[arg-type]
             episodes=c.eval_episodes,
             max_steps=c.max_steps,
             workers=c.workers,
@@ -319,13 +330,17 @@ class Bench:
         return {"tasks": tasks, "summary": summary}
 
 
-def run_bench_paper(cfg: BenchConfig, progress: Callable[[Unit], None] | None = None) -> dict[str, Any]:
+def run_bench_paper(
+    cfg: BenchConfig, progress: Callable[[Unit], None] | None = None, out_uri: str | None = None
+) -> dict[str, Any]:
     """``roboact bench paper`` as a function: check a rerun's settings, then run every unit.
 
-    The result adds ``failed``: the names of the units that failed (a rerun retries them)."""
+    ``out_uri``: the bucket ``cfg.out`` is a working copy of (``--out s3://...``), which the units
+    hand to actors on a cluster with no shared disk. The result adds ``failed``: the names of the
+    units that failed (a rerun retries them)."""
     from roboact.errors import UserError
 
-    bench = Bench(cfg)
+    bench = Bench(cfg, out_uri=out_uri)
     try:
         bench.check_resume()
     except ValueError as err:  # a rerun with other settings: the user's to fix, named field by field

@@ -108,6 +108,9 @@ class BenchConfig:
     """Ray workers / simulator actors per unit"""
     address: str | None = None
     """Ray cluster address (None: a local instance, or RAY_ADDRESS)"""
+    shared_fs: bool = False
+    """``out`` lies on a filesystem every node of the cluster mounts. On several nodes the units hand
+    files to actors: without it, ``out`` must be an s3:// / gs:// URI, whose copies they are handed"""
     seed: int = 0
     """seed of every stage (demos from 100000 + seed, evaluation from 1000 + seed)"""
     sim_config: str = "sim_small"
@@ -183,7 +186,7 @@ SCALE_PRESETS: dict[str, dict[str, Any]] = {
         "policy_iterations": 8000,  # the policy protocol's default (docs/policy.md)
     },
 }
-RESUME_FREE = ("out", "rows", "suites", "workers", "address", "videos")
+RESUME_FREE = ("out", "rows", "suites", "workers", "address", "shared_fs", "videos")
 """fields a rerun may change; every other field decides results and must match the saved config"""
 
 

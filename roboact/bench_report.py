@@ -43,8 +43,11 @@ def paper_mean(key: str, row: str, tasks: list[str]) -> float | None:
 
 def row_records(bench: Bench, table: str) -> dict[str, list[dict[str, Any]]]:
     """Row key -> its finished episodes of this table (its policy directory, the configured tasks
-    and episode indices only: a larger earlier run in the same directory does not leak in)."""
-    from roboact.sim_workers.policy import policy_id
+    and episode indices only: a larger earlier run in the same directory does not leak in).
+
+    A row's episodes are those whose policy ends in ``policy/<table>/<row>``: the evaluation keys
+    them by the head's absolute path, or by its bucket URI on a cluster with no shared disk, and a
+    bench directory copied elsewhere keeps its report."""
     from roboact.sim_workers.results import ResultsLog
 
     log = bench.eval_dir(table)
@@ -52,8 +55,12 @@ def row_records(bench: Bench, table: str) -> dict[str, list[dict[str, Any]]]:
     tasks, n = set(bench.cfg.tasks(table)), bench.cfg.eval_episodes
     out: dict[str, list[dict[str, Any]]] = {}
     for row in ROWS:
-        key = policy_id(str(bench.policy_dir(table, row)))
-        mine = [r for r in records if r["policy"] == key and r["task"] in tasks and int(r["episode"]) < n]
+        tail = "/" + bench.policy_dir(table, row).relative_to(bench.out).as_posix()
+        mine = [
+            r
+            for r in records
+            if r["policy"].rstrip("/").endswith(tail) and r["task"] in tasks and int(r["episode"]) < n
+        ]
         if mine:
             out[row] = mine
     return out
@@ -177,7 +184,6 @@ def headline(bench: Bench) -> str:
 def paired_sections(bench: Bench) -> str:
     """Each table's paired comparison against the RoboAct-CLIP row (two or more rows ran)."""
     from roboact.sim_workers.compare import default_baseline, paired_markdown, paired_table
-    from roboact.sim_workers.policy import policy_id
 
     out = ["## Paired differences to the RoboAct-CLIP row", ""]
     for key in table_rows(bench.cfg):
@@ -186,7 +192,7 @@ def paired_sections(bench: Bench) -> str:
             out += [f"{TITLES[key]}: fewer than two rows have episodes; nothing to pair.", ""]
             continue
         records = [r for rs in by_row.values() for r in rs]
-        base = policy_id(str(bench.policy_dir(key, BASELINE))) if BASELINE in by_row else None
+        base = by_row[BASELINE][0]["policy"] if BASELINE in by_row else None
         base = base or default_baseline({r["policy"] for r in records})
         out += [f"### {TITLES[key]}", "", paired_markdown(paired_table(records, base)), ""]
     return "\n".join(out)

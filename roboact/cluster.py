@@ -185,3 +185,38 @@ def require_shared_paths(
             return  # a local instance this command starts: one node
         init_ray(address)  # join the cluster to count its nodes
     storage.check_shareable(paths, alive_nodes(), shared_fs)
+
+
+def actor_bucket(
+    run_dir: str | os.PathLike[str], uri: str | None, shared_fs: bool, option: str
+) -> str | None:
+    """Where a command of many stages (``roboact demo``, ``bench paper``) hands actors its run's files.
+
+    None on one node, or with a filesystem every node mounts: the run directory's own paths. On
+    several nodes with no shared disk, ``uri``, the bucket that keeps the run: each stage then hands
+    actors the bucket's copy of what earlier stages wrote, and has them write there.
+
+    Args:
+        run_dir: the run's local directory (named in the refusal).
+        uri: the run's ``s3://`` / ``gs://`` copy, or None.
+        shared_fs: ``--shared-fs`` (or ``ROBOACT_SHARED_FS=1``).
+        option: the option that sets ``uri`` (``--storage``, ``--out``), named in the refusal.
+
+    Raises:
+        UserError: several nodes, no shared filesystem and no bucket.
+    """
+    from roboact import storage
+    from roboact.errors import UserError
+
+    nodes = alive_nodes()
+    if nodes <= 1 or storage.shared_fs_declared(shared_fs):
+        return None
+    if uri and storage.is_remote(uri):
+        logger.info("%d nodes and no shared disk: the stages hand actors the files in %s", nodes, uri)
+        return uri
+    raise UserError(
+        f"this Ray cluster has {nodes} alive nodes and {run_dir} exists on this node only; the stages "
+        f"hand its files to actors on every node: pass {option} s3://BUCKET/... (or gs://), which keeps "
+        "the run and hands the actors its copies, or put the run on a filesystem every node mounts and "
+        "pass --shared-fs (ROBOACT_SHARED_FS=1)"
+    )

@@ -125,6 +125,14 @@ def bench_paper(
     address: Annotated[
         str | None, typer.Option(help="Ray cluster address (default: local or RAY_ADDRESS).")
     ] = None,
+    shared_fs: Annotated[
+        bool,
+        typer.Option(
+            "--shared-fs",
+            help="--out is on a filesystem every cluster node mounts (else several nodes need an s3:// "
+            "or gs:// --out).",
+        ),
+    ] = False,
     config: ConfigFileOpt = None,
     print_config: PrintConfigOpt = False,
 ) -> None:
@@ -135,7 +143,7 @@ def bench_paper(
     from roboact.bench import BenchConfig, plan, run_bench_paper
     from roboact.bench_plan import bench_preset
 
-    flags: dict[str, Flag] = {n: n for n in ("scale", "out", "encoder", "workers", "address")}
+    flags: dict[str, Flag] = {n: n for n in ("scale", "out", "encoder", "workers", "address", "shared_fs")}
     flags |= {"rows": ("rows", split_commas), "suites": ("suites", split_commas)}
     cfg = resolve(ctx, BenchConfig, flags, preset=bench_preset)
     console = Console()
@@ -147,7 +155,8 @@ def bench_paper(
         console.rule(f"[bold]unit {units.index(unit) + 1}/{len(units)}: {unit.name}")
 
     with storage.mirror(cfg.out) as out:  # a URI: the bench runs in this node's copy of it
-        result = run_bench_paper(dataclasses.replace(cfg, out=str(out.path)), progress=progress)
+        local = dataclasses.replace(cfg, out=str(out.path))
+        result = run_bench_paper(local, progress=progress, out_uri=out.uri)
     for key in ("report_md", "report_html"):
         result[key] = _remote_name(result[key], out)
     console.rule("done")

@@ -60,8 +60,8 @@ class DemoConfig:
     whole run directory is uploaded there after every stage (and after a failure); a rerun on a
     machine whose ``run_dir`` is empty downloads it first and resumes"""
     shared_fs: bool = False
-    """``run_dir`` lies on a filesystem every node of the cluster mounts (required on several nodes:
-    the stages hand its paths to actors)"""
+    """``run_dir`` lies on a filesystem every node of the cluster mounts. On several nodes the stages
+    hand files to actors: without it they hand over ``storage``'s copies (one of the two is required)"""
     seed: int = 0
     """seed of every stage"""
     stages: list[str] = field(default_factory=lambda: list(ALL_STAGES))
@@ -205,10 +205,14 @@ def run_demo(cfg: DemoConfig, progress: Callable[[str], None] | None = None) -> 
 class Demo:
     """Runs the stages in order; each stage method returns the summary written for the report."""
 
-    def __init__(self, cfg: DemoConfig) -> None:
+    def __init__(self, cfg: DemoConfig, bucket: str | None = None) -> None:
         self.cfg = cfg
         self.run = Path(cfg.run_dir).resolve()
         self.run.mkdir(parents=True, exist_ok=True)
+        self.bucket = bucket
+        """the run's bucket on a cluster of several nodes with no shared disk (``_check_nodes`` sets
+        it from ``--storage``; ``bench paper`` passes its ``--out``): stages then hand actors the
+        bucket's copies of earlier stages' files (``shared``)"""
 
     # paths every stage agrees on
     @property
@@ -221,6 +225,27 @@ class Demo:
     @property
     def main_model(self) -> Path:
         return self.run / "train" / "main" / "model"
+
+    def shared(self, path: Path) -> str:
+        """``path`` (inside the run directory) as every node of the cluster can open it.
+
+        On one node, or with ``--shared-fs``, the path itself. On several nodes with no shared disk,
+        its copy in ``--storage``: the run directory is uploaded there after every stage, so what an
+        earlier stage wrote is in the bucket under the same relative path, and what an actor or a
+        Train worker writes (checkpoints, policy heads) goes there directly.
+        """
+        if self.bucket is None:
+            return str(path)
+        from roboact import storage
+
+        return storage.join(self.bucket, path.relative_to(self.run).as_posix())
+
+    def shown(self, path: str) -> str:
+        """A run path or its bucket copy as the report names it: relative to the run."""
+        for root in filter(None, (self.bucket, str(self.run))):
+            if path.startswith(root.rstrip("/") + "/"):
+                return path[len(root.rstrip("/")) + 1 :]
+        return path
 
     def run_all(self, progress: Callable[[str], None] | None = None) -> dict[str, Any]:
         from roboact import storage
@@ -258,20 +283,11 @@ class Demo:
             storage.upload(self.run, self.cfg.storage)
 
     def _check_nodes(self) -> None:
-        """Stages hand ``run_dir`` paths (clip and feature stores, policy directories) to actors:
-        on several nodes every node must see them."""
-        from roboact import storage
-        from roboact.cluster import alive_nodes
-        from roboact.errors import UserError
+        """Stages hand files to actors (the clip store, policy directories, Train's storage): on
+        several nodes every node must reach them, through a shared disk or ``--storage``'s bucket."""
+        from roboact.cluster import actor_bucket
 
-        nodes = alive_nodes()
-        if nodes > 1 and not storage.shared_fs_declared(self.cfg.shared_fs):
-            raise UserError(
-                f"this Ray cluster has {nodes} alive nodes and --run-dir {self.run} exists on this node "
-                "only; the demo's stages hand its files to actors on every node: put --run-dir on a "
-                "filesystem every node mounts and pass --shared-fs (ROBOACT_SHARED_FS=1); --storage "
-                "s3://... then keeps a copy of the run in the bucket"
-            )
+        self.bucket = actor_bucket(self.run, self.cfg.storage, self.cfg.shared_fs, "--storage")
 
     def _run_stages(self, progress: Callable[[str], None] | None) -> dict[str, Any]:
         from roboact.cluster import init_ray, release_leaked_placement_groups
@@ -340,6 +356,8 @@ class Demo:
             f"workers={self.cfg.workers}",
             f"seed={self.cfg.seed}",
         ]
+        if self.bucket:  # the workers' checkpoints, on whichever node they run
+            overrides.append(f"storage_path={self.shared(runs_root / 'ray_results')}")
         return load_config(
             TrainConfig, self.cfg.train_config, overrides + self.cfg.train_overrides + (extra or [])
         )
@@ -390,7 +408,7 @@ class Demo:
 
         c = self.cfg
         extracted = extract_features(
-            store=self.clips,
+            store=self.shared(self.clips),  # the encoder actors open it
             encoder=c.encoder,
             frames=c.max_frames,
             out=self.features(c.max_frames),
@@ -457,6 +475,7 @@ class Demo:
             self.features(self.main_frames),
             name="sweep",
             runs_root=self.run / "tune",
+            storage_path=self.shared(self.run / "tune" / "ray_results") if self.bucket else None,
             address=self.cfg.address,
         )
         return {
@@ -590,12 +609,19 @@ class Demo:
         }
 
     # -- 7. policy heads -------------------------------------------------------------------------
-    def policy_dir(self, suite: str, head: str) -> Path:
-        return self.run / "policy" / f"{suite}_{head}"
+    def policy_dir(self, suite: str, head: str) -> str:
+        """Where a head is written and read: in the run, or in the bucket on a cluster with no shared
+        disk (evaluation actors on every node load it; RLlib's read tasks read its offline data)."""
+        return self.shared(self.run / "policy" / f"{suite}_{head}")
+
+    def has_head(self, suite: str, head: str) -> bool:
+        from roboact import storage
+
+        return storage.exists(storage.join(self.policy_dir(suite, head), "policy.json"))
 
     def heads(self) -> dict[str, str]:
         """Policy-head name -> feature spec: RoboAct-CLIP features vs frame features only (A6/CLIP row)."""
-        return {"roboact-clip": f"roboact:{self.main_model}", "frame-features": self.cfg.encoder}
+        return {"roboact-clip": f"roboact:{self.shared(self.main_model)}", "frame-features": self.cfg.encoder}
 
     def stage_policy(self) -> dict[str, Any]:
         from roboact.distributed.policy import train_policy
@@ -627,7 +653,7 @@ class Demo:
                     continue
                 results[f"{suite}/{head}"] = out
                 rows.append(
-                    f"| {suite} | {head} | `{spec.replace(str(self.run) + '/', '')}` | {out['episodes']} | "
+                    f"| {suite} | {head} | `{self.shown(spec)}` | {out['episodes']} | "
                     f"{out['steps']} | {out['iterations']} | {out['first_loss']:.4f} | "
                     f"{out['final_loss']:.4f} | {out['seconds']:.0f} |"
                 )
@@ -660,7 +686,7 @@ class Demo:
         ]
         for suite, tasks in self.suites():
             run = self.run / "sim_eval" / suite
-            trained = [h for h in self.heads() if (self.policy_dir(suite, h) / "policy.json").is_file()]
+            trained = [h for h in self.heads() if self.has_head(suite, h)]
             if not trained:
                 continue
             with_heads = self.demo_tasks(suite, tasks)  # one head per task: no demo, no head
@@ -671,7 +697,7 @@ class Demo:
                 results[f"{suite}/{head}"] = evaluate(
                     suite=suite,
                     tasks=with_heads,
-                    policy=str(self.policy_dir(suite, head)),
+                    policy=self.policy_dir(suite, head),
                     episodes=c.eval_episodes,
                     max_steps=c.max_steps,
                     workers=c.workers,
@@ -726,7 +752,7 @@ class Demo:
         policies, notes, tables, metrics = [plan.policies[0]], [], [], {}
         head = self._arm_head(out_dir, notes, tables, metrics) if c.arm_demos > 0 else None
         if head is not None:
-            policies.append(PolicySpec(name="head", kind="checkpoint", checkpoint=str(head)))
+            policies.append(PolicySpec(name="head", kind="checkpoint", checkpoint=head))
         plan = dataclasses.replace(plan, policies=policies, repetitions=c.trial_repetitions)
         store = out_dir / "trials.sqlite"
         metrics["trials"] = run_trials(
@@ -754,7 +780,7 @@ class Demo:
             "metrics": metrics,
         }
 
-    def _arm_head(self, out_dir: Path, notes: list[str], tables: list[dict], metrics: dict) -> Path | None:
+    def _arm_head(self, out_dir: Path, notes: list[str], tables: list[dict], metrics: dict) -> str | None:
         """Record the demos and train the arm's head on them; None (with a note) when no head could be
         trained, so the batch still runs the scripted operator."""
         from roboact.distributed.policy import PolicyTrainConfig, train_policy
@@ -762,6 +788,7 @@ class Demo:
 
         c = self.cfg
         demos = out_dir / "demos.hdf5"
+        head = self.shared(out_dir / "head")  # the arm actor loads it on the arm's node
         rec = record_demos(
             c.trials_plan,
             demos,
@@ -776,7 +803,7 @@ class Demo:
             trained = train_policy(
                 demos=demos,
                 features=c.arm_features,
-                out=out_dir / "head",
+                out=head,
                 iterations=c.arm_policy_iterations,
                 address=c.address,
                 config=PolicyTrainConfig(heads="shared", chunk=5),
@@ -797,7 +824,7 @@ class Demo:
                 f"{trained['first_loss']:.4f} / {trained['final_loss']:.4f} | {trained['seconds']:.0f} |",
             }
         )
-        return out_dir / "head"
+        return head
 
 
 def table_i_markdown(stats: dict[str, Any]) -> str:

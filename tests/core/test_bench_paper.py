@@ -270,3 +270,47 @@ def test_cli_refuses_bad_input_with_exit_2_naming_it(tmp_path) -> None:
     other = ["bench", "paper", "--scale", "machine", "--out", str(tmp_path / "b")]
     changed = runner.invoke(app, other)
     assert changed.exit_code == 2 and "scale 'tiny' -> 'machine'" in changed.output
+
+
+def test_the_report_finds_each_row_s_episodes_by_its_head_s_place_in_the_run(tmp_path) -> None:
+    import shutil
+
+    from roboact.bench_report import row_records
+
+    StubBench(_cfg(tmp_path / "b", rows="[roboact-clip,clip-frame]", suites="[libero]")).run()
+    moved = tmp_path / "moved"  # a copied bench directory: its episodes name the old absolute paths
+    shutil.copytree(tmp_path / "b", moved)
+    log = moved / "eval" / "II" / "episodes.jsonl"
+    records = [json.loads(line) for line in log.read_text().splitlines()]
+    slug = ROWS["clip-frame"].slug
+    for r in records:  # one row evaluated from its bucket copy (several nodes, no shared disk)
+        if r["policy"].endswith(f"/{slug}"):
+            r["policy"] = f"s3://bucket/bench/policy/II/{slug}"
+    log.write_text("".join(json.dumps(r) + "\n" for r in records))
+    by_row = row_records(Bench(_cfg(moved, rows="[roboact-clip,clip-frame]", suites="[libero]")), "II")
+    assert set(by_row) == {"roboact-clip", "clip-frame"}
+    assert len(by_row["roboact-clip"]) == len(by_row["clip-frame"]) == len(records) // 2
+
+
+def test_on_several_nodes_a_local_out_is_refused_and_a_bucket_out_is_what_units_hand_actors(
+    tmp_path, monkeypatch
+) -> None:
+    from roboact import storage
+    from roboact.errors import UserError
+
+    monkeypatch.setattr("roboact.cluster.init_ray", lambda *a, **k: None)
+    monkeypatch.setattr("roboact.cluster.alive_nodes", lambda: 2)
+    monkeypatch.delenv(storage.SHARED_FS_ENV, raising=False)
+    with pytest.raises(UserError, match="--out s3://"):
+        Bench(_cfg(tmp_path / "local")).start_ray()
+    shared = Bench(_cfg(tmp_path / "nfs", shared_fs=True))
+    shared.start_ray()
+    assert shared.policy_uri("II", "clip-frame") == str(shared.policy_dir("II", "clip-frame"))
+
+    bench = Bench(_cfg(tmp_path / "copy"), out_uri="s3://bucket/bench")  # --out s3://bucket/bench
+    bench.start_ray()
+    assert bench.policy_uri("II", "clip-frame") == f"s3://bucket/bench/policy/II/{ROWS['clip-frame'].slug}"
+    assert bench.demo().shared(bench.demo().clips) == "s3://bucket/bench/data/clips.h5"
+    fit = Unit("fit", row="roboact-clip")
+    bench._write(bench.marker(fit), {"model_dir": str(bench.out / "fits" / "roboact-clip" / "model")})
+    assert bench.feature_spec("roboact-clip").startswith("roboact:s3://bucket/bench/fits/roboact-clip/model")

@@ -66,14 +66,15 @@ def test_a_failed_stage_keeps_the_finished_ones_in_the_bucket(cheap_stages, s3, 
     assert json.loads(fs.cat_file(f"{root}/stages/data.json"))["stage"] == "data"
 
 
-def test_several_nodes_without_a_shared_run_dir_are_refused_before_any_stage(
+def test_several_nodes_with_neither_a_shared_run_dir_nor_storage_are_refused_before_any_stage(
     cheap_stages, tmp_path, monkeypatch
 ):
     monkeypatch.setattr("roboact.cluster.alive_nodes", lambda: 2)
     monkeypatch.delenv(storage.SHARED_FS_ENV, raising=False)
     cfg = DemoConfig(scale="tiny", run_dir=str(tmp_path / "run"), stages=["data"])
-    with pytest.raises(UserError, match="--shared-fs"):
+    with pytest.raises(UserError, match="--shared-fs") as refused:
         Demo(cfg).run_all()
+    assert "--storage s3://" in str(refused.value)  # the other way out
     assert CALLS == []
     cfg.shared_fs = True
     declared = []
@@ -91,3 +92,38 @@ def test_the_cli_refuses_a_local_folder_as_storage(tmp_path):
     res = CliRunner().invoke(app, ["demo", "--scale", "tiny", "--storage", str(tmp_path / "x")])
     assert res.exit_code != 0
     assert "expected an s3:// or gs:// URI" in res.output + (res.stderr or "")
+
+
+def test_on_several_nodes_without_a_shared_disk_the_stages_hand_actors_the_bucket_s_copies(
+    cheap_stages, s3, tmp_path, monkeypatch
+):
+    monkeypatch.delenv(storage.SHARED_FS_ENV, raising=False)
+    seen: dict[str, dict[str, str]] = {}
+
+    def features(self: Demo) -> dict:  # what each later stage would hand its actors
+        seen[str(self.run)] = {
+            "clip store": self.shared(self.clips),
+            "Train storage": self.train_config("main", self.run / "train", self.features(8)).storage_path,
+            "policy head": self.policy_dir("kitchen", "roboact-clip"),
+            "head features": self.heads()["roboact-clip"],
+        }
+        return {"title": "features", "metrics": {}}
+
+    monkeypatch.setattr(Demo, "stage_features", features)
+    monkeypatch.setattr("roboact.cluster.alive_nodes", lambda: 2)
+    Demo(_cfg(tmp_path / "cluster", s3)).run_all()  # not refused: --storage keeps the files
+    assert seen[str(tmp_path / "cluster")] == {
+        "clip store": f"{s3}/data/clips.h5",  # uploaded after the data stage, under the same path
+        "Train storage": f"{s3}/train/ray_results",
+        "policy head": f"{s3}/policy/kitchen_roboact-clip",
+        "head features": f"roboact:{s3}/train/main/model",
+    }
+    fs, root = storage.filesystem(s3)
+    assert fs.cat_file(f"{root}/data/out.txt") == b"data"  # the earlier stage's output is there
+
+    monkeypatch.setattr("roboact.cluster.alive_nodes", lambda: 1)  # one node: the run's own paths
+    run = tmp_path / "one_node"
+    Demo(_cfg(run, f"{s3}/other")).run_all()
+    assert seen[str(run)]["clip store"] == str(run / "data" / "clips.h5")
+    assert seen[str(run)]["Train storage"] is None  # the fit's default, under the run directory
+    assert seen[str(run)]["head features"] == f"roboact:{run / 'train' / 'main' / 'model'}"
