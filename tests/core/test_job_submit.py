@@ -3,8 +3,9 @@ an S3 bucket (moto on 127.0.0.1): the job runs ``roboact train`` from the upload
 node is killed mid-fit, a fresh node joins, and the fit continues from the bucket's checkpoint.
 Then a BC head is trained into the bucket (its offline data read from there by Ray Data's tasks,
 which may run on either node) and evaluated by simulator actors on both nodes, a sweep runs, the
-demo's first stages run with ``--storage s3://...``, and a trial batch's arm actor lands on the
-node that declares the arm's resource.
+demo runs from data to evaluation with ``--storage s3://...`` and no shared disk (each stage hands
+actors the bucket's copies of what the stages before it wrote), and a trial batch's arm actor lands
+on the node that declares the arm's resource.
 
 Real ``ray start`` processes (a head serving the job API, and worker nodes), each with its own temp
 dir, working folder and node-local cache, as on separate machines; the job API needs the dashboard,
@@ -270,11 +271,11 @@ def test_jobs_on_a_two_node_cluster_survive_a_killed_node_spread_actors_and_writ
         _submit(cluster.url, env, tmp_path, workdir, job,
                 f"roboact tune --features {features} --sweep sweep_smoke --name jobsweep "
                 f"--storage-path {bucket}/ray_results --runs-root {bucket}/runs num_samples=1")  # fmt: skip
-        job = "jobdemo"  # the demo's first stages, kept in the bucket (--run-dir: Ray's copy of the folder,
-        # which both nodes of this one machine see, hence --shared-fs)
+        job = "jobdemo"  # the demo with no shared disk: every stage hands the actors the bucket's copies
+        # (each command's own multi-node check refuses a node-local path: none may reach one)
         _submit(cluster.url, env, tmp_path, workdir, job,
-                f"roboact demo --scale tiny --stages data,features --workers 2 --run-dir run "
-                f"--storage {bucket}/demo --shared-fs")  # fmt: skip
+                "roboact demo --scale tiny --stages data,features,train,sim_demos,policy,sim_eval "
+                f"--workers 2 --run-dir run --storage {bucket}/demo eval_episodes=2")  # fmt: skip
         job = "jobtrials"  # a trial batch whose arm actor needs the resource only node2 declares
         _submit(cluster.url, env, tmp_path, workdir, job,
                 f"roboact hardware trials --plan plan.yaml --backend fake --store {bucket}/trials.sqlite "
@@ -318,8 +319,20 @@ def test_jobs_on_a_two_node_cluster_survive_a_killed_node_spread_actors_and_writ
     assert fs.glob("jobs/head/offline_data/micro/part-*.parquet") and fs.glob("jobs/head/rl_module/**")
     episodes = [json.loads(line) for line in fs.cat_file("jobs/eval/episodes.jsonl").decode().splitlines()]
     assert len(episodes) == 4 and len({e["node"] for e in episodes}) == 2
-    stages = {json.loads(fs.cat_file(f"jobs/demo/stages/{s}.json"))["stage"] for s in ("data", "features")}
-    assert stages == {"data", "features"} and fs.exists("jobs/demo/report.md")
+    demo_stages = ("data", "features", "train", "sim_demos", "policy", "sim_eval")
+    stages = {json.loads(fs.cat_file(f"jobs/demo/stages/{s}.json"))["stage"] for s in demo_stages}
+    assert stages == set(demo_stages) and fs.exists("jobs/demo/report.md")
+    # the demo's fit checkpointed into the bucket, its head's features name the bucket's model, and
+    # the evaluation's actors on both nodes loaded both heads from the bucket
+    assert fs.glob("jobs/demo/train/ray_results/main/checkpoint_*")
+    head = json.loads(fs.cat_file("jobs/demo/policy/kitchen_roboact-clip/policy.json"))
+    assert head["features"] == f"roboact:{bucket}/demo/train/main/model"
+    demo_eval = fs.cat_file("jobs/demo/sim_eval/kitchen/episodes.jsonl").decode().splitlines()
+    demo_episodes = [json.loads(line) for line in demo_eval]
+    assert {e["policy"] for e in demo_episodes} == {
+        f"{bucket}/demo/policy/kitchen_{h}" for h in ("roboact-clip", "frame-features")
+    }
+    assert len(demo_episodes) == 4 and len({e["node"] for e in demo_episodes}) == 2
     assert fs.exists("jobs/runs/jobsweep/results.csv") and fs.glob(
         "jobs/ray_results/jobsweep/experiment_state*"
     )
