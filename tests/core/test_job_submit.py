@@ -221,6 +221,9 @@ def test_jobs_on_a_two_node_cluster_survive_a_killed_node_spread_actors_and_writ
     env.pop("RAY_ADDRESS", None)
     env.pop("RAY_API_SERVER_ADDRESS", None)
     cluster = _Cluster(tmp_path, env)
+    # each node's workers find the State API as on a machine of their own (Ray Train's placement-group
+    # cleaner asks it; scanning this host's processes fails when another Ray instance runs beside)
+    env["RAY_API_SERVER_ADDRESS"] = cluster.url
     fs, _ = storage.filesystem(bucket)
 
     def checkpoints() -> list[str]:
