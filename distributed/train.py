@@ -34,7 +34,11 @@ from __future__ import annotations
 
 import json
 import logging
+import signal
+import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -171,7 +175,27 @@ def run_trainer(
             ],
         ),
     )
-    return trainer.fit()
+    with _sigint_handler_restored():
+        return trainer.fit()
+
+
+@contextmanager
+def _sigint_handler_restored() -> Iterator[None]:
+    """Put back the Ctrl-C handler ``TrainController`` replaced when ``fit`` ends.
+
+    Why: in the main thread Ray Train installs a SIGINT handler that holds the run's controller
+    actor and never removes it, so every finished fit kept its ``TrainController`` and
+    ``DatasetManager`` processes alive until the driver exited (one pair per fit of a demo, and on
+    a cluster on the driver's node). Restoring the handler drops the last reference to them.
+    """
+    if threading.current_thread() is not threading.main_thread():  # a Tune trial: none installed
+        yield
+        return
+    previous = signal.getsignal(signal.SIGINT)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def _best_checkpoint(result: Any) -> Any:

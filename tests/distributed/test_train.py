@@ -65,6 +65,24 @@ def test_fit_raises_validation_accuracy_above_the_untrained_model(two_worker_fit
         assert out["metrics"][f"val/{factor}_acc"] > 1 / 3
 
 
+@pytest.mark.timeout(60)
+def test_a_finished_fit_frees_its_controller_and_gives_ctrl_c_back(two_worker_fit):
+    from ray._private import state
+
+    # Ray Train's SIGINT handler held the controller: each fit kept a TrainController and a
+    # DatasetManager process alive until the driver exited
+    handler = signal.getsignal(signal.SIGINT)
+    assert "DataParallelTrainer" not in getattr(handler, "__qualname__", ""), handler
+
+    def alive_controllers() -> list[str]:
+        actors = state.actors().values()
+        return [
+            a["ActorID"] for a in actors if a["ActorClassName"] == "TrainController" and a["State"] == "ALIVE"
+        ]
+
+    wait_for(lambda: not alive_controllers(), 30, "the finished fit's TrainController to exit")
+
+
 @pytest.mark.timeout(300)
 def test_fit_writes_checkpoints_a_loadable_model_and_every_loss_term(two_worker_fit):
     from roboact.models.modeling_roboact import RoboActCLIP
