@@ -134,17 +134,20 @@ def release_leaked_placement_groups() -> int:
     Tune trial, a killed worker) from a cleaner actor that needs Ray's State API; ``init_ray`` gives
     a local instance one (``serve_state_api``), which removed the cause of the leaks this mopped up.
     It stays as a guard for instances without it: a leaked reservation starves every later stage.
-    Call this only between stages, when nothing of ours is running: every placement group still
-    alive then is such a leak.
+    Call this only between stages, when nothing of ours is running: every placement group this job
+    still holds then is such a leak. Only this job's: on a shared cluster (``ray job submit``, or
+    ``RAY_ADDRESS``) the others belong to other users' running fits and sweeps. A placement group's
+    ID ends with the ID of the job that created it.
     """
     import ray
     from ray.util.placement_group import PlacementGroup, placement_group_table, remove_placement_group
 
     if not ray.is_initialized():
         return 0
+    job = ray.get_runtime_context().get_job_id()
     removed = 0
     for pg_id, info in placement_group_table().items():
-        if info.get("state") in ("CREATED", "PENDING", "RESCHEDULING"):
+        if pg_id.endswith(job) and info.get("state") in ("CREATED", "PENDING", "RESCHEDULING"):
             remove_placement_group(PlacementGroup(ray.PlacementGroupID(bytes.fromhex(pg_id))))
             removed += 1
     if removed:
