@@ -268,9 +268,11 @@ def test_bench_paper_into_a_bucket_sends_each_unit_when_the_next_starts(
     monkeypatch.setenv(storage.CACHE_ENV, str(tmp_path / "cache"))
     out = f"{s3_bucket}/bench"
     seen: list[bool] = []
+    handed: list[str | None] = []
 
-    def fake_bench(cfg: Any, progress: Any) -> dict[str, Any]:
+    def fake_bench(cfg: Any, progress: Any, out_uri: str | None = None) -> dict[str, Any]:
         """Two units, each leaving a marker; what the bucket holds when the second one starts."""
+        handed.append(out_uri)  # the bucket the units hand actors on nodes with no shared disk
         root = Path(cfg.out)
         units = bench.plan(cfg)[:2]
         for k, unit in enumerate(units):
@@ -289,6 +291,7 @@ def test_bench_paper_into_a_bucket_sends_each_unit_when_the_next_starts(
     res = CliRunner().invoke(app, ["bench", "paper", "--scale", "tiny", "--out", out])
     assert res.exit_code == 0, res.output
     assert seen == [False, True]  # unit 0 was in the bucket as soon as unit 1 started
+    assert handed == [out]  # and the units run in this node's copy (cfg.out), not in the bucket
     assert f"{out}/report.md" in res.output.replace("\n", "")
     assert storage.exists(f"{out}/unit1.done") and storage.exists(f"{out}/report.md")
 
