@@ -169,13 +169,14 @@ class _Cluster:
 
 
 def _submit(
-    url: str, env: dict[str, str], cwd: Path, workdir: Path, job: str, entry: str, wait: bool = True
+    url: str, env: dict[str, str], cwd: Path, workdir: Path, job: str, entry: str, wait: bool = True,
+    timeout: float = 240,
 ) -> None:
     """``ray job submit --working-dir`` from ``cwd``; with ``wait``, until the job succeeded."""
     cmd = [*RAY, "job", "submit", *([] if wait else ["--no-wait"]), "--address", url,
            "--working-dir", str(workdir), "--submission-id", job, "--", *entry.split()]  # fmt: skip
     for _ in range(20):  # the job API answers before the node's agent that runs jobs has started
-        submit = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=240)
+        submit = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
         if "No available agent" not in submit.stderr:
             break
         time.sleep(2.0)
@@ -188,7 +189,7 @@ def _job_status(url: str, token: str, job_id: str) -> str:
         return json.loads(resp.read())["status"]
 
 
-@pytest.mark.timeout(600)
+@pytest.mark.timeout(900)
 def test_jobs_on_a_two_node_cluster_survive_a_killed_node_spread_actors_and_write_only_to_the_bucket(
     bucket, tmp_path, monkeypatch
 ):
@@ -278,7 +279,8 @@ def test_jobs_on_a_two_node_cluster_survive_a_killed_node_spread_actors_and_writ
         # (each command's own multi-node check refuses a node-local path: none may reach one)
         _submit(cluster.url, env, tmp_path, workdir, job,
                 "roboact demo --scale tiny --stages data,features,train,sim_demos,policy,sim_eval "
-                f"--workers 2 --run-dir run --storage {bucket}/demo eval_episodes=2")  # fmt: skip
+                f"--workers 2 --run-dir run --storage {bucket}/demo eval_episodes=2",
+                timeout=540)  # fmt: skip
         job = "jobtrials"  # a trial batch whose arm actor needs the resource only node2 declares
         _submit(cluster.url, env, tmp_path, workdir, job,
                 f"roboact hardware trials --plan plan.yaml --backend fake --store {bucket}/trials.sqlite "
