@@ -169,7 +169,13 @@ class _Cluster:
 
 
 def _submit(
-    url: str, env: dict[str, str], cwd: Path, workdir: Path, job: str, entry: str, wait: bool = True,
+    url: str,
+    env: dict[str, str],
+    cwd: Path,
+    workdir: Path,
+    job: str,
+    entry: str,
+    wait: bool = True,
     timeout: float = 240,
 ) -> None:
     """``ray job submit --working-dir`` from ``cwd``; with ``wait``, until the job succeeded."""
