@@ -384,8 +384,7 @@ def evaluate(
             workers=workers, episode_timeout_s=episode_timeout_s, cpus_per_worker=cpus_per_worker
         ),
     )
-    check_checkpoint(policy)
-    require_shared_policy(policy, address, False)  # ROBOACT_SHARED_FS=1 declares a shared disk
+    check_policy(policy, address, False)  # ROBOACT_SHARED_FS=1 declares a shared disk
     return run_eval(cfg, run_dir, address=address)
 
 
@@ -415,12 +414,18 @@ def run_sim_eval(cfg: SimEvalJobConfig) -> dict[str, Any]:
     from roboact import storage
     from roboact.stage import as_base
 
-    check_checkpoint(cfg.policy)
-    require_shared_policy(cfg.policy, cfg.address, cfg.shared_fs)
+    check_policy(cfg.policy, cfg.address, cfg.shared_fs)
     with storage.mirror(cfg.run_dir) as run:  # an s3:// / gs:// run dir: kept current episode by episode
         if run.uri is None:
             return run_eval(as_base(cfg, EvalConfig), run.path, address=cfg.address)
         return run_eval(as_base(cfg, EvalConfig), run.path, address=cfg.address, sync=run.sync)
+
+
+def check_policy(spec: str, address: str | None, shared_fs: bool) -> None:
+    """The driver's checks before Ray starts, in the order a user fixes them: the checkpoint is
+    whole (``check_checkpoint``), then every node can read it (``require_shared_policy``)."""
+    check_checkpoint(spec)
+    require_shared_policy(spec, address, shared_fs)
 
 
 def require_shared_policy(spec: str, address: str | None, shared_fs: bool) -> None:
