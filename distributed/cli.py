@@ -1,4 +1,4 @@
-"""``roboact train``, ``roboact tune`` and ``roboact eval recognition|table2|cross-embodiment``.
+"""``roboact train``, ``roboact tune`` and ``roboact eval recognition|ablations|cross-embodiment``.
 
 Torch and Ray are imported inside the command bodies so ``roboact --help`` stays fast.
 """
@@ -62,12 +62,12 @@ def register(app: typer.Typer) -> None:
         train_cmd
     )
     app.command("tune", cls=_stage("distributed.tune:TuneJobConfig", "distributed.tune", "tune"))(tune_cmd)
-    grp = typer.Typer(help="Recognition evaluation (paper Table II and beyond).", no_args_is_help=True)
+    grp = typer.Typer(help="Recognition evaluation (paper Sec. IV-A and beyond).", no_args_is_help=True)
     rec = "distributed.recognition"
     grp.command("recognition", cls=_stage(f"{rec}:RecognitionConfig", rec, "eval recognition"))(
         recognition_cmd
     )
-    grp.command("table2", cls=_stage(f"{rec}:Table2Config", rec, "eval table2"))(table2_cmd)
+    grp.command("ablations", cls=_stage(f"{rec}:AblationsConfig", rec, "eval ablations"))(ablations_cmd)
     grp.command("cross-embodiment", cls=_stage(f"{rec}:CrossEmbodimentConfig", rec, "eval cross-embodiment"))(
         cross_embodiment_cmd
     )
@@ -184,7 +184,7 @@ def recognition_cmd(
     typer.echo(res["markdown"])  # accuracy per factor with its bootstrap 95 % CI, R@1/5/10
 
 
-def table2_cmd(
+def ablations_cmd(
     ctx: typer.Context,
     features: Annotated[
         list[str] | None,
@@ -197,7 +197,7 @@ def table2_cmd(
     config: ConfigOpt = "train_default",
     name: Annotated[
         str, typer.Option("--name", "-n", help="Prefix of the row fits; reruns skip finished.")
-    ] = ("table2"),
+    ] = ("ablations"),
     workers: Annotated[int | None, typer.Option("--workers", "-w", help="Ray Train workers per fit.")] = None,
     address: AddressOpt = None,
     storage_path: StorageOpt = None,
@@ -205,13 +205,13 @@ def table2_cmd(
     overrides: OverridesArg = None,
     print_config: PrintConfigOpt = False,
 ) -> None:
-    """Table II: fit 8/16/32 frames and w/o disentanglement on one budget; ours beside the paper."""
+    """Sec. IV-A recognition rows: 8/16/32 frames and w/o disentanglement on one budget, beside the paper."""
     from roboact.datasets.stores import StoreError
-    from roboact.distributed.recognition import Table2Config, run_eval_table2
+    from roboact.distributed.recognition import AblationsConfig, run_eval_ablations
 
-    cfg = resolve(ctx, Table2Config, {**TRAIN_FLAGS, "features": "stores"})
+    cfg = resolve(ctx, AblationsConfig, {**TRAIN_FLAGS, "features": "stores"})
     try:
-        out = run_eval_table2(cfg)
+        out = run_eval_ablations(cfg)
     except (StoreError, ValueError) as err:
         fail(str(err))
     typer.echo(out["markdown"])

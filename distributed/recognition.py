@@ -7,7 +7,7 @@ w/o disentanglement) are given in the text of Sec. IV-A, not in a table (its Tab
   95 % interval, from the auxiliary classifiers (Eq. 22) and by text matching against the class
   names, confusion matrices (CSV and PNG), text->video retrieval R@1/5/10, and the per-clip
   predictions that paired comparisons need.
-- ``table_ii``/``table_ii_fits``: every recognition row (16/8/32 frames and the ablations A1-A4)
+- ``ablation_table``/``ablation_fits``: every recognition row (16/8/32 frames and the ablations A1-A4)
   trained on one budget, our numbers beside the paper's, and each row's paired difference from
   the full model on the same test clips (``compare``).
 - ``cross_embodiment``: train without one embodiment, test on it, for every held-out embodiment.
@@ -58,21 +58,21 @@ logger = logging.getLogger(__name__)
 __all__ = [
     "RECALL_KS",
     "SOURCES",
+    "ablation_fits",
+    "ablation_markdown",
+    "ablation_table",
     "accuracy",
     "compare",
     "confusion_matrix",
     "cross_embodiment",
     "evaluate_recognition",
     "retrieval_recall",
-    "table_ii",
-    "table_ii_fits",
-    "table_ii_markdown",
 ]
 
 # The paper's Sec. IV-A numbers (percent) live in roboact/paper.py with every other copied number.
-PAPER_TABLE_II: dict[str, dict[str, float]] = RECOGNITION
+PAPER_RECOGNITION: dict[str, dict[str, float]] = RECOGNITION
 PAPER_SECTION = RECOGNITION_SECTION
-TABLE_II_COLUMNS = ("action", "subject", "object")
+RECOGNITION_COLUMNS = ("action", "subject", "object")
 
 ABLATIONS: dict[str, dict[str, bool]] = {
     "w/o disentanglement": {"use_disentanglement": False},  # A2, the row the paper reports
@@ -226,7 +226,7 @@ def _estimate(d: dict[str, Any]) -> Estimate:
 def recognition_markdown(result: dict[str, Any]) -> str:
     """One model's accuracy per factor and source with its 95 % interval, and R@K (percent)."""
     lines = ["| Factor | Aux classifier (%) [95 % CI] | Text matching (%) [95 % CI] |", "|---|---|---|"]
-    for f in TABLE_II_COLUMNS:
+    for f in RECOGNITION_COLUMNS:
         by = result["ci"].get(f, {})
         cells = [_estimate(by[s]).pct() if s in by else "–" for s in SOURCES]
         lines.append(f"| {f} | " + " | ".join(cells) + " |")
@@ -283,18 +283,18 @@ def _headline_cell(result: dict[str, Any], factor: str) -> str:
     return _estimate(by[source]).pct() + ("" if source == "aux" else " (text)")
 
 
-def table_ii_markdown(results: list[tuple[str, dict[str, Any]]], reference: str | None = None) -> str:
+def ablation_markdown(results: list[tuple[str, dict[str, Any]]], reference: str | None = None) -> str:
     """Markdown of the recognition rows: ours (95 % CI) beside the paper's Sec. IV-A numbers, R@K,
     and each row's paired difference from ``reference`` (default: the first row) on the same clips."""
     head = "| Setting | " + " | ".join(
-        f"{c.capitalize()} (ours) | {c.capitalize()} (paper)" for c in TABLE_II_COLUMNS
+        f"{c.capitalize()} (ours) | {c.capitalize()} (paper)" for c in RECOGNITION_COLUMNS
     )
     head += " | " + " | ".join(f"R@{k}" for k in RECALL_KS)
-    lines = [head + " |", "|---" * (1 + 2 * len(TABLE_II_COLUMNS) + len(RECALL_KS)) + "|"]
+    lines = [head + " |", "|---" * (1 + 2 * len(RECOGNITION_COLUMNS) + len(RECALL_KS)) + "|"]
     for label, result in results:
-        paper = PAPER_TABLE_II.get(label, {})
+        paper = PAPER_RECOGNITION.get(label, {})
         cells = []
-        for c in TABLE_II_COLUMNS:
+        for c in RECOGNITION_COLUMNS:
             cells += [_headline_cell(result, c), f"{paper[c]:.2f}" if c in paper else "–"]
         cells += [_pct(result.get("retrieval", {}).get(f"R@{k}")) for k in RECALL_KS]
         lines.append(f"| {label} | " + " | ".join(cells) + " |")
@@ -316,19 +316,19 @@ def table_ii_markdown(results: list[tuple[str, dict[str, Any]]], reference: str 
             "[bootstrap 95 % CI over the same clips]; an interval without 0 is a margin resampling does "
             "not explain:",
             "",
-            "| Setting | " + " | ".join(c.capitalize() for c in TABLE_II_COLUMNS) + " |",
-            "|---" * (1 + len(TABLE_II_COLUMNS)) + "|",
+            "| Setting | " + " | ".join(c.capitalize() for c in RECOGNITION_COLUMNS) + " |",
+            "|---" * (1 + len(RECOGNITION_COLUMNS)) + "|",
         ]
         for label, r in rows:
             try:
                 diffs = compare(ref, r)
             except ValueError:
                 lines.append(
-                    f"| {label} | " + " | ".join(["other test clips"] * len(TABLE_II_COLUMNS)) + " |"
+                    f"| {label} | " + " | ".join(["other test clips"] * len(RECOGNITION_COLUMNS)) + " |"
                 )
                 continue
             cells = []
-            for c in TABLE_II_COLUMNS:
+            for c in RECOGNITION_COLUMNS:
                 d = diffs.get(c)
                 cells.append(
                     "–"
@@ -339,7 +339,7 @@ def table_ii_markdown(results: list[tuple[str, dict[str, Any]]], reference: str 
     return "\n".join(lines)
 
 
-def table_ii(
+def ablation_table(
     rows: list[tuple[str, str | Path, str | Path]],
     split: str = "random",
     part: str = "test",
@@ -347,13 +347,13 @@ def table_ii(
 ) -> str:
     """Evaluate each ``(label, model_dir, features_path)`` and return the Markdown recognition table."""
     results = [(label, evaluate_recognition(m, f, split, part, plots=False)) for label, m, f in rows]
-    return table_ii_markdown(results, reference=reference)
+    return ablation_markdown(results, reference=reference)
 
 
-def table_ii_fits(
+def ablation_fits(
     features: Sequence[str | Path],
     base: Any,
-    name: str = "table2",
+    name: str = "ablations",
     address: str | None = None,
     ablations: Sequence[str] | None = None,
 ) -> dict[str, Any]:
@@ -366,7 +366,7 @@ def table_ii_fits(
     ``<name>-<slug>`` under ``base.runs_root``; a rerun skips finished fits.
 
     Returns:
-        ``{"markdown", "path" (<runs_root>/<name>/table2.md), "rows": [(label, model_dir, features)]}``.
+        ``{"markdown", "path" (<runs_root>/<name>/ablations.md), "rows": [(label, model_dir, features)]}``.
     """
     import dataclasses
 
@@ -400,8 +400,8 @@ def table_ii_fits(
         rows.append((label, out["model_dir"], str(path)))
     # the reference (full model, main frame count) first, then the other frame counts, then ablations
     rows.sort(key=lambda r: (r[0] != f"{main_frames} frames", r[0] in ABLATIONS))
-    markdown = table_ii(rows, split=base.data.split, reference=f"{main_frames} frames")
-    path = _write_reports(base.runs_root, name, {"table2.md": markdown + "\n"})["table2.md"]
+    markdown = ablation_table(rows, split=base.data.split, reference=f"{main_frames} frames")
+    path = _write_reports(base.runs_root, name, {"ablations.md": markdown + "\n"})["ablations.md"]
     return {"markdown": markdown, "path": path, "rows": rows}
 
 
@@ -551,12 +551,12 @@ def run_eval_recognition(cfg: RecognitionConfig) -> dict[str, Any]:
 
 
 @dataclass
-class Table2Config(TrainConfig):
-    """``roboact eval table2``: the fits' shared budget (every ``TrainConfig`` key) and their stores.
+class AblationsConfig(TrainConfig):
+    """``roboact eval ablations``: the fits' shared budget (every ``TrainConfig`` key) and their stores.
 
     ``name`` is the prefix of the row fits; ``data.features`` defaults to the first store."""
 
-    name: str | None = "table2"
+    name: str | None = "ablations"
     """prefix of the row fits; reruns skip finished ones"""
     stores: list[str] = field(default_factory=list)
     """feature stores, one per frame count (8/16/32)"""
@@ -564,15 +564,15 @@ class Table2Config(TrainConfig):
     """Ray cluster address (None: a local instance, or RAY_ADDRESS)"""
 
 
-def run_eval_table2(cfg: Table2Config) -> dict[str, Any]:
-    """``roboact eval table2`` as a function: every row's fit on one budget, then the table."""
+def run_eval_ablations(cfg: AblationsConfig) -> dict[str, Any]:
+    """``roboact eval ablations`` as a function: every row's fit on one budget, then the table."""
     from roboact.stage import as_base, require
 
     require(cfg.stores, "--features", "stores")
     base = as_base(cfg, TrainConfig)
     if not base.data.features:
         base.data.features = cfg.stores[0]
-    return table_ii_fits(cfg.stores, base, name=cfg.name or "table2", address=cfg.address)
+    return ablation_fits(cfg.stores, base, name=cfg.name or "ablations", address=cfg.address)
 
 
 @dataclass

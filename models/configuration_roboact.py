@@ -48,7 +48,7 @@ class RoboActConfig:
     hidden_dim: int = 512
     """width of the Diff-Transformer, F_v (Eq. 8), the attention (Eq. 9) and all hidden MLP layers"""
     n_frames: int = 16
-    """frames per clip n (paper: 16; Table II also 8 and 32; A5 is 2)"""
+    """frames per clip n (paper: 16; Sec. IV-A also 8 and 32; A5 is 2)"""
     transformer_layers: int = 2
     """layers of the Diff-Transformer encoder (Eq. 7)"""
     transformer_heads: int = 4

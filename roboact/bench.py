@@ -106,7 +106,7 @@ class Bench:
             seed=c.seed,
             sim_config=c.sim_config,
             max_frames=c.max_frames,
-            table2_frames=[],
+            recognition_frames=[],
             train_config=c.train_config,
             train_overrides=list(c.train_overrides),
             libero_tasks=list(libero),

@@ -4,10 +4,10 @@ Stages, in order (each writes ``<run>/stages/<stage>.json`` when done and is ski
 and each underlying step is itself resumable, so a crash costs at most the unit in flight):
 
 1. ``data``        simulated multi-embodiment atomic-action clips (Ray simulator actors)
-2. ``features``    frozen-encoder features (32 frames once; 16/8/2 derived for the Table II rows)
+2. ``features``    frozen-encoder features (32 frames once; 16/8/2 derived for the Sec. IV-A recognition rows)
 3. ``train``       RoboAct-CLIP fit with Ray Train (2 workers)
 4. ``tune``        a smoke Ray Tune sweep over the loss weights
-5. ``recognition`` Table II recognition rows (frames, w/o disentanglement), held-out embodiment,
+5. ``recognition`` Sec. IV-A recognition rows (frames, w/o disentanglement), held-out embodiment,
                    text-to-video retrieval
 6. ``sim_demos``   scripted demonstrations in LIBERO and Franka Kitchen
 7. ``policy``      RLlib BC heads on RoboAct-CLIP features and on CLIP(-style) frame features
@@ -69,9 +69,9 @@ class DemoConfig:
     sim_config: str = "sim_small"
     """simulated-source config (scale presets: sim_tiny / sim_small / sim_large)"""
     max_frames: int = 32
-    """frames extracted once; Table II rows derive fewer frames from these"""
-    table2_frames: list[int] = field(default_factory=lambda: [8, 16, 32])
-    """frame counts of the Table II recognition rows"""
+    """frames extracted once; the recognition rows derive fewer frames from these"""
+    recognition_frames: list[int] = field(default_factory=lambda: [8, 16, 32])
+    """frame counts of the recognition rows (Sec. IV-A: 8, 16, 32)"""
     train_config: str = "train_default"
     """train config (scale presets: train_tiny / train_default)"""
     train_overrides: list[str] = field(default_factory=list)
@@ -81,7 +81,7 @@ class DemoConfig:
     recognition_ablations: list[str] = field(default_factory=lambda: ["w/o disentanglement"])
     """ablation fits beside the full model in the recognition stage (labels of
     ``distributed.recognition.ABLATIONS``); the small scale runs the one the paper reports, to stay
-    within its budget; ``roboact eval table2`` and the large scale run all four"""
+    within its budget; ``roboact eval ablations`` and the large scale run all four"""
     heldout_subjects: int = 1
     """cross-embodiment rows: how many embodiments to hold out (0: none, -1: all)"""
     libero_tasks: list[str] = field(default_factory=list)
@@ -123,7 +123,7 @@ SCALE_PRESETS: dict[str, dict[str, Any]] = {
     "tiny": {
         "sim_config": "sim_demo_tiny",
         "max_frames": 8,
-        "table2_frames": [2, 8],
+        "recognition_frames": [2, 8],
         "train_config": "train_tiny",
         "heldout_subjects": 1,
         "libero_tasks": [],
@@ -416,7 +416,7 @@ class Demo:
             address=c.address,
         )
         derived = {}
-        for n in sorted({*c.table2_frames, self.main_frames, 2} - {c.max_frames}):
+        for n in sorted({*c.recognition_frames, self.main_frames, 2} - {c.max_frames}):
             if n < c.max_frames:
                 derived[n] = derive_features(self.features(c.max_frames), n, self.features(n))
         rows = [f"| {c.max_frames} | encoded | {extracted['clips']} | {extracted['seconds']} |"]
@@ -494,15 +494,15 @@ class Demo:
     # -- 5. recognition --------------------------------------------------------------------------
     def stage_recognition(self) -> dict[str, Any]:
         from roboact.datasets.stores import FeatureStore
-        from roboact.distributed.recognition import cross_embodiment, evaluate_recognition, table_ii_fits
+        from roboact.distributed.recognition import ablation_fits, cross_embodiment, evaluate_recognition
 
         c = self.cfg
         root = self.run / "recognition"
-        base = self.train_config("table2", root, self.features(self.main_frames))
-        table2 = table_ii_fits(
-            [self.features(n) for n in sorted(c.table2_frames)],
+        base = self.train_config("ablations", root, self.features(self.main_frames))
+        ablations = ablation_fits(
+            [self.features(n) for n in sorted(c.recognition_frames)],
             base=base,
-            name="table2",
+            name="ablations",
             address=c.address,
             ablations=c.recognition_ablations,
         )
@@ -516,7 +516,7 @@ class Demo:
         tables = [
             {
                 "title": "Recognition (paper Sec. IV-A): top-1 accuracy (%), ours beside the paper's",
-                "markdown": table2["markdown"],
+                "markdown": ablations["markdown"],
             },
             {
                 "title": "Main model: accuracy and text-to-video retrieval on the test split",
@@ -543,12 +543,12 @@ class Demo:
         return {
             "title": "Recognition (paper Sec. IV-A): frame counts, w/o disentanglement, held-out embodiment",
             "what_ran": f"one fit per row with the same budget (`{c.train_config}`), "
-            f"frames {sorted(c.table2_frames)} "
+            f"frames {sorted(c.recognition_frames)} "
             f"and {', '.join(c.recognition_ablations) or 'no ablation'}; test part of the random split; "
             f"held-out: {subjects}",
             "tables": tables,
             "figures": figures,
-            "metrics": {"table2_rows": table2["rows"], "main": main, "cross_embodiment": xemb},
+            "metrics": {"ablation_rows": ablations["rows"], "main": main, "cross_embodiment": xemb},
         }
 
     # -- 6. scripted demonstrations --------------------------------------------------------------

@@ -20,7 +20,7 @@ def _fake_run(tmp_path: Path) -> Path:
         run,
         "recognition",
         {
-            "title": "Recognition (Table II)",
+            "title": "Recognition (Sec. IV-A)",
             "seconds": 3.25,
             "what_ran": "16 frames, seed 0",
             "tables": [
@@ -46,7 +46,7 @@ def _fake_run(tmp_path: Path) -> Path:
 
 def test_stages_appear_in_pipeline_order_with_their_numbers(tmp_path: Path) -> None:
     text = render_markdown(_fake_run(tmp_path))
-    assert text.index("## Data") < text.index("## Recognition (Table II)")
+    assert text.index("## Data") < text.index("## Recognition (Sec. IV-A)")
     assert "| 16 frames | 87.5 | 99.49 |" in text and "| videos | 42 |" in text
     assert "3.2 s" in text or "3.3 s" in text
 

@@ -37,7 +37,7 @@ STAGE_CASES: dict[str, tuple[dict[str, Any], str, dict[str, Any]]] = {
     "train": ({"optim": {"lr": 0.5}}, "workers=3", {"optim.lr": 0.5, "workers": 3}),
     "tune": ({"num_samples": 3}, "features=f.h5", {"num_samples": 3, "features": "f.h5"}),
     "eval recognition": ({"model": "m"}, "part=val", {"model": "m", "part": "val"}),
-    "eval table2": (
+    "eval ablations": (
         {"stores": ["a.h5", "b.h5"]},
         "optim.epochs=2",
         {"stores": ["a.h5", "b.h5"], "optim.epochs": 2},

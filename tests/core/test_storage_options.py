@@ -52,8 +52,8 @@ VALUE_FORMS = {("sim demos", "--policy"): "dagger:{uri}", ("hardware trials", "-
 
 KNOWN = {
     ("sim eval", "--run-dir"),
-    ("eval table2", "--runs-root"),
-    ("eval table2", "--features"),
+    ("eval ablations", "--runs-root"),
+    ("eval ablations", "--features"),
     ("eval cross-embodiment", "--runs-root"),
     ("eval cross-embodiment", "--features"),
     ("eval recognition", "--model"),

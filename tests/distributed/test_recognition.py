@@ -1,4 +1,4 @@
-"""Recognition metrics against hand computations, and the Table II / cross-embodiment tables."""
+"""Recognition metrics against hand computations, and the Sec. IV-A ablation and cross-embodiment tables."""
 
 from __future__ import annotations
 
@@ -11,12 +11,12 @@ import torch
 from roboact.datasets.stores import FeatureStore, StoreError
 from roboact.distributed.fit_data import load_fit_data
 from roboact.distributed.recognition import (
-    PAPER_TABLE_II,
+    PAPER_RECOGNITION,
+    ablation_markdown,
     accuracy,
     confusion_matrix,
     evaluate_recognition,
     retrieval_recall,
-    table_ii_markdown,
 )
 from roboact.distributed.train import prepare_fit
 from roboact.distributed.train_loop import build_model
@@ -128,9 +128,9 @@ def _result(n: int = 12, right: int = 6, ids: list[str] | None = None) -> dict:
     }
 
 
-def test_table_ii_markdown_puts_ours_with_intervals_beside_the_paper_and_pairs_each_row():
+def test_ablation_markdown_puts_ours_with_intervals_beside_the_paper_and_pairs_each_row():
     full, ablated = _result(right=9), _result(right=6)
-    md = table_ii_markdown([("16 frames", full), ("w/o disentanglement", ablated)])
+    md = ablation_markdown([("16 frames", full), ("w/o disentanglement", ablated)])
     lines = md.splitlines()
     assert lines[0].startswith("| Setting | Action (ours) | Action (paper) | Subject (ours)")
     assert lines[0].endswith("| R@1 | R@5 | R@10 |")
@@ -140,7 +140,7 @@ def test_table_ii_markdown_puts_ours_with_intervals_beside_the_paper_and_pairs_e
     assert "Sec. IV-A" in md and "Table II" not in md
     paired = [line for line in lines if line.startswith("| w/o disentanglement | +25.00 [")]
     assert len(paired) == 1  # the paired-difference table: 16 frames minus the ablation, 3 of 12 clips
-    assert PAPER_TABLE_II["32 frames"]["action"] == 99.51
+    assert PAPER_RECOGNITION["32 frames"]["action"] == 99.51
 
 
 def test_compare_a_model_with_itself_is_zero_and_refuses_other_clips():
@@ -207,9 +207,9 @@ def _fake_fit(calls: list):
     return fake
 
 
-def test_table_ii_fits_trains_every_row_on_one_budget(tiny_features, tmp_path, monkeypatch):
+def test_ablation_fits_trains_every_row_on_one_budget(tiny_features, tmp_path, monkeypatch):
     import roboact.distributed.train as train_mod
-    from roboact.distributed.recognition import table_ii_fits
+    from roboact.distributed.recognition import ablation_fits
 
     from .conftest import build_feature_store
 
@@ -217,7 +217,7 @@ def test_table_ii_fits_trains_every_row_on_one_budget(tiny_features, tmp_path, m
     monkeypatch.setattr(train_mod, "fit", _fake_fit(calls))
     f6 = build_feature_store(tmp_path / "f6", n_frames=6)
     base = tiny_train_config(tiny_features, tmp_path / "runs", None)
-    out = table_ii_fits([tiny_features, f6], base, name="t2")
+    out = ablation_fits([tiny_features, f6], base, name="t2")
     names = ["t2-f4", "t2-f6", "t2-nodisent", "t2-nodiff", "t2-norecomb", "t2-noaux"]
     assert [c.name for c in calls] == names
     assert calls[2].model["use_disentanglement"] is False and calls[2].data.features == str(tiny_features)
@@ -234,7 +234,7 @@ def test_table_ii_fits_trains_every_row_on_one_budget(tiny_features, tmp_path, m
     for label in ("w/o Diff-Transformer (A1)", "w/o recombination (A3)", "w/o aux (A4)"):
         assert sum(line.startswith(f"| {label} |") for line in text.splitlines()) == 2  # accuracy + paired
     with pytest.raises(ValueError, match="ablations"):
-        table_ii_fits([tiny_features], base, name="t3", ablations=["w/o magic"])
+        ablation_fits([tiny_features], base, name="t3", ablations=["w/o magic"])
 
 
 def test_cross_embodiment_fits_one_heldout_split_per_subject(tiny_features, tmp_path, monkeypatch):
