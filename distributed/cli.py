@@ -1,4 +1,4 @@
-"""``roboact train``, ``roboact tune`` and ``roboact eval recognition|ablations|cross-embodiment``.
+"""``roboact train``, ``roboact tune`` and ``roboact eval recognition|ablations|cross-embodiment|probe``.
 
 Torch and Ray are imported inside the command bodies so ``roboact --help`` stays fast.
 """
@@ -71,6 +71,8 @@ def register(app: typer.Typer) -> None:
     grp.command("cross-embodiment", cls=_stage(f"{rec}:CrossEmbodimentConfig", rec, "eval cross-embodiment"))(
         cross_embodiment_cmd
     )
+    probe = "distributed.probe"
+    grp.command("probe", cls=_stage(f"{probe}:ProbeConfig", probe, "eval probe"))(probe_cmd)
     app.add_typer(grp, name="eval")
 
 
@@ -248,3 +250,30 @@ def cross_embodiment_cmd(
         fail(str(err))
     typer.echo(out["markdown"])
     typer.echo(f"\nwritten to {out['path']}")
+
+
+def probe_cmd(
+    ctx: typer.Context,
+    features: FeaturesUriOpt = None,
+    split: Annotated[
+        str, typer.Option("--split", help="Named split (probe fits its train part).")
+    ] = "random",
+    part: Annotated[str, typer.Option("--part", help="val or test: the part it is scored on.")] = "test",
+    json_out: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
+    config: ConfigFileOpt = None,
+    overrides: StageOverridesArg = None,
+    print_config: PrintConfigOpt = False,
+) -> None:
+    """Linear probe of the frozen features: per-factor accuracy of a logistic regression (no fit needed)."""
+    from roboact.datasets.stores import StoreError
+    from roboact.distributed.probe import ProbeConfig, run_eval_probe
+
+    cfg = resolve(ctx, ProbeConfig, {f: f for f in ("features", "split", "part")})
+    try:
+        res = run_eval_probe(cfg)
+    except (StoreError, FileNotFoundError, ValueError) as err:
+        fail(str(err))
+    if json_out:
+        typer.echo(json.dumps({k: v for k, v in res.items() if k != "markdown"}, indent=2))
+    else:
+        typer.echo(res["markdown"])

@@ -47,6 +47,7 @@ STAGE_CASES: dict[str, tuple[dict[str, Any], str, dict[str, Any]]] = {
         "data.features=f.h5",
         {"subjects": ["Panda"], "data.features": "f.h5"},
     ),
+    "eval probe": ({"features": "f.h5", "c": 0.5}, "part=val", {"features": "f.h5", "c": 0.5, "part": "val"}),
     "policy train": ({"lr": 0.01}, "iterations=5", {"lr": 0.01, "iterations": 5}),
     "sim demos": ({"suite": "kitchen", "tasks": ["knob"]}, "episodes=2", {"tasks": ["knob"], "episodes": 2}),
     "sim eval": ({"suite": "kitchen", "episodes": 3}, "env.max_steps=9", {"episodes": 3, "env.max_steps": 9}),
