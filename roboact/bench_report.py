@@ -257,7 +257,10 @@ def detail_stages(bench: Bench) -> None:
         if not records:
             continue
         tables.append(
-            {"title": f"{TITLES[key]} per task, every paper row", "markdown": build_tables(records, True)}
+            {
+                "title": f"{TITLES[key]} per task, every paper row",
+                "markdown": build_tables(records, only_evaluated=True, tables=[TITLES[key]]),
+            }
         )
         plot = bar_plot(records, bench.eval_dir(key) / "bench_success.png")
         if plot:

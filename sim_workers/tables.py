@@ -8,6 +8,7 @@ T5/T6) and Table IV (Franka Kitchen) and labelled "paper"; our rows come from a 
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -25,11 +26,15 @@ from roboact.paper import PAPER_TABLES  # the paper's Tables II-IV live in roboa
 logger = logging.getLogger(__name__)
 
 
-def build_tables(records: list[dict[str, Any]], only_evaluated: bool = False) -> str:
+def build_tables(
+    records: list[dict[str, Any]], only_evaluated: bool = False, tables: Sequence[str] | None = None
+) -> str:
     """Markdown: each paper table, paper rows first, then one row per evaluated policy ("ours").
 
     ``only_evaluated`` leaves out the tables none of whose tasks ran (named in one closing line):
     a report with one section per suite then shows each paper table once, where it was measured.
+    ``tables`` (e.g. ``["Table III"]``) renders only those tables and names no other as skipped: a
+    bench report section that holds one table's episodes says nothing of the tables of its neighbours.
     """
     agg = aggregate(records)
     by_policy: dict[str, dict[str, dict[str, Any]]] = {}
@@ -38,6 +43,8 @@ def build_tables(records: list[dict[str, Any]], only_evaluated: bool = False) ->
     lines: list[str] = []
     skipped: list[str] = []
     for title, cols, rows in PAPER_TABLES:
+        if tables is not None and title.split(":")[0] not in tables:
+            continue
         task_cols = [c for c in cols if c != "Overall"]
         ours = {p: v for p, v in by_policy.items() if any(t in v for t in task_cols)}
         if only_evaluated and not ours:

@@ -106,3 +106,29 @@ def test_one_learned_policy_has_no_paired_table(tmp_path):
             log.append(_episode(policy, "micro", ep, True))
     text = render_tables(tmp_path)
     assert "Paired" not in text and "McNemar" not in text
+
+
+def test_tables_filter_renders_only_the_named_table_and_names_no_other_as_missing():
+    """A bench report section holds one table's episodes; it must not call its neighbours empty."""
+    from roboact.sim_workers.tables import build_tables
+
+    records = [
+        {
+            "policy": "p",
+            "suite": "libero",
+            "task": t,
+            "episode": 0,
+            "seed": 0,
+            "success": True,
+            "steps": 120,
+            "max_steps": 200,
+        }
+        for t in ("T1", "T5")
+    ]
+    both = build_tables(records, only_evaluated=True)
+    assert "### Table II:" in both and "### Table III:" in both and "Table IV (" in both
+    one = build_tables(records, only_evaluated=True, tables=["Table III"])
+    assert [ln for ln in one.splitlines() if ln.startswith("### ")] == [
+        ln for ln in both.splitlines() if ln.startswith("### Table III")
+    ]
+    assert "no episodes" not in one and "| T1 |" not in one
