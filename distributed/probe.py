@@ -42,8 +42,10 @@ def linear_probe(
 ) -> dict[str, Any]:
     """Fit one logistic regression per factor on ``split``'s train part, score it on ``part``.
 
-    Returns ``{"n_train", "n", "split", "part", "factors": {factor: Estimate.to_dict() | None}}``;
-    a factor with a single class in the training part has nothing to learn and is ``None``.
+    Returns ``{"n_train", "n", "split", "part", "factors": {factor: Estimate.to_dict() | None},
+    "skipped": {factor: why}}``. A factor is skipped (``None``) when the training part has a single
+    class of it (nothing to learn) or none of the held-out part's classes (a ``heldout_<subject>``
+    split's subject: a 0 there would be a property of the split, not of the features).
     """
     from roboact.datasets.stores import FeatureStore
     from sklearn.linear_model import LogisticRegression
@@ -58,14 +60,23 @@ def linear_probe(
         train, held = store.split_arrays(split, "train"), store.split_arrays(split, part)
     x_train, x_held = clip_vectors(train["frame_feats"]), clip_vectors(held["frame_feats"])
     factors: dict[str, Any] = {}
+    skipped: dict[str, str] = {}
     for factor in FACTORS:
-        if len(np.unique(train[factor])) < 2:
+        seen = np.unique(train[factor])
+        if len(seen) < 2:
+            skipped[factor] = "one class in train"
+        elif not np.isin(held[factor], seen).any():
+            skipped[factor] = f"{part} classes unseen in train"
+        if factor in skipped:
             factors[factor] = None
             continue
         probe = make_pipeline(StandardScaler(), LogisticRegression(C=c, max_iter=2000, random_state=seed))
         probe.fit(x_train, train[factor])
         factors[factor] = accuracy_ci(probe.predict(x_held), held[factor], seed=seed).to_dict()
-    return {"n_train": len(x_train), "n": len(x_held), "split": split, "part": part, "factors": factors}
+    return {
+        "n_train": len(x_train), "n": len(x_held), "split": split, "part": part, "factors": factors,
+        "skipped": skipped,
+    }  # fmt: skip
 
 
 def probe_markdown(result: dict[str, Any]) -> str:
@@ -78,11 +89,10 @@ def probe_markdown(result: dict[str, Any]) -> str:
         "|---|---|",
     ]
     for factor, est in result["factors"].items():
-        cell = (
-            "one class in train"
-            if est is None
-            else (f"{100 * est['value']:.2f} [{100 * est['low']:.2f}, {100 * est['high']:.2f}]")
-        )
+        if est is None:
+            cell = result["skipped"].get(factor, "-")
+        else:
+            cell = f"{100 * est['value']:.2f} [{100 * est['low']:.2f}, {100 * est['high']:.2f}]"
         lines.append(f"| {factor} | {cell} |")
     return "\n".join(lines)
 

@@ -56,3 +56,11 @@ def test_eval_probe_cli_prints_json_and_names_a_missing_store(tiny_features, tmp
     assert bad.exit_code == 2 and "missing.h5" in bad.output
     none = CliRunner().invoke(app, ["eval", "probe"])
     assert none.exit_code == 2 and "--features" in none.output
+
+
+def test_probe_on_a_held_out_subject_split_skips_the_subject_it_never_saw(tiny_features):
+    """heldout_<subject>: the test subject is absent from train, so its accuracy is not a feature property."""
+    res = linear_probe(str(tiny_features), split="heldout_panda", part="test")
+    assert res["factors"]["subject"] is None and "unseen" in res["skipped"]["subject"]
+    assert res["factors"]["action"]["value"] > 0.5 and res["factors"]["object"] is not None
+    assert "| subject | test classes unseen in train |" in probe_markdown(res)
