@@ -70,8 +70,6 @@ __all__ = [
 ]
 
 # The paper's Sec. IV-A numbers (percent) live in roboact/paper.py with every other copied number.
-PAPER_RECOGNITION: dict[str, dict[str, float]] = RECOGNITION
-PAPER_SECTION = RECOGNITION_SECTION
 RECOGNITION_COLUMNS = ("action", "subject", "object")
 
 ABLATIONS: dict[str, dict[str, bool]] = {
@@ -292,7 +290,7 @@ def ablation_markdown(results: list[tuple[str, dict[str, Any]]], reference: str 
     head += " | " + " | ".join(f"R@{k}" for k in RECALL_KS)
     lines = [head + " |", "|---" * (1 + 2 * len(RECOGNITION_COLUMNS) + len(RECALL_KS)) + "|"]
     for label, result in results:
-        paper = PAPER_RECOGNITION.get(label, {})
+        paper = RECOGNITION.get(label, {})
         cells = []
         for c in RECOGNITION_COLUMNS:
             cells += [_headline_cell(result, c), f"{paper[c]:.2f}" if c in paper else "–"]
@@ -304,8 +302,8 @@ def ablation_markdown(results: list[tuple[str, dict[str, Any]]], reference: str 
         f"Top-1 accuracy (%) [bootstrap 95 % CI over clips] on the {results[0][1]['split']}/"
         f"{results[0][1]['part']} part ({', '.join(map(str, n))} clips): auxiliary classifiers (Eq. 22), "
         "or text matching where a row has no classifier (marked). R@K: text->video retrieval (%). "
-        f"'paper' = {PAPER_SECTION} (text), measured on the paper's 199,797-video RH20T + BridgeData V2 "
-        "set; 'ours' = this run's data and budget."
+        f"'paper' = {RECOGNITION_SECTION} (text), measured on the paper's 199,797-video RH20T + "
+        "BridgeData V2 set; 'ours' = this run's data and budget."
     )
     ref_label, ref = next(((lbl, r) for lbl, r in results if lbl == reference), results[0])
     rows = [(label, r) for label, r in results if label != ref_label and "predictions" in r]

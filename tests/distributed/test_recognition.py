@@ -11,7 +11,6 @@ import torch
 from roboact.datasets.stores import FeatureStore, StoreError
 from roboact.distributed.fit_data import load_fit_data
 from roboact.distributed.recognition import (
-    PAPER_RECOGNITION,
     ablation_markdown,
     accuracy,
     confusion_matrix,
@@ -22,6 +21,7 @@ from roboact.distributed.train import prepare_fit
 from roboact.distributed.train_loop import build_model
 
 from roboact.constants import FACTORS
+from roboact.paper import RECOGNITION
 
 from .conftest import tiny_train_config
 
@@ -140,7 +140,7 @@ def test_ablation_markdown_puts_ours_with_intervals_beside_the_paper_and_pairs_e
     assert "Sec. IV-A" in md and "Table II" not in md
     paired = [line for line in lines if line.startswith("| w/o disentanglement | +25.00 [")]
     assert len(paired) == 1  # the paired-difference table: 16 frames minus the ablation, 3 of 12 clips
-    assert PAPER_RECOGNITION["32 frames"]["action"] == 99.51
+    assert RECOGNITION["32 frames"]["action"] == 99.51
 
 
 def test_compare_a_model_with_itself_is_zero_and_refuses_other_clips():
