@@ -90,7 +90,7 @@ def probe_markdown(result: dict[str, Any]) -> str:
     ]
     for factor, est in result["factors"].items():
         if est is None:
-            cell = result["skipped"].get(factor, "-")
+            cell = result["skipped"][factor]
         else:
             cell = f"{100 * est['value']:.2f} [{100 * est['low']:.2f}, {100 * est['high']:.2f}]"
         lines.append(f"| {factor} | {cell} |")
