@@ -122,6 +122,22 @@ def test_scripted_controller_succeeds_on_panda(envs, action):
 
 
 @pytest.mark.sim
+@pytest.mark.timeout(200)
+def test_pick_brings_the_object_toward_the_robot_where_lift_raises_it_in_place(envs):
+    """Pick and lift of one cube in one scene must look different: on sim_medium the two differed by
+    3 cm of height and were the commonest action confusion."""
+    moved = {}
+    for action in ("pick", "lift"):
+        job = SimJob("Panda", action, "cube", "table_cube", 0, base_seed=0)
+        episode, _, attempts = execute_job(envs("table_cube"), job, _cfg(), render=False)
+        assert episode is not None, f"{action}: no success in {attempts} attempts"
+        moved[action] = episode.object_pos[-1] - episode.object_pos[0]
+    assert moved["pick"][2] > 0.10 and moved["lift"][2] > 0.04  # both raise the cube
+    assert moved["pick"][0] < -0.08  # pick brings it toward the robot base (at negative x)
+    assert abs(moved["lift"][0]) < 0.03  # lift raises it in place
+
+
+@pytest.mark.sim
 @pytest.mark.timeout(120)
 def test_generated_clip_has_labels_caption_frames_and_trajectories(envs):
     cfg = _cfg()
