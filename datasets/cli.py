@@ -291,6 +291,14 @@ def extract(
     ] = None,
     batch_size: Annotated[int, typer.Option(min=1, help="Clips per actor call.")] = 8,
     image_size: Annotated[int | None, typer.Option(help="Decode size for provenance-only stores.")] = None,
+    camera: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--camera",
+            help="Only the clips of this camera (repeat for several; `roboact data clips` lists each "
+            "clip's); the splits are restricted to them. Default: every clip.",
+        ),
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
     shared_fs: Annotated[
         bool,
@@ -319,7 +327,7 @@ def extract(
         "image_size",
         "shared_fs",
     )
-    cfg = resolve(ctx, ExtractConfig, {n: n for n in names})
+    cfg = resolve(ctx, ExtractConfig, {**{n: n for n in names}, "camera": "cameras"})
     try:
         summary = run_features_extract(cfg)
     except (StoreError, ValueError, OSError) as err:

@@ -29,8 +29,8 @@ import functools
 import logging
 import os
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -139,22 +139,56 @@ class EncoderWorker:
         return out
 
 
-def _copy_splits(clip_store: Any, features: FeatureStore) -> list[str]:
-    """Every split of the clip store, restricted to clips that have features."""
+def _copy_splits(clip_store: Any, features: FeatureStore, selected: set[str] | None = None) -> list[str]:
+    """Every split of the clip store, restricted to clips that have features.
+
+    ``selected``: the clips the extraction was asked for (``--camera``); clips outside it are left
+    out silently, a selected clip without features (it failed) with a warning.
+    """
     have = set(features.ids())
     names = []
-    for name in clip_store.split_names():
-        parts = clip_store.get_split(name)
-        dropped = sum(len([i for i in ids if i not in have]) for ids in parts.values())
-        if dropped:
-            logger.warning("split %s: %d clips without features left out", name, dropped)
-        features.set_split(name, {p: [i for i in ids if i in have] for p, ids in parts.items()})
+    for name, parts in _restricted_splits(clip_store, have).items():
+        dropped = [i for ids in clip_store.get_split(name).values() for i in ids if i not in have]
+        failed = [i for i in dropped if selected is None or i in selected]
+        if failed:
+            logger.warning("split %s: %d clips without features left out", name, len(failed))
+        features.set_split(name, parts)
         names.append(name)
     return names
 
 
+def _restricted_splits(clip_store: Any, have: set[str]) -> dict[str, dict[str, list[str]]]:
+    """The clip store's splits with only the clips in ``have`` (what a feature store should hold)."""
+    return {
+        name: {p: [i for i in ids if i in have] for p, ids in clip_store.get_split(name).items()}
+        for name in clip_store.split_names()
+    }
+
+
 def _splits_of(store: Any) -> dict[str, dict[str, list[str]]]:
     return {name: store.get_split(name) for name in store.split_names()}
+
+
+def clips_of_cameras(clip_store: ClipStore, cameras: Sequence[str]) -> list[str]:
+    """The ids of the clips seen by one of ``cameras`` (each clip's provenance ``camera``).
+
+    Why a selection at extraction: a store renders every camera of an execution as its own clip,
+    and which views a model trains and is scored on is an experiment's choice (docs/datasets.md,
+    "Which cameras"), not the store's; a split restricted to some cameras keeps every execution on
+    one side, so it equals the split of a store built with only those cameras.
+
+    Raises:
+        StoreError: a camera no clip of the store was seen by, naming the cameras it has.
+    """
+    camera_of = {
+        i: str(clip_store.get(i, with_frames=False).provenance.get("camera", "")) for i in clip_store.ids()
+    }
+    have = sorted({c for c in camera_of.values() if c})
+    missing = sorted(set(cameras) - set(have))
+    if missing:
+        raise StoreError(f"{clip_store.path}: no clips from camera(s) {missing}; its cameras: {have}")
+    wanted = set(cameras)
+    return [i for i, c in camera_of.items() if c in wanted]
 
 
 def _recombination(clip_store: ClipStore) -> tuple[np.ndarray, list[str]]:
@@ -191,8 +225,9 @@ def extract_features(
     encoder_factory: EncoderFactory | None = None,
     progress: bool = True,
     shared_fs: bool = False,
+    cameras: Sequence[str] | None = None,
 ) -> dict[str, Any]:
-    """Encode every clip of the clip store ``store`` with a frozen encoder into ``out``.
+    """Encode every clip of the clip store ``store`` (or of some cameras) with a frozen encoder into ``out``.
 
     Args:
         store: clip store (HDF5): a path or an ``s3://`` / ``gs://`` URI.
@@ -207,6 +242,8 @@ def extract_features(
         encoder_factory: overrides how actors build the encoder (tests, custom encoders).
         shared_fs: a local ``store`` lies on a filesystem every node mounts (else it is refused on a
             multi-node cluster; ``ROBOACT_SHARED_FS=1`` says the same).
+        cameras: only the clips of these cameras (``clips_of_cameras``); None or empty: every clip.
+            The feature store's splits are the clip store's restricted to them.
 
     Returns:
         ``{"store", "out", "encoder", "frames", "clips", "extracted", "skipped", "failed":
@@ -227,6 +264,7 @@ def extract_features(
         image_size=image_size,
         encoder_factory=encoder_factory,
         progress=progress,
+        cameras=sorted(set(cameras or ())),
     )
     if not storage.is_remote(out):
         return _extract(store, encoder, frames, out, **kwargs)
@@ -253,6 +291,7 @@ def _extract(
     image_size: int | None,
     encoder_factory: EncoderFactory | None,
     progress: bool,
+    cameras: list[str],
     sync: Callable[[], Any] | None = None,
 ) -> dict[str, Any]:
     """``extract_features`` into a local ``out``, holding its lock; ``store`` is a URI or absolute path.
@@ -279,16 +318,20 @@ def _extract(
                     f"rebuild the clip store with --frames {frames}"
                 )
         summary: dict[str, Any] = {"store": str(store), "out": str(out), "encoder": encoder, "frames": frames}
+        if cameras:
+            ids = clips_of_cameras(clip_store, cameras)
+            summary["cameras"] = cameras
         size = image_size or stored_size or 128  # the decode/encode size changes every feature
-        settings = {"encoder": encoder, "frames": frames, "image_size": size}
+        # a store from before --camera has no "cameras" setting and resumes as it was (settings_diff)
+        settings = {"encoder": encoder, "frames": frames, "image_size": size, "cameras": cameras or "all"}
         check_settings(out, settings, resuming=out.is_file(), option="--out", is_file=True)
         if out.is_file():
             with FeatureStore(out) as existing:
-                current = existing.is_current(clip_store, encoder, frames)
-                stale_splits = current and _splits_of(existing) != _splits_of(clip_store)
+                current = existing.is_current(clip_store, encoder, frames, ids=ids)
+                stale_splits = current and _splits_of(existing) != _restricted_splits(clip_store, set(ids))
             if stale_splits:  # the clip store's splits were rewritten (a rerun build): follow them
                 with FeatureStore(out, mode="a") as existing:
-                    _copy_splits(clip_store, existing)
+                    _copy_splits(clip_store, existing, set(ids))
                 logger.info("%s: splits updated from %s", out, store)
             if current:
                 with FeatureStore(out) as existing:
@@ -307,7 +350,7 @@ def _extract(
         plan = _Plan(store, frames, stored_n if stored_size else 0, size)
         factory = encoder_factory or functools.partial(default_encoder_factory, encoder, size)
         result = _run_actors(
-            clip_store, factory, plan, encoder, out, workers, address, batch_size, progress, sync
+            clip_store, ids, factory, plan, encoder, out, workers, address, batch_size, progress, sync
         )
     finally:
         clip_store.close()
@@ -320,6 +363,7 @@ def _extract(
 
 def _run_actors(
     clip_store: ClipStore,
+    ids: list[str],
     factory: EncoderFactory,
     plan: _Plan,
     encoder: str,
@@ -359,7 +403,7 @@ def _run_actors(
         try:
             features.set_attrs(encoder_spec=spec, image_size=plan.image_size)
             done = set(features.ids())
-            todo = [i for i in clip_store.ids() if i not in done]
+            todo = [i for i in ids if i not in done]
             failed: dict[str, str] = {}
             batches = [todo[k : k + batch_size] for k in range(0, len(todo), batch_size)]
             extracted = 0
@@ -407,7 +451,7 @@ def _run_actors(
                 offset += len(vocabs[f])
             features.set_vocab_text_feats(feats)
             features.set_recombination(triplets, captions, texts[offset:])
-            splits = _copy_splits(clip_store, features)
+            splits = _copy_splits(clip_store, features, set(ids))
             total = len(features)
         finally:
             features.close()
@@ -593,6 +637,8 @@ class ExtractConfig:
     """decode size for provenance-only stores"""
     shared_fs: bool = False
     """a local store lies on a filesystem every node mounts (else refused on a multi-node cluster)"""
+    cameras: list[str] = field(default_factory=list)
+    """only the clips of these cameras (each clip's provenance camera); empty: every clip"""
 
 
 def run_features_extract(cfg: ExtractConfig) -> dict[str, Any]:
@@ -604,6 +650,7 @@ def run_features_extract(cfg: ExtractConfig) -> dict[str, Any]:
     return extract_features(
         cfg.store, cfg.encoder, cfg.frames, cfg.out, workers=cfg.workers, address=cfg.address,
         batch_size=cfg.batch_size, image_size=cfg.image_size, shared_fs=cfg.shared_fs,
+        cameras=cfg.cameras,
     )  # fmt: skip
 
 

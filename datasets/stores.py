@@ -490,14 +490,17 @@ class FeatureStore(_Store):
         return store
 
     @_reads
-    def is_current(self, clip_store: ClipStore, encoder: str, n_frames: int) -> bool:
-        """True when this store already holds every clip for that (clip store, encoder, n)."""
+    def is_current(
+        self, clip_store: ClipStore, encoder: str, n_frames: int, ids: list[str] | None = None
+    ) -> bool:
+        """True when this store already holds every clip for that (clip store, encoder, n); ``ids``:
+        the clips it should hold (default every clip of the clip store)."""
         a = self.attrs
         return (
             a.get("clip_store_fingerprint") == clip_store.fingerprint()
             and a.get("encoder") == encoder
             and int(a.get("n_frames", -1)) == int(n_frames)
-            and set(self.ids()) == set(clip_store.ids())
+            and set(self.ids()) == set(clip_store.ids() if ids is None else ids)
             and "recomb" in self.h5
         )
 

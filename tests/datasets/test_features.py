@@ -229,3 +229,30 @@ def test_an_up_to_date_extraction_follows_rewritten_splits(
         assert features.get_split("random") == new
     third = extract_features(rebuilt, "fake", 4, out, **kwargs)
     assert third["up_to_date"] and not third["splits_updated"]
+
+
+@pytest.mark.timeout(240)
+def test_extracting_some_cameras_keeps_their_clips_and_restricts_the_splits(
+    ray_session, clip_store: Path, tmp_path: Path, fake_encoder_factory
+) -> None:
+    """``--camera``: only that view's clips are encoded, and each split keeps exactly those clips."""
+    from roboact.runs import SettingsMismatchError
+
+    cam = "036422060215"
+    out = tmp_path / "one_view.h5"
+    kwargs = dict(workers=1, batch_size=4, encoder_factory=fake_encoder_factory, progress=False)
+    first = extract_features(clip_store, "fake", 4, out, cameras=[cam], **kwargs)
+    with ClipStore(clip_store) as clips, FeatureStore(out) as features:
+        seen_by = {i: clips.get(i, with_frames=False).provenance["camera"] for i in clips.ids()}
+        assert set(seen_by.values()) == {cam, "104122062295"}  # the fixture has two views
+        mine = sorted(i for i, c in seen_by.items() if c == cam)
+        assert features.ids() == mine and first["extracted"] == len(mine) and first["cameras"] == [cam]
+        for name in clips.split_names():
+            want = {p: [i for i in ids if seen_by[i] == cam] for p, ids in clips.get_split(name).items()}
+            assert features.get_split(name) == want
+    again = extract_features(clip_store, "fake", 4, out, cameras=[cam], **kwargs)
+    assert again["up_to_date"] and not again["splits_updated"] and again["extracted"] == 0
+    with pytest.raises(SettingsMismatchError, match="cameras"):  # all views into the one-view store
+        extract_features(clip_store, "fake", 4, out, **kwargs)
+    with pytest.raises(StoreError, match=r"no clips from camera\(s\) \['wrist'\]; its cameras: \['0364"):
+        extract_features(clip_store, "fake", 4, tmp_path / "none.h5", cameras=["wrist"], **kwargs)
