@@ -207,7 +207,6 @@ def lift_success(ctx: Ctx) -> bool:
 
 PICK_CARRY = np.array([-0.15, 0.0, 0.05])  # m: toward the robot base (robots sit at negative x),
 # rising (carried level, a can in PickPlace's bin caught on the bin's near wall: Kinova3)
-PICK_TOWARD = np.array([-1.0, 0.0, 0.0])
 
 
 def pick_script(ctx: Ctx) -> Script:
@@ -226,8 +225,9 @@ def pick_script(ctx: Ctx) -> Script:
 def pick_success(ctx: Ctx) -> bool:
     """Object raised 10 cm above where it rested and brought 8 cm toward the robot (positions
     only: works for Jaco's fingers too)."""
-    moved = ctx.object_pos() - ctx.start["object"]
-    return bool(moved[2] > 0.10 and moved @ PICK_TOWARD > 0.08)
+    raised = ctx.object_pos()[2] - ctx.start["object"][2]
+    toward_robot = (ctx.start["object"] - ctx.object_pos()) @ PUSH_DIR  # as pull_success measures it
+    return bool(raised > 0.10 and toward_robot > 0.08)
 
 
 # -- place ------------------------------------------------------------------------------------------
