@@ -37,6 +37,7 @@ from typing import Any
 import numpy as np
 from roboact.datasets.sampling import uniform_indices
 from roboact.datasets.sources import read_frames
+from roboact.datasets.splits import clip_table
 from roboact.datasets.stores import ClipStore, FeatureStore, StoreError
 from roboact.datasets.video import FrameError
 
@@ -180,9 +181,7 @@ def clips_of_cameras(clip_store: ClipStore, cameras: Sequence[str]) -> list[str]
     Raises:
         StoreError: a camera no clip of the store was seen by, naming the cameras it has.
     """
-    camera_of = {
-        i: str(clip_store.get(i, with_frames=False).provenance.get("camera", "")) for i in clip_store.ids()
-    }
+    camera_of = {row["id"]: row["camera"] for row in clip_table(clip_store)}
     have = sorted({c for c in camera_of.values() if c})
     missing = sorted(set(cameras) - set(have))
     if missing:
