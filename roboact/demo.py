@@ -78,6 +78,8 @@ class DemoConfig:
     """dotted overrides for every fit of the demo (for example optim.epochs=5)"""
     sweep_config: str = "sweep_smoke"
     """Ray Tune search space"""
+    sweep_overrides: list[str] = field(default_factory=list)
+    """dotted overrides of the sweep config (for example num_samples=2)"""
     recognition_ablations: list[str] = field(default_factory=lambda: ["w/o disentanglement"])
     """ablation fits beside the full model in the recognition stage (labels of
     ``distributed.recognition.ABLATIONS``); the small scale runs the one the paper reports, to stay
@@ -125,6 +127,7 @@ SCALE_PRESETS: dict[str, dict[str, Any]] = {
         "max_frames": 8,
         "recognition_frames": [2, 8],
         "train_config": "train_tiny",
+        "sweep_overrides": ["num_samples=2"],  # two trials show the sweep; the tune tests run more
         "heldout_subjects": 1,
         "libero_tasks": [],
         "kitchen_tasks": ["micro"],
@@ -477,6 +480,7 @@ class Demo:
             runs_root=self.run / "tune",
             storage_path=self.shared(self.run / "tune" / "ray_results") if self.bucket else None,
             address=self.cfg.address,
+            overrides=self.cfg.sweep_overrides,
         )
         return {
             "title": "Hyperparameter sweep: Ray Tune over the loss weights",
