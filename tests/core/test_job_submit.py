@@ -10,7 +10,7 @@ that declares the arm's resource. (A sweep over two nodes and a bucket is
 
 Real ``ray start`` processes (a head serving the job API, and worker nodes), each with its own temp
 dir, working folder and node-local cache, as on separate machines; the job API needs the dashboard,
-which the ``ray.cluster_utils.Cluster`` of ``tests/distributed/test_node_failure.py`` does not serve.
+which the ``ray.cluster_utils.Cluster`` of ``tests/distributed/test_two_node.py`` does not serve.
 The head runs with token authentication, as a cluster started with Ray 2.60 does, so the submit
 exercises the ``RAY_AUTH_MODE=token`` setting of docs/cluster.md. Everything listens on 127.0.0.1;
 nodes are stopped by process id. Waits are on events (an object in the bucket, the job's status).
