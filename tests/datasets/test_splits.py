@@ -217,7 +217,7 @@ def test_a_tiny_store_still_gets_train_val_and_test_parts(tmp_path: Path) -> Non
 
 
 def test_medium_config_split_is_execution_disjoint_and_tests_every_action(tmp_path: Path) -> None:
-    """sim_medium (issue #15 item 4) on two of its robots, every pair, episode and camera (594 clips;
+    """sim_medium (issue #15 item 4) on two of its robots, every pair, episode and camera (660 clips;
     the whole grid takes minutes to write): no execution in two parts; every action is tested.
     Two robots because open/close (one object, the door) have 3 executions per robot, too few for
     the stratified split to send one of them to test."""
